@@ -1,0 +1,143 @@
+// Package config is the model of a feathr YAML file: sources, keys, anchors
+// of features, the online store and materializations. It loads and checks a
+// file without touching the network or compiling transforms, and keeps the
+// position of every value so that later stages can point into the file.
+package config
+
+import "time"
+
+// Pos is a position in the YAML file, 1-based.
+type Pos struct {
+	Line   int
+	Column int
+}
+
+// File is one loaded feathr YAML file. Named things are kept in the order
+// they appear in the file.
+type File struct {
+	Path             string
+	Sources          []*Source
+	Keys             []*Key
+	Anchors          []*Anchor
+	OnlineStore      OnlineStore
+	Materializations []*Materialization
+}
+
+// Source is a Kafka topic set and the format of its messages.
+type Source struct {
+	Name   string
+	Pos    Pos
+	Kafka  Kafka
+	Format string // "avro" (default), "confluent" or "json"
+	// Schema is the Avro schema JSON; SchemaPos is where its text starts.
+	Schema    string
+	SchemaPos Pos
+	// Timestamp names the event-time field; empty means the Kafka record timestamp.
+	Timestamp    string
+	TimestampPos Pos
+	Registry     *Registry // for format "confluent"
+}
+
+// Kafka holds how to reach and consume a source's topics.
+type Kafka struct {
+	Brokers  []string
+	Topics   []string
+	Group    string // consumer group; defaults to "feathr-<source name>"
+	Start    string // "latest" (default) or "earliest"
+	Security Security
+	Pos      Pos
+}
+
+// Security holds a Kafka connection's protocol and credentials.
+type Security struct {
+	Protocol  string // PLAINTEXT (default), SSL, SASL_PLAINTEXT, SASL_SSL
+	Mechanism string // PLAIN (default with SASL), SCRAM-SHA-256, SCRAM-SHA-512
+	Username  string
+	Password  string // after ${VAR} expansion; never print it
+	CAFile    string
+	CertFile  string
+	KeyFile   string
+	// InsecureSkipVerify turns off server certificate checks (tests only).
+	InsecureSkipVerify bool
+}
+
+// Registry is a Confluent schema registry.
+type Registry struct {
+	URL      string
+	Username string
+	Password string // never print it
+}
+
+// Key is an entity key: the column of the source that holds it and its type.
+type Key struct {
+	Name        string
+	Pos         Pos
+	Column      string
+	ColumnPos   Pos
+	Type        string // BOOL, INT32, INT64, FLOAT, DOUBLE, STRING, BYTES
+	TypePos     Pos
+	FullName    string
+	Description string
+}
+
+// Anchor is a group of features computed from one source under one key.
+type Anchor struct {
+	Name      string
+	Pos       Pos
+	Source    string
+	SourcePos Pos
+	Key       []string // names of Keys, in order: a composite key
+	KeyPos    Pos
+	Features  []*Feature
+}
+
+// Feature is one feature of an anchor.
+type Feature struct {
+	Name    string
+	Pos     Pos
+	Type    string // a Feathr feature type name, e.g. INT32
+	TypePos Pos
+	// Transform is the expression; empty means the field of the same name.
+	Transform    string
+	TransformPos Pos // where the expression's text starts
+	Anchor       *Anchor
+}
+
+// OnlineStore is where features are written.
+type OnlineStore struct {
+	Redis Redis
+}
+
+// Redis is a Redis server (or, later, cluster).
+type Redis struct {
+	Addr     string // host:port; default localhost:6379
+	Username string
+	Password string // never print it
+	TLS      bool
+	DB       int
+	Pos      Pos
+}
+
+// Materialization streams a set of features into a Redis table.
+type Materialization struct {
+	Name        string
+	Pos         Pos
+	Sink        RedisSink
+	Features    []string
+	FeaturesPos Pos
+	FeaturePos  []Pos         // position of each entry of Features
+	Timeout     time.Duration // 0: run until stopped
+	OnError     string        // "skip" (default), "dead-letter" or "stop"
+	DeadLetter  string        // topic for on_error: dead-letter
+}
+
+// RedisSink is the Redis table a materialization writes.
+type RedisSink struct {
+	Table    string
+	TTL      time.Duration // 0: no expiry
+	Ordering string        // "event" (default) or "arrival"
+	// BatchSize bounds how many updates go in one pipelined write (default 1000);
+	// FlushInterval bounds how long an update waits for its batch (default 5ms).
+	BatchSize     int
+	FlushInterval time.Duration
+}
