@@ -1,0 +1,194 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// redisStartTimeout bounds how long a starting redis-server may take to
+// answer PING.
+const redisStartTimeout = 10 * time.Second
+
+// Redis starts a private redis-server for the test and returns its address,
+// "127.0.0.1:port". The server is killed when the test ends.
+func Redis(t testing.TB) string {
+	t.Helper()
+	return StartRedis(t).Addr()
+}
+
+// RedisServer is a private redis-server that a test can stop and start
+// again on the same port, e.g. to simulate Redis being down.
+type RedisServer struct {
+	t    testing.TB
+	bin  string
+	port int
+	dir  string
+	args []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// StartRedis starts a private redis-server on a free loopback port, with no
+// persistence (--save "" --appendonly no) and its files in a temporary
+// directory; args are extra redis-server arguments such as
+// "--requirepass", "secret". The server is killed when the test ends. It
+// fails the test when redis-server is not on PATH.
+func StartRedis(t testing.TB, args ...string) *RedisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("testenv: redis-server not found on PATH: install it with `scripts/redis.sh install`")
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("testenv: find a free port for redis-server: %v", err)
+	}
+	s := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir(), args: args}
+	t.Cleanup(s.Stop)
+	s.Start()
+	return s
+}
+
+// Addr returns the server's address, "127.0.0.1:port".
+func (s *RedisServer) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// Start starts the server again after Stop, on the same port, and waits
+// until it answers PING. The data is gone: the server has no persistence.
+// Start does nothing when the server is running.
+func (s *RedisServer) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	args := append([]string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--logfile", "redis.log",
+		"--daemonize", "no",
+	}, s.args...)
+	cmd := exec.Command(s.bin, args...)
+	cmd.Dir = s.dir
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("testenv: start redis-server: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(redisStartTimeout)
+	for {
+		err := ping(s.Addr())
+		if err == nil {
+			break
+		}
+		select {
+		case werr := <-exited:
+			s.t.Fatalf("testenv: redis-server exited at start (%v): %s", werr, s.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			s.t.Fatalf("testenv: redis-server on %s did not answer PING within %v: %v: %s",
+				s.Addr(), redisStartTimeout, err, s.logTail())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.cmd = cmd
+	go func() {
+		// Reap the process; Stop waits for it through wait.
+		err := <-exited
+		s.exited(cmd, err)
+	}()
+}
+
+// exited is called when cmd's process ended.
+func (s *RedisServer) exited(cmd *exec.Cmd, _ error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == cmd {
+		s.cmd = nil
+	}
+}
+
+// Stop kills the server (SIGKILL: like a crash) and waits until its port
+// refuses connections. Stop does nothing when the server is not running.
+func (s *RedisServer) Stop() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	for range 500 {
+		s.mu.Lock()
+		gone := s.cmd != cmd
+		s.mu.Unlock()
+		if gone {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Errorf("testenv: redis-server pid %d did not exit after SIGKILL", cmd.Process.Pid)
+}
+
+// logTail returns the end of the server's log, for failure messages.
+func (s *RedisServer) logTail() string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return "log:\n" + string(b)
+}
+
+// ping sends PING and checks for +PONG (or an auth error: the server is up).
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
+		return nil
+	}
+	return fmt.Errorf("PING: %q", strings.TrimSpace(line))
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,54 @@
+package sink
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseURL(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Options
+	}{
+		{"redis://localhost:6379", Options{Addr: "localhost:6379"}},
+		{"redis://localhost", Options{Addr: "localhost:6379"}},
+		{"localhost:6390", Options{Addr: "localhost:6390"}},
+		{"redis://:pw@h:1/2", Options{Addr: "h:1", Password: "pw", DB: 2}},
+		{"redis://user:p%40ss@h:1/0", Options{Addr: "h:1", Username: "user", Password: "p@ss"}},
+		{"redis://user@h:1", Options{Addr: "h:1", Username: "user"}},
+		{"rediss://h.example.com:6380/15", Options{Addr: "h.example.com:6380", TLS: true, DB: 15}},
+		{"redis://[::1]:7000/", Options{Addr: "[::1]:7000"}},
+	} {
+		got, err := ParseURL(c.in)
+		if err != nil {
+			t.Errorf("ParseURL(%q): %v", c.in, err)
+			continue
+		}
+		if got != c.want {
+			t.Errorf("ParseURL(%q) = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+	for _, in := range []string{
+		"http://h:1", "redis://h:99999", "redis://h:1/db", "redis://:1", "redis://h:1/-1",
+		"redis://u:secret@h:1/x", "redis://u:secret@h:1?db=2", "redis://u:secret@h:x%zz",
+	} {
+		_, err := ParseURL(in)
+		if err == nil {
+			t.Errorf("ParseURL(%q): no error", in)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseURL(%q) error leaks the password: %v", in, err)
+		}
+	}
+}
+
+func TestOptionsString(t *testing.T) {
+	o := Options{Addr: "h:1", Username: "u", Password: "secret", TLS: true, DB: 2}
+	if s := o.String(); s != "rediss://u:***@h:1/2" {
+		t.Errorf("String() = %q", s)
+	}
+	if s := (Options{}).String(); s != "redis://localhost:6379/0" {
+		t.Errorf("zero String() = %q", s)
+	}
+}

@@ -1,0 +1,368 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Ordering says which of two updates to the same key and field wins.
+type Ordering uint8
+
+const (
+	// EventTime (the default): an update never overwrites a value written
+	// from a newer event; updates with equal event times overwrite.
+	EventTime Ordering = iota
+	// Arrival: the last update written wins.
+	Arrival
+)
+
+// String returns "event_time" or "arrival".
+func (o Ordering) String() string {
+	switch o {
+	case EventTime:
+		return "event_time"
+	case Arrival:
+		return "arrival"
+	}
+	return fmt.Sprintf("Ordering(%d)", uint8(o))
+}
+
+// TimeFieldPrefix starts the name of the hidden hash field that holds the
+// newest event time written into a key by one materialization.
+const TimeFieldPrefix = "__feathr_event_time"
+
+// TimeField returns the hidden event-time field of a materialization:
+// "__feathr_event_time:" + materialization. Feature names cannot contain
+// ':', so the field never collides with a feature, and Feathr's readers,
+// which HMGET feature names only, never see it.
+func TimeField(materialization string) string {
+	return TimeFieldPrefix + ":" + materialization
+}
+
+// Table is a Redis feature table: the hashes a materialization writes.
+// Updates refer to it by pointer; it must not change after its first use.
+type Table struct {
+	Name      string        // Redis keys are Name + ":" + entity key
+	TTL       time.Duration // 0: keys do not expire; else PEXPIRE on each write
+	Ordering  Ordering      // how concurrent updates of a key are ordered
+	TimeField string        // EventTime: the hidden event-time field; empty: TimeField("")
+}
+
+func (t *Table) timeField() string {
+	if t.TimeField == "" {
+		return TimeField("")
+	}
+	return t.TimeField
+}
+
+// Field is one feature value of an update.
+type Field struct {
+	Name  string // feature name: the hash field
+	Value []byte // base64 FeatureValue, from AppendValue
+}
+
+// Update sets some features of one entity.
+//
+// The writer keeps Fields (the slice and every Value) from Submit until it
+// calls Acker.Ack(Seq) (without an Acker: until a later Flush returns),
+// and never modifies them; the caller must not modify them in that time.
+// After that they are the caller's again, to reuse.
+type Update struct {
+	Table     *Table
+	Key       string  // full Redis key, from Key(table, parts...)
+	Fields    []Field // the values to set
+	EventTime int64   // unix milliseconds
+	Acker     Acker   // told once the update is written; may be nil
+	Seq       int64   // handed back to Acker.Ack
+}
+
+// Acker is told when an update was written.
+type Acker interface {
+	// Ack reports that the update with sequence number seq is durable in
+	// Redis (or was superseded by a newer value that is). Acks of
+	// different batches may arrive out of Seq order, from any goroutine.
+	Ack(seq int64)
+}
+
+// AckFunc adapts a function to Acker.
+type AckFunc func(seq int64)
+
+// Ack calls f(seq).
+func (f AckFunc) Ack(seq int64) { f(seq) }
+
+// WriterOptions tunes a Writer. The zero value gives the defaults.
+type WriterOptions struct {
+	BatchSize     int           // updates per batch; default 1000
+	FlushInterval time.Duration // longest an update waits for its batch to fill; default 5ms
+	Conns         int           // pipelined connections, each owning a share of the keys; default 4
+	QueueSize     int           // updates queued per connection before Submit blocks; default 2*BatchSize
+	Logger        *slog.Logger  // default slog.Default()
+	MinBackoff    time.Duration // first retry delay after a failed batch; default 50ms
+	MaxBackoff    time.Duration // retry delay cap; default 5s
+	LogInterval   time.Duration // while writes keep failing, one log line per interval; default 10s
+}
+
+func (o *WriterOptions) setDefaults() {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 5 * time.Millisecond
+	}
+	if o.Conns <= 0 {
+		o.Conns = 4
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 2 * o.BatchSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 50 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
+	}
+	if o.LogInterval <= 0 {
+		o.LogInterval = 10 * time.Second
+	}
+}
+
+// WriterStats counts what a Writer did.
+type WriterStats struct {
+	Batches   int64 // pipelined round trips that succeeded
+	Commands  int64 // commands in those round trips (EVALSHA, HSET, PEXPIRE)
+	Updates   int64 // updates acknowledged
+	Coalesced int64 // updates merged into the write of an earlier update to the same key
+	Stale     int64 // updates not written because the key held a newer event
+	Retries   int64 // batch attempts repeated after a failure
+	Errors    int64 // failed batch attempts
+}
+
+// ErrClosed is returned by Submit and Flush after Close.
+var ErrClosed = errors.New("sink: writer closed")
+
+// Writer writes updates to Redis in pipelined batches.
+//
+// Keys are spread over Conns connections by hash, so the updates of one
+// key are written in Submit order on one connection; each connection
+// sends one batch at a time. A failed batch is retried with backoff until
+// it is written: nothing is acknowledged that was not written. An error
+// that retrying cannot heal (a refused AUTH, a key holding another type,
+// missing ACL permissions, Redis Cluster redirections) stops the writer:
+// Failed is closed, Err returns the error, and Submit and Flush return it.
+type Writer struct {
+	pool   *redis.Pool
+	opts   WriterOptions
+	log    *slog.Logger
+	script *redis.Script
+	shards []*shard
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	failed   chan struct{} // closed on a fatal error
+	failOnce sync.Once
+	err      error // set before failed is closed
+
+	failures failureLog
+	stats    struct {
+		batches, commands, updates, coalesced, stale, retries, errors atomic.Int64
+	}
+}
+
+// NewWriter starts a writer that takes its connections from pool. It
+// holds opts.Conns connections for its lifetime, so a pool with MaxActive
+// set must allow that many. The caller closes the pool after Close.
+func NewWriter(pool *redis.Pool, opts WriterOptions) *Writer {
+	opts.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		pool:   pool,
+		opts:   opts,
+		log:    opts.Logger,
+		script: redis.NewScript(1, setIfNewerScript),
+		ctx:    ctx,
+		cancel: cancel,
+		failed: make(chan struct{}),
+	}
+	w.failures.interval = opts.LogInterval
+	w.shards = make([]*shard, opts.Conns)
+	for i := range w.shards {
+		w.shards[i] = newShard(w, i)
+	}
+	w.wg.Add(len(w.shards))
+	for _, s := range w.shards {
+		go s.run()
+	}
+	return w
+}
+
+// Submit queues u for writing. It blocks while the queue of u's connection
+// is full (backpressure), until ctx is done. It returns ErrClosed after
+// Close and the writer's fatal error after one. See Update for who owns
+// u.Fields.
+func (w *Writer) Submit(ctx context.Context, u Update) error {
+	if u.Table == nil {
+		return errors.New("sink: update without a table")
+	}
+	if err := w.state(); err != nil {
+		return err
+	}
+	s := w.shards[keyHash(u.Key)%uint32(len(w.shards))]
+	select {
+	case s.in <- item{u: u}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.failed:
+		return w.err
+	case <-w.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// Flush writes every update submitted before it and waits until they are
+// acknowledged, or until ctx is done. While Redis is unreachable it waits.
+func (w *Writer) Flush(ctx context.Context) error {
+	if err := w.state(); err != nil {
+		return err
+	}
+	done := make(chan struct{}, len(w.shards))
+	for _, s := range w.shards {
+		select {
+		case s.in <- item{flush: done}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.failed:
+			return w.err
+		case <-w.ctx.Done():
+			return ErrClosed
+		}
+	}
+	for range w.shards {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.failed:
+			return w.err
+		case <-w.ctx.Done():
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
+// Close stops the writer and returns its connections to the pool. Updates
+// not yet written are dropped without an ack: call Flush first. Close
+// returns the writer's fatal error, if any.
+func (w *Writer) Close() error {
+	w.cancel()
+	w.wg.Wait()
+	return w.Err()
+}
+
+// Err returns the error that stopped the writer, or nil.
+func (w *Writer) Err() error {
+	select {
+	case <-w.failed:
+		return w.err
+	default:
+		return nil
+	}
+}
+
+// Failed is closed when an error that retrying cannot heal stopped the
+// writer; Err returns it.
+func (w *Writer) Failed() <-chan struct{} { return w.failed }
+
+// Stats returns the writer's counters so far.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{
+		Batches:   w.stats.batches.Load(),
+		Commands:  w.stats.commands.Load(),
+		Updates:   w.stats.updates.Load(),
+		Coalesced: w.stats.coalesced.Load(),
+		Stale:     w.stats.stale.Load(),
+		Retries:   w.stats.retries.Load(),
+		Errors:    w.stats.errors.Load(),
+	}
+}
+
+// state returns the fatal error, ErrClosed, or nil.
+func (w *Writer) state() error {
+	if err := w.Err(); err != nil {
+		return err
+	}
+	if w.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (w *Writer) fail(err error) {
+	w.failOnce.Do(func() {
+		w.err = err
+		w.log.Error("redis writer stopped", "err", err)
+		close(w.failed)
+	})
+}
+
+// keyHash is FNV-1a of s.
+func keyHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// failureLog rate-limits the log lines of failing writes: the first
+// failure, then one line per interval with a count, then the recovery.
+type failureLog struct {
+	interval time.Duration
+
+	mu       sync.Mutex
+	failing  bool
+	total    int
+	sinceLog int
+	last     time.Time
+}
+
+func (f *failureLog) failure(log *slog.Logger, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.total++
+	f.sinceLog++
+	now := time.Now()
+	switch {
+	case !f.failing:
+		f.failing = true
+		log.Warn("redis write failed; retrying", "err", err)
+	case now.Sub(f.last) >= f.interval:
+		log.Warn("redis writes still failing; retrying", "failures", f.sinceLog, "err", err)
+	default:
+		return
+	}
+	f.last, f.sinceLog = now, 0
+}
+
+func (f *failureLog) recovered(log *slog.Logger) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing {
+		log.Info("redis writes recovered", "failures", f.total)
+		f.failing, f.total, f.sinceLog = false, 0, 0
+	}
+}

@@ -1,0 +1,548 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/feathrgo/feathr/internal/testenv"
+)
+
+// env is a private Redis with a pool and a direct connection for checks.
+type env struct {
+	t    testing.TB
+	srv  *testenv.RedisServer
+	pool *redis.Pool
+}
+
+func newEnv(t testing.TB, args ...string) *env {
+	srv := testenv.StartRedis(t, args...)
+	pool := NewPool(Options{Addr: srv.Addr(), ReadTimeout: 2 * time.Second})
+	t.Cleanup(func() { pool.Close() })
+	return &env{t: t, srv: srv, pool: pool}
+}
+
+// do runs one command on a fresh connection.
+func (e *env) do(cmd string, args ...any) any {
+	e.t.Helper()
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Do(cmd, args...)
+	if err != nil {
+		e.t.Fatalf("%s %v: %v", cmd, args, err)
+	}
+	return r
+}
+
+// value reads and decodes one field; nil when missing.
+func (e *env) value(key, field string) any {
+	e.t.Helper()
+	r := e.do("HGET", key, field)
+	if r == nil {
+		return nil
+	}
+	v, err := DecodeValue(r.([]byte))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// calls returns the number of calls of a command from INFO commandstats.
+func (e *env) calls(cmd string) int {
+	e.t.Helper()
+	info, _ := redis.String(e.do("INFO", "commandstats"), nil)
+	for _, line := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return n
+		}
+	}
+	return 0
+}
+
+// acks records acknowledged sequence numbers.
+type acks struct {
+	mu   sync.Mutex
+	seqs []int64
+	hook func(seq int64)
+}
+
+func (a *acks) Ack(seq int64) {
+	if a.hook != nil {
+		a.hook(seq)
+	}
+	a.mu.Lock()
+	a.seqs = append(a.seqs, seq)
+	a.mu.Unlock()
+}
+
+func (a *acks) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.seqs)
+}
+
+func val(t testing.TB, v any) []byte {
+	b, err := AppendValue(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func upd(t testing.TB, tbl *Table, key string, et int64, a Acker, seq int64, kv ...any) Update {
+	u := Update{Table: tbl, Key: key, EventTime: et, Acker: a, Seq: seq}
+	for i := 0; i < len(kv); i += 2 {
+		u.Fields = append(u.Fields, Field{kv[i].(string), val(t, kv[i+1])})
+	}
+	return u
+}
+
+func submit(t testing.TB, w *Writer, us ...Update) {
+	t.Helper()
+	for _, u := range us {
+		if err := w.Submit(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func flush(t testing.TB, w *Writer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newWriter(t testing.TB, e *env, o WriterOptions) *Writer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := NewWriter(e.pool, o)
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func TestWriterBatching(t *testing.T) {
+	e := newEnv(t)
+	for _, ord := range []Ordering{EventTime, Arrival} {
+		t.Run(ord.String(), func(t *testing.T) {
+			cmd := map[Ordering]string{EventTime: "evalsha", Arrival: "hset"}[ord]
+			before := e.calls(cmd)
+			w := newWriter(t, e, WriterOptions{BatchSize: 100, FlushInterval: time.Hour, Conns: 1})
+			tbl := &Table{Name: "b" + ord.String(), Ordering: ord, TimeField: TimeField("m")}
+			var a acks
+			for i := range 300 {
+				submit(t, w, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
+			}
+			flush(t, w)
+			st := w.Stats()
+			if st.Batches != 3 || st.Commands != 300 || st.Updates != 300 || a.count() != 300 {
+				t.Errorf("stats %+v, acks %d; want 3 batches, 300 commands and updates", st, a.count())
+			}
+			if n := e.calls(cmd) - before; n != 300 {
+				t.Errorf("%s calls = %d, want 300", cmd, n)
+			}
+			if got := e.value(Key(tbl.Name, "299"), "f"); got != int64(299) {
+				t.Errorf("value = %v", got)
+			}
+		})
+	}
+}
+
+func TestWriterConcurrentConns(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 50, Conns: 4})
+	tbl := &Table{Name: "cc"}
+	var a acks
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				k := Key("cc", strconv.Itoa(i%100))
+				submit(t, w, upd(t, tbl, k, int64(i), &a, int64(g*1000+i), "f"+strconv.Itoa(g), int64(i)))
+			}
+		})
+	}
+	wg.Wait()
+	flush(t, w)
+	if a.count() != 4000 {
+		t.Fatalf("acks = %d, want 4000", a.count())
+	}
+	for g := range 8 {
+		if got := e.value(Key("cc", "99"), "f"+strconv.Itoa(g)); got != int64(499) {
+			t.Errorf("f%d = %v, want 499", g, got)
+		}
+	}
+}
+
+func TestWriterCoalesce(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{FlushInterval: time.Hour, Conns: 1})
+	var a acks
+	et := &Table{Name: "ce", TimeField: TimeField("m")}
+	k := Key("ce", "1")
+	submit(t, w,
+		upd(t, et, k, 10, &a, 1, "a", int64(1), "b", int64(1)),
+		upd(t, et, k, 20, &a, 2, "a", int64(2)),
+		upd(t, et, k, 15, &a, 3, "c", int64(3)), // older than seq 2: stale
+		upd(t, et, k, 20, &a, 4, "b", int64(4)), // equal time: wins by order
+	)
+	ar := &Table{Name: "ca", Ordering: Arrival}
+	k2 := Key("ca", "1")
+	submit(t, w,
+		upd(t, ar, k2, 30, &a, 5, "a", int64(1)),
+		upd(t, ar, k2, 10, &a, 6, "a", int64(2), "b", int64(2)),
+	)
+	flush(t, w)
+	st := w.Stats()
+	if st.Commands != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
+		t.Errorf("stats %+v, acks %d; want 2 commands, 3 coalesced, 1 stale, 6 acks", st, a.count())
+	}
+	for _, c := range []struct {
+		key, field string
+		want       any
+	}{
+		{k, "a", int64(2)}, {k, "b", int64(4)}, {k, "c", nil},
+		{k2, "a", int64(2)}, {k2, "b", int64(2)},
+	} {
+		if got := e.value(c.key, c.field); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.key, c.field, got, c.want)
+		}
+	}
+	if got, _ := redis.String(e.do("HGET", k, TimeField("m")), nil); got != "20" {
+		t.Errorf("hidden time field = %q, want 20", got)
+	}
+	if n, _ := redis.Int(e.do("HLEN", k2), nil); n != 2 {
+		t.Errorf("arrival hash has %d fields, want 2 (no hidden field)", n)
+	}
+}
+
+func TestWriterEventTimeOrdering(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{Conns: 2})
+	et := &Table{Name: "o", TimeField: TimeField("m")}
+	ar := &Table{Name: "oa", Ordering: Arrival}
+	k, ka := Key("o", "1"), Key("oa", "1")
+	step := func(tbl *Table, key string, t0 int64, v string, want string) {
+		t.Helper()
+		submit(t, w, upd(t, tbl, key, t0, nil, 0, "f", v))
+		flush(t, w)
+		if got := e.value(key, "f"); got != want {
+			t.Errorf("%s after write of %q at %d: %v, want %q", key, v, t0, got, want)
+		}
+	}
+	step(et, k, 2000, "new", "new")
+	step(et, k, 1000, "old", "new")     // older event: rejected
+	step(et, k, 2000, "equal", "equal") // equal time: written
+	step(et, k, 3000, "newer", "newer")
+	if st := w.Stats(); st.Stale != 1 {
+		t.Errorf("stale = %d, want 1", st.Stale)
+	}
+	step(ar, ka, 2000, "new", "new")
+	step(ar, ka, 1000, "old", "old") // arrival: last write wins
+
+	// Fields are checked per update, not per field: a stale update does
+	// not add a field that the key never had.
+	submit(t, w, upd(t, et, k, 100, nil, 0, "g", "stale"))
+	flush(t, w)
+	if got := e.value(k, "g"); got != nil {
+		t.Errorf("stale update wrote field g = %v", got)
+	}
+	// Two materializations keep separate times.
+	other := &Table{Name: "o", TimeField: TimeField("other")}
+	step(other, k, 500, "other", "other")
+}
+
+func TestWriterTTL(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{})
+	for _, ord := range []Ordering{EventTime, Arrival} {
+		tbl := &Table{Name: "ttl" + ord.String(), TTL: 10 * time.Second, Ordering: ord, TimeField: TimeField("m")}
+		k := Key(tbl.Name, "1")
+		submit(t, w, upd(t, tbl, k, 1, nil, 0, "f", int64(1)))
+		flush(t, w)
+		if pttl, _ := redis.Int64(e.do("PTTL", k), nil); pttl <= 9000 || pttl > 10000 {
+			t.Errorf("%s: PTTL after write = %d, want ~10000", ord, pttl)
+		}
+		e.do("PEXPIRE", k, 3000)
+		submit(t, w, upd(t, tbl, k, 2, nil, 0, "f", int64(2)))
+		flush(t, w)
+		if pttl, _ := redis.Int64(e.do("PTTL", k), nil); pttl <= 9000 {
+			t.Errorf("%s: PTTL after second write = %d, want refreshed to ~10000", ord, pttl)
+		}
+		noTTL := &Table{Name: "nottl" + ord.String(), Ordering: ord}
+		k = Key(noTTL.Name, "1")
+		submit(t, w, upd(t, noTTL, k, 1, nil, 0, "f", int64(1)))
+		flush(t, w)
+		if pttl, _ := redis.Int64(e.do("PTTL", k), nil); pttl != -1 {
+			t.Errorf("%s: PTTL without TTL = %d, want -1", ord, pttl)
+		}
+	}
+}
+
+func TestWriterFlushInterval(t *testing.T) {
+	e := newEnv(t)
+	const interval = 30 * time.Millisecond
+	w := newWriter(t, e, WriterOptions{FlushInterval: interval})
+	done := make(chan time.Time, 1)
+	start := time.Now()
+	submit(t, w, upd(t, &Table{Name: "fi"}, "fi:1", 1, AckFunc(func(int64) { done <- time.Now() }), 1, "f", true))
+	select {
+	case at := <-done:
+		if d := at.Sub(start); d < interval || d > interval+time.Second {
+			t.Errorf("lone update acked after %v, want about %v", d, interval)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("lone update never acked")
+	}
+}
+
+func TestWriterAckAfterWrite(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 10})
+	tbl := &Table{Name: "aw"}
+	var missing atomic.Int64
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	a := &acks{hook: func(seq int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		n, err := redis.Int(c.Do("HEXISTS", Key("aw", strconv.FormatInt(seq, 10)), "f"))
+		if err != nil || n != 1 {
+			missing.Add(1)
+		}
+	}}
+	for i := range 100 {
+		submit(t, w, upd(t, tbl, Key("aw", strconv.Itoa(i)), 1, a, int64(i), "f", int32(i)))
+	}
+	flush(t, w)
+	if a.count() != 100 || missing.Load() != 0 {
+		t.Errorf("acks %d, acked before written %d", a.count(), missing.Load())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestWriterRedisDown(t *testing.T) {
+	e := newEnv(t)
+	var logs syncBuffer
+	w := newWriter(t, e, WriterOptions{
+		BatchSize: 20, Conns: 2, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	tbl := &Table{Name: "down", TimeField: TimeField("m")}
+	var a acks
+	for i := range 100 {
+		submit(t, w, upd(t, tbl, Key("down", strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+
+	e.srv.Stop()
+	for i := 100; i < 200; i++ {
+		submit(t, w, upd(t, tbl, Key("down", strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := w.Flush(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush while Redis is down = %v, want deadline exceeded", err)
+	}
+	if n := a.count(); n != 100 {
+		t.Fatalf("acks while Redis is down: %d, want 100", n)
+	}
+	if st := w.Stats(); st.Retries == 0 || st.Errors == 0 {
+		t.Errorf("stats while down %+v: want retries and errors", st)
+	}
+
+	e.srv.Start()
+	flush(t, w)
+	if n := a.count(); n != 200 {
+		t.Fatalf("acks after restart: %d, want 200", n)
+	}
+	for i := 100; i < 200; i++ {
+		if got := e.value(Key("down", strconv.Itoa(i)), "f"); got != int64(i) {
+			t.Fatalf("key %d after restart = %v", i, got)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "redis write failed"); n != 1 {
+		t.Errorf("%d 'failed' log lines, want 1 (rate-limited):\n%s", n, out)
+	}
+	if !strings.Contains(out, "redis writes recovered") {
+		t.Errorf("no recovery log line:\n%s", out)
+	}
+}
+
+func TestWriterBackpressure(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 2, QueueSize: 2, Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	e.srv.Stop()
+	tbl := &Table{Name: "bp"}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		err = w.Submit(ctx, upd(t, tbl, "bp:1", 1, nil, 0, "f", true))
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Submit with a full queue = %v, want deadline exceeded", err)
+	}
+	start := time.Now()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close while Redis is down took %v", d)
+	}
+	if err := w.Submit(context.Background(), upd(t, tbl, "bp:1", 1, nil, 0, "f", true)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Submit after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestWriterNoScript(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{})
+	tbl := &Table{Name: "ns", TimeField: TimeField("m")}
+	submit(t, w, upd(t, tbl, "ns:1", 1, nil, 0, "f", "one"))
+	flush(t, w)
+	e.do("SCRIPT", "FLUSH")
+	submit(t, w, upd(t, tbl, "ns:1", 2, nil, 0, "f", "two"))
+	flush(t, w)
+	if got := e.value("ns:1", "f"); got != "two" {
+		t.Errorf("after SCRIPT FLUSH: %v, want two", got)
+	}
+	if st := w.Stats(); st.Errors != 1 || w.Err() != nil {
+		t.Errorf("stats %+v, err %v: want one NOSCRIPT error, healed", st, w.Err())
+	}
+}
+
+func TestWriterFatal(t *testing.T) {
+	t.Run("WRONGTYPE", func(t *testing.T) {
+		e := newEnv(t)
+		e.do("SET", "wt:1", "a string")
+		w := newWriter(t, e, WriterOptions{})
+		var a acks
+		submit(t, w, upd(t, &Table{Name: "wt", TimeField: TimeField("m")}, "wt:1", 1, &a, 1, "f", true))
+		err := w.Flush(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || !strings.Contains(err.Error(), "wt:1") {
+			t.Fatalf("Flush = %v, want WRONGTYPE naming the key", err)
+		}
+		select {
+		case <-w.Failed():
+		default:
+			t.Error("Failed not closed")
+		}
+		if err := w.Submit(context.Background(), Update{Table: &Table{}}); err == nil || w.Err() == nil {
+			t.Errorf("Submit after failure = %v, Err = %v", err, w.Err())
+		}
+		if a.count() != 0 {
+			t.Error("failed update acked")
+		}
+		if err := w.Close(); err == nil {
+			t.Error("Close returned nil after a fatal error")
+		}
+	})
+	for _, c := range []struct{ name, password, want string }{
+		{"NOAUTH", "", "NOAUTH"},
+		{"WRONGPASS", "wrong-secret", "WRONGPASS"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := testenv.StartRedis(t, "--requirepass", "right-secret")
+			pool := NewPool(Options{Addr: srv.Addr(), Password: c.password})
+			defer pool.Close()
+			w := NewWriter(pool, WriterOptions{Logger: slog.New(slog.DiscardHandler)})
+			defer w.Close()
+			submit(t, w, upd(t, &Table{Name: "p"}, "p:1", 1, nil, 0, "f", true))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := w.Flush(ctx)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Flush = %v, want %s", err, c.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+	t.Run("right password", func(t *testing.T) {
+		srv := testenv.StartRedis(t, "--requirepass", "right-secret")
+		pool := NewPool(Options{Addr: srv.Addr(), Password: "right-secret", DB: 3})
+		defer pool.Close()
+		w := NewWriter(pool, WriterOptions{Logger: slog.New(slog.DiscardHandler)})
+		defer w.Close()
+		submit(t, w, upd(t, &Table{Name: "p"}, "p:1", 1, nil, 0, "f", true))
+		flush(t, w)
+		got, err := NewReader(pool).Get(context.Background(), "p", []string{"1"}, []string{"f"})
+		if err != nil || got[0][0] != true {
+			t.Errorf("read back = %v, %v", got, err)
+		}
+	})
+}
+
+func BenchmarkWriter(b *testing.B) {
+	e := newEnv(b)
+	for _, ord := range []Ordering{EventTime, Arrival} {
+		b.Run(ord.String(), func(b *testing.B) {
+			w := newWriter(b, e, WriterOptions{})
+			tbl := &Table{Name: "bench" + ord.String(), Ordering: ord, TimeField: TimeField("m")}
+			keys := make([]string, 10000)
+			for i := range keys {
+				keys[i] = Key(tbl.Name, strconv.Itoa(i))
+			}
+			fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
+				if err := w.Submit(ctx, u); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			if err := w.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
+			st := w.Stats()
+			_ = fmt.Sprint(st)
+		})
+	}
+}
