@@ -2,6 +2,19 @@
 // of features, the online store and materializations. It loads and checks a
 // file without touching the network or compiling transforms, and keeps the
 // position of every value so that later stages can point into the file.
+//
+// Load and Parse read a file (see features.example.yaml at the root of the
+// repository) and report every problem at once, as Errors sorted by
+// position. Named things (sources, keys, anchors, features,
+// materializations) are mappings keyed by name. Every scalar value, never
+// a key, is expanded: ${VAR} is the environment variable VAR (an error if
+// it is not set), ${VAR:-default} falls back to default when VAR is unset
+// or empty, $$ is a literal $, and any other $ is kept, so
+// "$ConnectionString" stays as written. Messages never quote a password.
+//
+// Later stages report their own problems with Errorf, at positions such
+// as Feature.TransformAt and Source.SchemaAt give for a place inside an
+// expression or a schema.
 package config
 
 import "time"
@@ -29,6 +42,8 @@ type Source struct {
 	Pos    Pos
 	Kafka  Kafka
 	Format string // "avro" (default), "confluent" or "json"
+	// FormatPos is where the format is given, or Pos if it is not.
+	FormatPos Pos
 	// Schema is the Avro schema JSON; SchemaPos is where its text starts.
 	Schema    string
 	SchemaPos Pos
@@ -36,6 +51,8 @@ type Source struct {
 	Timestamp    string
 	TimestampPos Pos
 	Registry     *Registry // for format "confluent"
+
+	schemaLoc *locator // maps the schema text into the file
 }
 
 // Kafka holds how to reach and consume a source's topics.
@@ -59,6 +76,7 @@ type Security struct {
 	KeyFile   string
 	// InsecureSkipVerify turns off server certificate checks (tests only).
 	InsecureSkipVerify bool
+	Pos                Pos // of the security key; zero if absent
 }
 
 // Registry is a Confluent schema registry.
@@ -66,6 +84,7 @@ type Registry struct {
 	URL      string
 	Username string
 	Password string // never print it
+	Pos      Pos    // of the registry key
 }
 
 // Key is an entity key: the column of the source that holds it and its type.
@@ -88,7 +107,9 @@ type Anchor struct {
 	SourcePos Pos
 	Key       []string // names of Keys, in order: a composite key
 	KeyPos    Pos
-	Features  []*Feature
+	// KeyEntryPos is the position of each entry of Key.
+	KeyEntryPos []Pos
+	Features    []*Feature
 }
 
 // Feature is one feature of an anchor.
@@ -101,6 +122,8 @@ type Feature struct {
 	Transform    string
 	TransformPos Pos // where the expression's text starts
 	Anchor       *Anchor
+
+	transformLoc *locator // maps the transform text into the file
 }
 
 // OnlineStore is where features are written.

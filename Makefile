@@ -1,0 +1,61 @@
+# feathr: build, test, demo and benchmarks. `make help` lists the targets.
+
+GO        ?= go
+BIN       := bin/feathr
+CACHE     ?= $(CURDIR)/.cache
+export FEATHR_CACHE := $(CACHE)
+KAFKA_PORT ?= 9192
+FUZZTIME  ?= 10s
+
+.PHONY: help build test test-unit test-e2e deps services services-stop vet fuzz demo bench proto clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/feathr (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) .
+
+deps: ## install what the tests need: redis-server, kcat, Python peers, Kafka's broker jars
+	scripts/redis.sh install
+	scripts/kafka.sh install
+
+services: deps ## start the real Kafka broker the end-to-end suite uses
+	FEATHR_KAFKA_PORT=$(KAFKA_PORT) scripts/kafka.sh start
+
+services-stop: ## stop the Kafka broker
+	FEATHR_KAFKA_PORT=$(KAFKA_PORT) scripts/kafka.sh stop
+
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+test: deps ## everything CI runs: installs and starts what it needs, then vet, unit, fuzz and end-to-end tests
+	$(MAKE) vet
+	$(MAKE) build
+	FEATHR_KAFKA_PORT=$(KAFKA_PORT) scripts/kafka.sh start
+	FEATHR_KAFKA_BROKERS=127.0.0.1:$(KAFKA_PORT) FEATHR_REQUIRE_KAFKA=1 FEATHR_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 20m ./... ; rc=$$?; \
+		FEATHR_KAFKA_PORT=$(KAFKA_PORT) scripts/kafka.sh stop; exit $$rc
+	$(MAKE) fuzz
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./... >/dev/null
+
+test-unit: ## the tests that need only redis-server (kfake stands in for Kafka)
+	$(GO) test -count=1 ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+demo: build ## the seed's story on the embedded default: sandbox, materialize --timeout 10s, get, multi-get
+	FEATHR_BIN=$(BIN) scripts/demo.sh
+
+proto: ## regenerate the FeatureValue protobuf code
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./sink/...
+
+clean: ## remove build output (keeps the Kafka jar cache)
+	rm -rf bin

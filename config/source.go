@@ -1,0 +1,246 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func (p *parser) source(e entry) *Source {
+	s := &Source{Name: e.key.Value, Pos: e.keyPos()}
+	c := ctx{thing: fmt.Sprintf("source %q", s.Name)}
+	m := p.object(e.val, c, "kafka", "format", "schema", "timestamp", "registry")
+
+	if k := m["kafka"]; k.present() {
+		p.kafka(k, s)
+	} else {
+		p.required(m, "kafka", s.Pos, c, " (its brokers and topics)")
+	}
+
+	s.Format = p.enum(m["format"], DefaultFormat, formats...)
+	s.FormatPos = s.Pos
+	if f := m["format"]; f.present() {
+		s.FormatPos = f.valPos()
+	}
+
+	s.SchemaPos = s.Pos
+	if sc := m["schema"]; sc.present() {
+		p.schema(sc, s)
+	} else if s.Format == "avro" {
+		p.required(m, "schema", s.Pos, c, " for format avro: the Avro schema JSON, e.g. schema: |")
+	}
+
+	s.TimestampPos = s.Pos
+	if t := m["timestamp"]; t.present() {
+		var ok bool
+		s.Timestamp, ok = p.scalar(t)
+		s.TimestampPos = t.valPos()
+		if ok && s.Timestamp == "" {
+			p.errorf(t.valPos(), "%s: is empty; leave it out to use the Kafka record timestamp", t.ctx)
+		}
+	}
+
+	if r := m["registry"]; r.present() {
+		s.Registry = p.registry(r)
+		if s.Format != "confluent" {
+			p.errorf(r.keyPos(), "%s: is only used with format confluent", r.ctx)
+		}
+	} else if s.Format == "confluent" {
+		p.required(m, "registry", s.Pos, c, " for format confluent: the schema registry's url")
+	}
+	return s
+}
+
+// schema decodes the Avro schema text and checks that it is JSON.
+func (p *parser) schema(e *entry, s *Source) {
+	if e.val.Kind != yaml.ScalarNode {
+		p.errorf(e.valPos(), "%s: want the schema's JSON as text, got a %s (write schema: | and the JSON on the next lines)", e.ctx, kindName(e.val))
+		return
+	}
+	s.schemaLoc = p.src.locate(e.val)
+	s.Schema = p.str(e)
+	s.SchemaPos = s.SchemaAt(1, 1)
+	if strings.TrimSpace(s.Schema) == "" {
+		if s.Format == "avro" {
+			p.errorf(e.valPos(), "%s: is empty; format avro needs the Avro schema JSON", e.ctx)
+		}
+		return
+	}
+	var v any
+	err := json.Unmarshal([]byte(s.Schema), &v)
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		off := int(syn.Offset) - 1 // the byte read last is the bad one
+		if strings.HasPrefix(syn.Error(), "unexpected end") {
+			off = len(strings.TrimRight(s.Schema, " \t\r\n"))
+		}
+		p.errorf(s.SchemaAtOffset(off), "%s: invalid JSON: %w", e.ctx, err)
+	case err != nil:
+		p.errorf(s.SchemaPos, "%s: invalid JSON: %w", e.ctx, err)
+	}
+}
+
+func (p *parser) kafka(e *entry, s *Source) {
+	k := &s.Kafka
+	k.Pos = e.keyPos()
+	m := p.object(e.val, e.ctx, "brokers", "topics", "group", "start", "security")
+
+	if b, pos, ok := p.list(m["brokers"]); ok {
+		k.Brokers = b
+		for i, b := range b {
+			if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+				p.errorf(pos[i], "%s: broker %q: want host:port", m["brokers"].ctx, b)
+			}
+		}
+	}
+	if len(k.Brokers) == 0 {
+		p.requiredList(m, "brokers", k.Pos, e.ctx, " (host:port of at least one broker)")
+	}
+
+	if t, pos, ok := p.list(m["topics"]); ok {
+		k.Topics = t
+		for i, t := range t {
+			if msg := checkTopic(t); msg != "" {
+				p.errorf(pos[i], "%s: %s", m["topics"].ctx, msg)
+			}
+		}
+	}
+	if len(k.Topics) == 0 {
+		p.requiredList(m, "topics", k.Pos, e.ctx, " (at least one topic)")
+	}
+
+	k.Group = p.str(m["group"])
+	if k.Group == "" {
+		k.Group = DefaultGroupPrefix + s.Name
+	}
+	k.Start = p.enum(m["start"], DefaultStart, starts...)
+	k.Security.Protocol = DefaultProtocol
+	if sec := m["security"]; sec.present() {
+		p.security(sec, &k.Security)
+	}
+}
+
+// requiredList reports a list that is missing or empty.
+func (p *parser) requiredList(m fields, name string, owner Pos, c ctx, hint string) {
+	if e := m[name]; e.present() {
+		if e.val.Kind == yaml.SequenceNode && len(e.val.Content) == 0 {
+			p.errorf(e.valPos(), "%s: is empty; want%s", e.ctx, hint)
+		}
+		return // items were reported
+	}
+	p.required(m, name, owner, c, hint)
+}
+
+// checkTopic returns what is wrong with a Kafka topic name, or "".
+func checkTopic(t string) string {
+	switch {
+	case t == "":
+		return "a topic name must not be empty"
+	case t == "." || t == "..":
+		return fmt.Sprintf("%q is not a valid topic name", t)
+	case len(t) > 249:
+		return "a topic name is at most 249 characters long"
+	}
+	for _, r := range t {
+		if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return fmt.Sprintf("topic %q: a topic name has only letters, digits, '.', '_' and '-'", t)
+		}
+	}
+	return ""
+}
+
+func (p *parser) security(e *entry, sec *Security) {
+	sec.Pos = e.keyPos()
+	m := p.object(e.val, e.ctx, "protocol", "mechanism", "username", "password",
+		"ca_file", "cert_file", "key_file", "insecure_skip_verify")
+	sec.Protocol = p.enum(m["protocol"], DefaultProtocol, protocols...)
+	sasl := strings.HasPrefix(sec.Protocol, "SASL_")
+	tls := sec.Protocol == "SSL" || sec.Protocol == "SASL_SSL"
+
+	if sasl {
+		sec.Mechanism = p.enum(m["mechanism"], DefaultMechanism, mechanisms...)
+	} else if me := m["mechanism"]; me.present() {
+		sec.Mechanism = p.enum(me, "", mechanisms...)
+		p.errorf(me.keyPos(), "%s: is only used with protocol SASL_PLAINTEXT or SASL_SSL", me.ctx)
+	}
+
+	user, pass := m["username"], m["password"]
+	sec.Username, sec.Password = p.str(user), p.str(pass)
+	switch {
+	case !sasl:
+		for _, f := range []*entry{user, pass} {
+			if f.present() {
+				p.errorf(f.keyPos(), "%s: is only used with protocol SASL_PLAINTEXT or SASL_SSL", f.ctx)
+			}
+		}
+	case user.present() && !pass.present():
+		p.errorf(user.keyPos(), "%s: username without password: SASL needs both", user.ctx)
+	case pass.present() && !user.present():
+		p.errorf(pass.keyPos(), "%s: password without username: SASL needs both", pass.ctx)
+	case !user.present():
+		p.errorf(sec.Pos, "%s: protocol %s needs username and password", e.ctx, sec.Protocol)
+	}
+
+	sec.CAFile = p.str(m["ca_file"])
+	sec.CertFile = p.str(m["cert_file"])
+	sec.KeyFile = p.str(m["key_file"])
+	sec.InsecureSkipVerify = p.boolean(m["insecure_skip_verify"])
+	for _, name := range []string{"ca_file", "cert_file", "key_file", "insecure_skip_verify"} {
+		if f := m[name]; f.present() && !tls {
+			p.errorf(f.keyPos(), "%s: is only used with protocol SSL or SASL_SSL", f.ctx)
+		}
+	}
+	if cert, key := m["cert_file"], m["key_file"]; cert.present() != key.present() {
+		if cert.present() {
+			p.errorf(cert.keyPos(), "%s: cert_file without key_file: a client certificate needs both", cert.ctx)
+		} else {
+			p.errorf(key.keyPos(), "%s: key_file without cert_file: a client certificate needs both", key.ctx)
+		}
+	}
+}
+
+func (p *parser) registry(e *entry) *Registry {
+	r := &Registry{Pos: e.keyPos()}
+	m := p.object(e.val, e.ctx, "url", "username", "password")
+	if u := m["url"]; u.present() {
+		var ok bool
+		r.URL, ok = p.scalar(u)
+		// The URL may hold credentials: it is never quoted back.
+		if pu, err := url.Parse(r.URL); ok && (err != nil || pu.Scheme != "http" && pu.Scheme != "https" || pu.Host == "") {
+			p.errorf(u.valPos(), "%s: want an http:// or https:// URL", u.ctx)
+		}
+	} else {
+		p.required(m, "url", r.Pos, e.ctx, "")
+	}
+	user, pass := m["username"], m["password"]
+	r.Username, r.Password = p.str(user), p.str(pass)
+	if user.present() && !pass.present() {
+		p.errorf(user.keyPos(), "%s: username without password: basic authentication needs both", user.ctx)
+	} else if pass.present() && !user.present() {
+		p.errorf(pass.keyPos(), "%s: password without username: basic authentication needs both", pass.ctx)
+	}
+	return r
+}
+
+// SchemaAt returns the file position of line and column (1-based, column
+// in characters) of the schema text; see Feature.TransformAt.
+func (s *Source) SchemaAt(line, col int) Pos {
+	return textAt(s.schemaLoc, s.SchemaPos, s.Pos, line, col)
+}
+
+// SchemaAtOffset returns the file position of the byte at offset off of
+// Schema, as found in a JSON decoder's error.
+func (s *Source) SchemaAtOffset(off int) Pos {
+	off = max(0, min(off, len(s.Schema)))
+	before := s.Schema[:off]
+	line := 1 + strings.Count(before, "\n")
+	col := 1 + utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:])
+	return s.SchemaAt(line, col)
+}

@@ -1,0 +1,91 @@
+package config
+
+import (
+	"fmt"
+	"net"
+)
+
+func (p *parser) redis(e *entry, r *Redis) {
+	r.Pos = e.keyPos()
+	m := p.object(e.val, e.ctx, "addr", "username", "password", "tls", "db")
+	if a := m["addr"]; a.present() {
+		var ok bool
+		r.Addr, ok = p.scalar(a)
+		if _, port, err := net.SplitHostPort(r.Addr); ok && (err != nil || port == "") {
+			p.errorf(a.valPos(), "%s: want host:port, got %q", a.ctx, r.Addr)
+		}
+	}
+	user, pass := m["username"], m["password"]
+	r.Username, r.Password = p.str(user), p.str(pass)
+	if user.present() && !pass.present() {
+		p.errorf(user.keyPos(), "%s: username without password: Redis needs both (a password alone is fine)", user.ctx)
+	}
+	r.TLS = p.boolean(m["tls"])
+	r.DB = p.integer(m["db"], 0)
+	if r.DB < 0 {
+		p.errorf(m["db"].valPos(), "%s: must not be negative", m["db"].ctx)
+	}
+}
+
+func (p *parser) materialization(e entry) *Materialization {
+	mt := &Materialization{Name: e.key.Value, Pos: e.keyPos()}
+	c := ctx{thing: fmt.Sprintf("materialization %q", mt.Name)}
+	m := p.object(e.val, c, "sink", "features", "timeout", "on_error", "dead_letter")
+
+	mt.Sink = RedisSink{Ordering: DefaultOrdering, BatchSize: DefaultBatchSize, FlushInterval: DefaultFlushInterval}
+	if s := m["sink"]; s.present() {
+		sm := p.object(s.val, s.ctx, "redis")
+		if r := sm["redis"]; r.present() {
+			p.sink(r, &mt.Sink)
+		} else {
+			p.required(sm, "redis", s.keyPos(), c.field("sink"), " (its table)")
+		}
+	} else {
+		p.required(m, "sink", mt.Pos, c, " (sink: {redis: {table: ...}})")
+	}
+
+	mt.FeaturesPos = mt.Pos
+	if fs := m["features"]; fs.present() {
+		mt.FeaturesPos = fs.valPos()
+		mt.Features, mt.FeaturePos, _ = p.list(fs)
+	}
+	if len(mt.Features) == 0 {
+		p.requiredList(m, "features", mt.Pos, c, " (a list of at least one feature name)")
+	}
+
+	mt.Timeout = p.duration(m["timeout"], 0)
+	mt.OnError = p.enum(m["on_error"], DefaultOnError, onErrors...)
+	if dl := m["dead_letter"]; dl.present() {
+		var ok bool
+		mt.DeadLetter, ok = p.scalar(dl)
+		if mt.OnError != "dead-letter" {
+			p.errorf(dl.keyPos(), "%s: is only used with on_error: dead-letter", dl.ctx)
+		} else if msg := checkTopic(mt.DeadLetter); ok && msg != "" {
+			p.errorf(dl.valPos(), "%s: %s", dl.ctx, msg)
+		}
+	} else if mt.OnError == "dead-letter" {
+		p.required(m, "dead_letter", mt.Pos, c, " with on_error: dead-letter (the topic that receives failed records)")
+	}
+	return mt
+}
+
+func (p *parser) sink(e *entry, s *RedisSink) {
+	m := p.object(e.val, e.ctx, "table", "ttl", "ordering", "batch_size", "flush_interval")
+	if t := m["table"]; t.present() {
+		var ok bool
+		s.Table, ok = p.scalar(t)
+		if ok && s.Table == "" {
+			p.errorf(t.valPos(), "%s: must not be empty", t.ctx)
+		}
+	} else {
+		p.required(m, "table", e.keyPos(), e.ctx, " (the Redis table name, the prefix of its keys)")
+	}
+	s.TTL = p.duration(m["ttl"], 0)
+	s.Ordering = p.enum(m["ordering"], DefaultOrdering, orderings...)
+	s.BatchSize = p.integer(m["batch_size"], DefaultBatchSize)
+	if s.BatchSize <= 0 {
+		p.errorf(m["batch_size"].valPos(), "%s: must be at least 1, got %d", m["batch_size"].ctx, s.BatchSize)
+		s.BatchSize = DefaultBatchSize
+	}
+	s.FlushInterval = p.duration(m["flush_interval"], DefaultFlushInterval)
+}

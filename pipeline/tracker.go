@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+)
+
+// tracker follows one claimed partition's records from consumption to the
+// acknowledged Redis writes they produced, and marks an offset for commit
+// only once every record at or below it is fully written. Acks may arrive
+// in any order and from any goroutine.
+type tracker struct {
+	sess      sarama.ConsumerGroupSession
+	claim     sarama.ConsumerGroupClaim
+	topic     string
+	partition int32
+	written   *atomic.Int64 // the run's count of acknowledged updates
+
+	mu      sync.Mutex
+	pending []pendingRecord // by increasing offset
+	marked  int64           // the next offset to consume: everything below is written
+	target  int64           // until caught up: done once marked >= target; -1 = no target
+	onDone  func()          // called once when marked reaches target
+	last    atomic.Int64    // offset of the last record consumed, for lag
+}
+
+type pendingRecord struct {
+	offset    int64
+	remaining int32
+}
+
+func newTracker(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, written *atomic.Int64) *tracker {
+	t := &tracker{sess: sess, claim: claim, topic: claim.Topic(), partition: claim.Partition(), written: written, marked: -1, target: -1}
+	t.last.Store(-1)
+	return t
+}
+
+// setTarget arranges for done to be called once every record below target
+// is written; if start (the first offset to be consumed) is already at or
+// past target, done is called at once.
+func (t *tracker) setTarget(start, target int64, done func()) {
+	t.mu.Lock()
+	t.target, t.onDone = target, done
+	if t.marked < 0 {
+		t.marked = start
+	}
+	t.mu.Unlock()
+	t.checkDone()
+}
+
+// add registers a consumed record that produced n updates; a record with
+// none (all values null, or skipped) is done at once.
+func (t *tracker) add(offset int64, n int) {
+	t.last.Store(offset)
+	t.mu.Lock()
+	if t.marked < 0 {
+		t.marked = offset
+	}
+	t.pending = append(t.pending, pendingRecord{offset: offset, remaining: int32(n)})
+	advanced := t.advance()
+	t.mu.Unlock()
+	if advanced {
+		t.checkDone()
+	}
+}
+
+// Ack implements sink.Acker: one update of the record at offset seq was
+// written.
+func (t *tracker) Ack(seq int64) {
+	t.written.Add(1)
+	t.mu.Lock()
+	i := sort.Search(len(t.pending), func(i int) bool { return t.pending[i].offset >= seq })
+	if i < len(t.pending) && t.pending[i].offset == seq {
+		t.pending[i].remaining--
+	}
+	advanced := t.advance()
+	t.mu.Unlock()
+	if advanced {
+		t.checkDone()
+	}
+}
+
+// advance pops the fully written records at the head and marks the offset
+// after them. It reports whether anything was marked. t.mu is held.
+func (t *tracker) advance() bool {
+	n := 0
+	for n < len(t.pending) && t.pending[n].remaining <= 0 {
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	t.marked = t.pending[n-1].offset + 1
+	t.pending = t.pending[n:]
+	if len(t.pending) == 0 {
+		t.pending = t.pending[:0:0] // let the old backing array go
+	}
+	t.sess.MarkOffset(t.topic, t.partition, t.marked, "")
+	return true
+}
+
+func (t *tracker) checkDone() {
+	t.mu.Lock()
+	done := t.onDone
+	if done == nil || t.target < 0 || t.marked < t.target {
+		t.mu.Unlock()
+		return
+	}
+	t.onDone = nil
+	t.mu.Unlock()
+	done()
+}
+
+// lag is how many records of the partition are not consumed yet.
+func (t *tracker) lag() int64 {
+	hwm := t.claim.HighWaterMarkOffset()
+	last := t.last.Load()
+	if last < 0 {
+		t.mu.Lock()
+		last = t.marked - 1
+		t.mu.Unlock()
+		if last < -1 {
+			return 0
+		}
+	}
+	if l := hwm - last - 1; l > 0 {
+		return l
+	}
+	return 0
+}

@@ -1,0 +1,478 @@
+// Package plan compiles a loaded config into what runs: for each Kafka
+// source a decoder and the targets it feeds, each target a Redis table with
+// its key builder and compiled feature programs. Compile reports every
+// problem it finds, located in the YAML file.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/decode"
+	"github.com/feathrgo/feathr/feature"
+	"github.com/feathrgo/feathr/record"
+	"github.com/feathrgo/feathr/sink"
+	"github.com/feathrgo/feathr/transform"
+)
+
+// Plan is a compiled config, ready to run.
+type Plan struct {
+	File *config.File
+	// Materializations are the selected materializations, in file order.
+	Materializations []*Materialization
+	// Sources are the sources the selected materializations read, in file order.
+	Sources []*Source
+}
+
+// Materialization is one compiled materialization.
+type Materialization struct {
+	Config  *config.Materialization
+	Table   *sink.Table
+	OnError OnError
+}
+
+// Source is one compiled Kafka source and the targets its records feed.
+type Source struct {
+	Config  *config.Source
+	Decoder decode.Decoder
+	// TimeField is the event-time field; empty means the Kafka record timestamp.
+	TimeField string
+	timeKind  record.Kind
+	Targets   []*Target
+}
+
+// Target is what one source contributes to one materialization: the
+// features of that materialization anchored on the source, under one key.
+type Target struct {
+	Materialization *Materialization
+	Key             []KeyPart
+	Features        []*Feature
+}
+
+// KeyPart is one column of an entity key.
+type KeyPart struct {
+	Name   string // the key's name in the config
+	Column string
+	Type   feature.KeyType
+}
+
+// Feature is one compiled feature.
+type Feature struct {
+	Name    string
+	Type    feature.Type
+	Program *transform.Program
+}
+
+// OnError is what a materialization does with a record it cannot process.
+type OnError uint8
+
+// The record error policies.
+const (
+	Skip OnError = iota
+	DeadLetter
+	Stop
+)
+
+// String returns the policy's name as written in the config.
+func (p OnError) String() string {
+	switch p {
+	case DeadLetter:
+		return "dead-letter"
+	case Stop:
+		return "stop"
+	}
+	return "skip"
+}
+
+// Options select what Compile compiles.
+type Options struct {
+	// Materializations names the materializations to run; empty means all.
+	Materializations []string
+	// Decode sets the decoders' limits and registry client.
+	Limits decode.Limits
+}
+
+// Compile compiles every anchor of f (so that validate checks all of them)
+// and the selected materializations. Its error is a config.Errors listing
+// every problem with its position.
+func Compile(f *config.File, opts Options) (*Plan, error) {
+	c := &compiler{file: f, errs: nil, envs: map[string]*sourceEnv{}, feats: map[string]*Feature{}}
+	c.compileSources()
+	c.compileAnchors()
+	p := &Plan{File: f}
+	c.compileMaterializations(p, opts.Materializations)
+	if len(c.errs) > 0 {
+		return p, c.errs.Err()
+	}
+	return p, nil
+}
+
+type sourceEnv struct {
+	src     *Source
+	schema  record.Schema
+	env     *transform.Env
+	invalid bool
+}
+
+type compiler struct {
+	file  *config.File
+	errs  config.Errors
+	envs  map[string]*sourceEnv // by source name
+	feats map[string]*Feature   // by feature name
+}
+
+func (c *compiler) errorf(pos config.Pos, format string, args ...any) {
+	c.errs = append(c.errs, config.Errorf(c.file.Path, pos, format, args...))
+}
+
+func (c *compiler) compileSources() {
+	for _, s := range c.file.Sources {
+		se := &sourceEnv{src: &Source{Config: s, TimeField: s.Timestamp}}
+		c.envs[s.Name] = se
+		dec, err := newDecoder(s)
+		if err != nil {
+			se.invalid = true
+			var serr *decode.SchemaError
+			if errors.As(err, &serr) {
+				line, col := lineCol(s.Schema, serr.Offset)
+				c.errorf(s.SchemaAt(line, col), "source %s: schema: %s", s.Name, serr.Msg)
+			} else {
+				c.errorf(s.SchemaPos, "source %s: %v", s.Name, err)
+			}
+			continue
+		}
+		se.src.Decoder = dec
+		se.schema = dec.Schema()
+		env, err := transform.NewEnv(se.schema)
+		if err != nil {
+			se.invalid = true
+			c.errorf(s.SchemaPos, "source %s: %v", s.Name, err)
+			continue
+		}
+		se.env = env
+		if s.Timestamp != "" {
+			fld, ok := se.schema.Field(s.Timestamp)
+			switch {
+			case !ok:
+				c.errorf(s.TimestampPos, "source %s: timestamp field %q is not in the schema%s", s.Name, s.Timestamp, suggest(s.Timestamp, se.schema))
+			case fld.Type.Kind != record.Timestamp && fld.Type.Kind != record.Int:
+				c.errorf(s.TimestampPos, "source %s: timestamp field %q is %s; want a timestamp or an integer of epoch milliseconds", s.Name, s.Timestamp, fld.Type)
+			default:
+				se.src.timeKind = fld.Type.Kind
+			}
+		}
+	}
+}
+
+func newDecoder(s *config.Source) (decode.Decoder, error) {
+	switch s.Format {
+	case "json":
+		return decode.NewJSON(s.Schema, decode.Limits{})
+	case "confluent":
+		if s.Registry == nil {
+			return nil, fmt.Errorf("format confluent needs a registry")
+		}
+		reg, err := decode.NewRegistry(s.Registry.URL, s.Registry.Username, s.Registry.Password, nil)
+		if err != nil {
+			return nil, err
+		}
+		return decode.NewConfluent(s.Schema, reg, decode.Limits{})
+	default:
+		return decode.NewAvro(s.Schema, decode.Limits{})
+	}
+}
+
+func (c *compiler) compileAnchors() {
+	for _, a := range c.file.Anchors {
+		se := c.envs[a.Source]
+		if se == nil || se.invalid {
+			continue // config reported a missing source; a broken schema is reported once
+		}
+		for _, k := range a.Key {
+			key := c.file.Key(k)
+			if key == nil {
+				continue
+			}
+			c.checkKey(a, key, se.schema)
+		}
+		for _, f := range a.Features {
+			ft, err := feature.ParseType(f.Type)
+			if err != nil {
+				continue // reported by config
+			}
+			expr := f.Transform
+			pos := func(line, col int) config.Pos { return f.TransformAt(line, col) }
+			if expr == "" {
+				expr = f.Name
+				pos = func(int, int) config.Pos { return f.Pos }
+			}
+			prog, err := se.env.Compile(expr, ft)
+			if err != nil {
+				c.transformErrors(f, pos, err)
+				continue
+			}
+			c.feats[f.Name] = &Feature{Name: f.Name, Type: ft, Program: prog}
+		}
+	}
+}
+
+func (c *compiler) transformErrors(f *config.Feature, pos func(line, col int) config.Pos, err error) {
+	var terrs []*transform.Error
+	collectTransformErrors(err, &terrs)
+	if len(terrs) == 0 {
+		c.errorf(pos(1, 1), "feature %s: %v", f.Name, err)
+		return
+	}
+	for _, te := range terrs {
+		msg := fmt.Sprintf("feature %s: %s", f.Name, te.Msg)
+		if te.Hint != "" {
+			msg += " (hint: " + te.Hint + ")"
+		}
+		c.errorf(pos(max(te.Line, 1), max(te.Column, 1)), "%s", msg)
+	}
+}
+
+func collectTransformErrors(err error, out *[]*transform.Error) {
+	if te, ok := err.(*transform.Error); ok {
+		*out = append(*out, te)
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			collectTransformErrors(e, out)
+		}
+		return
+	}
+	var te *transform.Error
+	if errors.As(err, &te) {
+		*out = append(*out, te)
+	}
+}
+
+// checkKey reports a key column that is missing from the schema or whose
+// type cannot be the key's declared type.
+func (c *compiler) checkKey(a *config.Anchor, k *config.Key, schema record.Schema) {
+	kt, err := feature.ParseKeyType(k.Type)
+	if err != nil {
+		return // reported by config
+	}
+	fld, ok := schema.Field(k.Column)
+	if !ok {
+		c.errorf(k.ColumnPos, "key %s: column %q is not a field of source %s%s", k.Name, k.Column, a.Source, suggest(k.Column, schema))
+		return
+	}
+	if !keyCompatible(kt, fld.Type.Kind) {
+		c.errorf(k.TypePos, "key %s: column %q of source %s is %s, which cannot be a %s key", k.Name, k.Column, a.Source, fld.Type, kt)
+	}
+}
+
+func keyCompatible(kt feature.KeyType, k record.Kind) bool {
+	switch k {
+	case record.Any:
+		return true
+	case record.Int:
+		return kt != feature.KeyBool && kt != feature.KeyBytes
+	case record.Float:
+		return kt == feature.KeyFloat || kt == feature.KeyDouble || kt == feature.KeyString
+	case record.Bool:
+		return kt == feature.KeyBool || kt == feature.KeyString
+	case record.String:
+		return kt == feature.KeyString || kt == feature.KeyBytes
+	case record.Bytes:
+		return kt == feature.KeyBytes || kt == feature.KeyString
+	case record.Timestamp:
+		return kt == feature.KeyString || kt == feature.KeyInt64
+	}
+	return false
+}
+
+func (c *compiler) compileMaterializations(p *Plan, names []string) {
+	selected := map[string]bool{}
+	for _, n := range names {
+		if c.file.Materialization(n) == nil {
+			var all []string
+			for _, m := range c.file.Materializations {
+				all = append(all, m.Name)
+			}
+			c.errs = append(c.errs, &config.Error{File: c.file.Path, Msg: fmt.Sprintf("no materialization named %q (the file has: %s)", n, strings.Join(all, ", "))})
+			continue
+		}
+		selected[n] = true
+	}
+	srcSeen := map[string]*Source{}
+	for _, m := range c.file.Materializations {
+		if len(names) > 0 && !selected[m.Name] {
+			continue
+		}
+		pm := &Materialization{
+			Config:  m,
+			OnError: parseOnError(m.OnError),
+			Table: &sink.Table{
+				Name:      m.Sink.Table,
+				TTL:       m.Sink.TTL,
+				Ordering:  sink.EventTime,
+				TimeField: sink.TimeField(m.Name),
+			},
+		}
+		if m.Sink.Ordering == "arrival" {
+			pm.Table.Ordering = sink.Arrival
+		}
+		p.Materializations = append(p.Materializations, pm)
+		targets := map[string]*Target{} // by source name
+		for i, name := range m.Features {
+			cf := c.file.Feature(name)
+			if cf == nil || cf.Anchor == nil {
+				continue // reported by config
+			}
+			se := c.envs[cf.Anchor.Source]
+			f := c.feats[name]
+			if se == nil || se.invalid || f == nil {
+				continue // reported above
+			}
+			t := targets[se.src.Config.Name]
+			if t == nil {
+				t = &Target{Materialization: pm}
+				for _, kn := range cf.Anchor.Key {
+					k := c.file.Key(kn)
+					if k == nil {
+						continue
+					}
+					kt, _ := feature.ParseKeyType(k.Type)
+					t.Key = append(t.Key, KeyPart{Name: k.Name, Column: k.Column, Type: kt})
+				}
+				targets[se.src.Config.Name] = t
+				se.src.Targets = append(se.src.Targets, t)
+				if srcSeen[se.src.Config.Name] == nil {
+					srcSeen[se.src.Config.Name] = se.src
+				}
+			}
+			_ = i
+			t.Features = append(t.Features, f)
+		}
+	}
+	for _, s := range c.file.Sources {
+		if src := srcSeen[s.Name]; src != nil {
+			p.Sources = append(p.Sources, src)
+		}
+	}
+}
+
+func parseOnError(s string) OnError {
+	switch s {
+	case "dead-letter":
+		return DeadLetter
+	case "stop":
+		return Stop
+	}
+	return Skip
+}
+
+// EventTime returns the record's event time: the configured timestamp field,
+// or kafkaTime when there is none or the field is null.
+func (s *Source) EventTime(r record.Record, kafkaTime time.Time) time.Time {
+	if s.TimeField == "" {
+		return kafkaTime
+	}
+	switch v := r[s.TimeField].(type) {
+	case time.Time:
+		return v
+	case int64:
+		return time.UnixMilli(v)
+	}
+	return kafkaTime
+}
+
+// lineCol turns a 0-based byte offset in text into a 1-based line and column.
+func lineCol(text string, off int) (line, col int) {
+	if off > len(text) {
+		off = len(text)
+	}
+	if off < 0 {
+		off = 0
+	}
+	before := text[:off]
+	line = strings.Count(before, "\n") + 1
+	col = off - strings.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// suggest returns " (did you mean X?)" for the schema field nearest to name,
+// or "" when none is near.
+func suggest(name string, s record.Schema) string {
+	best, bestD := "", 3
+	for _, f := range s.Fields {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(f.Name)); d < bestD {
+			best, bestD = f.Name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// DeadLetterTopic returns the materialization's dead-letter topic, or "".
+func (m *Materialization) DeadLetterTopic() string {
+	if m.OnError != DeadLetter {
+		return ""
+	}
+	return m.Config.DeadLetter
+}
+
+// RecordPolicy is the policy for a record that fails before any target sees
+// it (it cannot be decoded): the strictest of the source's materializations
+// (stop, then dead-letter, then skip), with the dead-letter topics to send
+// it to.
+func (s *Source) RecordPolicy() (OnError, []string) {
+	policy := Skip
+	var topics []string
+	for _, t := range s.Targets {
+		m := t.Materialization
+		if m.OnError == Stop {
+			policy = Stop
+		}
+		if topic := m.DeadLetterTopic(); topic != "" {
+			if policy == Skip {
+				policy = DeadLetter
+			}
+			if !slices.Contains(topics, topic) {
+				topics = append(topics, topic)
+			}
+		}
+	}
+	return policy, topics
+}
+
+// NeedsDeadLetter reports whether any materialization of s dead-letters.
+func (s *Source) NeedsDeadLetter() bool {
+	for _, t := range s.Targets {
+		if t.Materialization.OnError == DeadLetter {
+			return true
+		}
+	}
+	return false
+}
