@@ -1,0 +1,101 @@
+package transform
+
+import (
+	"fmt"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/feathrgo/feathr/feature"
+	"github.com/feathrgo/feathr/record"
+)
+
+// Program is a compiled expression. It is safe for concurrent use.
+type Program struct {
+	expr   string
+	out    feature.Type
+	fields []string
+	field  string      // set when the expression is just this field
+	prg    cel.Program // nil when field is set
+}
+
+// String returns the expression's source text.
+func (p *Program) String() string { return p.expr }
+
+// Type returns the declared feature type the program converts to.
+func (p *Program) Type() feature.Type { return p.out }
+
+// Fields returns the top-level fields the expression reads, in order of
+// first use. The caller must not modify the slice.
+func (p *Program) Fields() []string { return p.fields }
+
+// Eval evaluates the expression for r and returns its value converted to
+// the declared type by feature.Convert: bool, int32, int64, float32,
+// float64, string, []byte, []float32, []int32, []int64 or []float64, or
+// nil for a null result. A field missing from r reads as null.
+//
+// The error reports a failure for this record only: an overflow, a value
+// that does not fit the declared type, an argument a function refuses.
+func (p *Program) Eval(r record.Record) (any, error) {
+	if p.prg == nil {
+		v, err := feature.Convert(r[p.field], p.out)
+		if err != nil {
+			return nil, fmt.Errorf("transform %q: %w", p.expr, err)
+		}
+		return v, nil
+	}
+	val, _, err := p.prg.Eval(activation(r))
+	if err != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, err)
+	}
+	v, err := convert(val, p.out)
+	if err != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, err)
+	}
+	return v, nil
+}
+
+// activation reads a record's fields for the interpreter without copying
+// them into a map of CEL values; a missing field reads as null.
+type activation record.Record
+
+// ResolveName returns the value of the field name.
+func (a activation) ResolveName(name string) (any, bool) { return a[name], true }
+
+// Parent returns nil: there is no enclosing activation.
+func (a activation) Parent() interpreter.Activation { return nil }
+
+// convert converts a CEL result to the Go form of t.
+func convert(v ref.Val, t feature.Type) (any, error) {
+	switch x := v.(type) {
+	case types.Null:
+		return nil, nil
+	case types.Int:
+		return feature.FromInt64(int64(x), t)
+	case types.Double:
+		return feature.FromFloat64(float64(x), t)
+	case types.Bool:
+		return feature.Convert(bool(x), t)
+	case types.String:
+		return feature.Convert(string(x), t)
+	case types.Bytes:
+		return feature.Convert([]byte(x), t)
+	case traits.Lister:
+		if raw, ok := x.Value().([]any); ok {
+			return feature.Convert(raw, t)
+		}
+		n := int(x.Size().(types.Int))
+		elems := make([]any, n)
+		for i := range n {
+			e := x.Get(types.Int(i))
+			if !isNull(e) {
+				elems[i] = e.Value()
+			}
+		}
+		return feature.Convert(elems, t)
+	}
+	return feature.Convert(v.Value(), t)
+}
