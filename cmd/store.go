@@ -50,4 +50,3 @@ func pingRedis(ctx context.Context, pool *redis.Pool, addr string) error {
 	}
 	return nil
 }
-

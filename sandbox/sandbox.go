@@ -38,11 +38,11 @@ type Options struct {
 
 // Sandbox is a running broker, store and producer.
 type Sandbox struct {
-	cluster  *kfake.Cluster
-	redis    *miniredis.Miniredis
-	client   *kgo.Client
-	Brokers  string
-	Redis    string
+	cluster *kfake.Cluster
+	redis   *miniredis.Miniredis
+	client  *kgo.Client
+	Brokers string
+	Redis   string
 }
 
 // Start starts the broker on the first source's first broker address and
