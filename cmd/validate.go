@@ -74,6 +74,7 @@ func runValidate(opts *ValidateOptions) error {
 			out.Summary = &sum
 		}
 		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(out); err != nil {
 			return err
 		}
