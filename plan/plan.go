@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -100,7 +101,7 @@ type Options struct {
 // and the selected materializations. Its error is a config.Errors listing
 // every problem with its position.
 func Compile(f *config.File, opts Options) (*Plan, error) {
-	c := &compiler{file: f, errs: nil, envs: map[string]*sourceEnv{}, feats: map[string]*Feature{}}
+	c := &compiler{file: f, envs: map[string]*sourceEnv{}, feats: map[string]*Feature{}, limits: opts.Limits}
 	c.compileSources()
 	c.compileAnchors()
 	p := &Plan{File: f}
@@ -119,10 +120,11 @@ type sourceEnv struct {
 }
 
 type compiler struct {
-	file  *config.File
-	errs  config.Errors
-	envs  map[string]*sourceEnv // by source name
-	feats map[string]*Feature   // by feature name
+	file   *config.File
+	errs   config.Errors
+	envs   map[string]*sourceEnv // by source name
+	feats  map[string]*Feature   // by feature name
+	limits decode.Limits
 }
 
 func (c *compiler) errorf(pos config.Pos, format string, args ...any) {
@@ -133,13 +135,15 @@ func (c *compiler) compileSources() {
 	for _, s := range c.file.Sources {
 		se := &sourceEnv{src: &Source{Config: s, TimeField: s.Timestamp}}
 		c.envs[s.Name] = se
-		dec, err := newDecoder(s)
+		dec, err := newDecoder(s, c.limits)
 		if err != nil {
 			se.invalid = true
 			var serr *decode.SchemaError
 			if errors.As(err, &serr) {
-				line, col := lineCol(s.Schema, serr.Offset)
-				c.errorf(s.SchemaAt(line, col), "source %s: schema: %s", s.Name, serr.Msg)
+				if schemaReported(s) {
+					continue // config reported it, at the same place
+				}
+				c.errorf(s.SchemaAtOffset(max(serr.Offset, 0)), "source %s: schema: %s", s.Name, serr.Msg)
 			} else {
 				c.errorf(s.SchemaPos, "source %s: %v", s.Name, err)
 			}
@@ -168,10 +172,20 @@ func (c *compiler) compileSources() {
 	}
 }
 
-func newDecoder(s *config.Source) (decode.Decoder, error) {
+// schemaReported reports whether config already reported the schema of s
+// as empty (format avro) or as not JSON, so that Compile does not report
+// the same problem twice.
+func schemaReported(s *config.Source) bool {
+	if strings.TrimSpace(s.Schema) == "" {
+		return s.Format == "avro"
+	}
+	return !json.Valid([]byte(s.Schema))
+}
+
+func newDecoder(s *config.Source, lim decode.Limits) (decode.Decoder, error) {
 	switch s.Format {
 	case "json":
-		return decode.NewJSON(s.Schema, decode.Limits{})
+		return decode.NewJSON(s.Schema, lim)
 	case "confluent":
 		if s.Registry == nil {
 			return nil, fmt.Errorf("format confluent needs a registry")
@@ -180,9 +194,9 @@ func newDecoder(s *config.Source) (decode.Decoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		return decode.NewConfluent(s.Schema, reg, decode.Limits{})
+		return decode.NewConfluent(s.Schema, reg, lim)
 	default:
-		return decode.NewAvro(s.Schema, decode.Limits{})
+		return decode.NewAvro(s.Schema, lim)
 	}
 }
 
@@ -384,20 +398,6 @@ func (s *Source) EventTime(r record.Record, kafkaTime time.Time) time.Time {
 		return time.UnixMilli(v)
 	}
 	return kafkaTime
-}
-
-// lineCol turns a 0-based byte offset in text into a 1-based line and column.
-func lineCol(text string, off int) (line, col int) {
-	if off > len(text) {
-		off = len(text)
-	}
-	if off < 0 {
-		off = 0
-	}
-	before := text[:off]
-	line = strings.Count(before, "\n") + 1
-	col = off - strings.LastIndexByte(before, '\n')
-	return line, col
 }
 
 // suggest returns " (did you mean X?)" for the schema field nearest to name,

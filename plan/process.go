@@ -108,7 +108,9 @@ func AppendKeyPart(dst []byte, v any, t feature.KeyType) ([]byte, error) {
 		return append(dst, NullKey...), nil
 	case int64:
 		switch t {
-		case feature.KeyFloat, feature.KeyDouble:
+		case feature.KeyFloat:
+			return appendSparkDouble(dst, float64(float32(v)), 32), nil
+		case feature.KeyDouble:
 			return appendSparkDouble(dst, float64(v), 64), nil
 		case feature.KeyInt32:
 			if v < math.MinInt32 || v > math.MaxInt32 {
@@ -122,6 +124,9 @@ func AppendKeyPart(dst []byte, v any, t feature.KeyType) ([]byte, error) {
 			if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) >= math.MaxInt64 {
 				return dst, fmt.Errorf("%v is not an integer key", v)
 			}
+			if t == feature.KeyInt32 && (v <= math.MinInt32-1 || v >= math.MaxInt32+1) {
+				return dst, fmt.Errorf("%v overflows INT32", v)
+			}
 			return strconv.AppendInt(dst, int64(v), 10), nil
 		case feature.KeyFloat:
 			return appendSparkDouble(dst, float64(float32(v)), 32), nil
@@ -129,9 +134,15 @@ func AppendKeyPart(dst []byte, v any, t feature.KeyType) ([]byte, error) {
 		return appendSparkDouble(dst, v, 64), nil
 	case string:
 		if t == feature.KeyInt32 || t == feature.KeyInt64 {
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			// The canonical decimal, so that "007" and 7 are the same key.
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
 				return dst, fmt.Errorf("%q is not an integer", v)
 			}
+			if t == feature.KeyInt32 && (n < math.MinInt32 || n > math.MaxInt32) {
+				return dst, fmt.Errorf("%d overflows INT32", n)
+			}
+			return strconv.AppendInt(dst, n, 10), nil
 		}
 		return append(dst, v...), nil
 	case []byte:
@@ -142,7 +153,9 @@ func AppendKeyPart(dst []byte, v any, t feature.KeyType) ([]byte, error) {
 		if t == feature.KeyInt64 {
 			return strconv.AppendInt(dst, v.UnixMilli(), 10), nil
 		}
-		return v.UTC().AppendFormat(dst, "2006-01-02 15:04:05"), nil
+		// As Spark casts a timestamp to a string (UTC session time zone):
+		// the fraction of a second only when it is not zero.
+		return v.UTC().AppendFormat(dst, "2006-01-02 15:04:05.999999"), nil
 	}
 	return dst, fmt.Errorf("a %T cannot be a key", v)
 }
