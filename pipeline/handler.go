@@ -28,9 +28,10 @@ func (e *RecordError) Unwrap() error { return e.Err }
 
 // handler is a source's sarama.ConsumerGroupHandler.
 type handler struct {
-	p   *Pipeline
-	src *plan.Source
-	dl  *deadLetter
+	p      *Pipeline
+	src    *plan.Source
+	client sarama.Client
+	dl     *deadLetter
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -87,7 +88,14 @@ func (h *handler) setTarget(t *tracker, claim sarama.ConsumerGroupClaim) {
 	case sarama.OffsetNewest:
 		start = target
 	case sarama.OffsetOldest:
-		start = 0 // the first message consumed moves it up
+		// The log may start above 0 (retention); an empty one starts at
+		// the high watermark and is caught up at once.
+		start = 0
+		if h.client != nil {
+			if oldest, err := h.client.GetOffset(claim.Topic(), claim.Partition(), sarama.OffsetOldest); err == nil {
+				start = oldest
+			}
+		}
 	}
 	topic, part := claim.Topic(), claim.Partition()
 	t.setTarget(start, target, func() { h.p.partitionCaughtUp(topic, part) })

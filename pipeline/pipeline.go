@@ -110,11 +110,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.stop = cancel
 
 	var groups []sarama.ConsumerGroup
+	var clients []sarama.Client
 	defer func() {
 		for _, g := range groups {
 			if err := g.Close(); err != nil {
 				p.log.Warn("closing consumer group", "err", err)
 			}
+		}
+		for _, c := range clients {
+			c.Close()
 		}
 	}()
 	var consumers, drains sync.WaitGroup
@@ -123,12 +127,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
-		group, err := sarama.NewConsumerGroup(src.Config.Kafka.Brokers, src.Config.Kafka.Group, cfg)
+		client, err := sarama.NewClient(src.Config.Kafka.Brokers, cfg)
 		if err != nil {
 			return fmt.Errorf("source %s: connecting to Kafka at %v: %w", src.Config.Name, src.Config.Kafka.Brokers, err)
 		}
+		clients = append(clients, client)
+		group, err := sarama.NewConsumerGroupFromClient(src.Config.Kafka.Group, client)
+		if err != nil {
+			return fmt.Errorf("source %s: joining consumer group %s: %w", src.Config.Name, src.Config.Kafka.Group, err)
+		}
 		groups = append(groups, group)
-		h := &handler{p: p, src: src}
+		h := &handler{p: p, src: src, client: client}
 		if src.NeedsDeadLetter() {
 			dl, err := newDeadLetter(src.Config, cfg)
 			if err != nil {
