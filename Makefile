@@ -17,6 +17,7 @@ build: ## build bin/feathr (static)
 
 deps: ## install what the tests need: redis-server, kcat, Python peers, Kafka's broker jars
 	scripts/redis.sh install
+	scripts/peers.sh install
 	scripts/kafka.sh install
 
 services: deps ## start the real Kafka broker the end-to-end suite uses

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 
@@ -32,11 +33,22 @@ type handler struct {
 	src    *plan.Source
 	client sarama.Client
 	dl     *deadLetter
+	// starting counts the session's claims whose consumption has not
+	// started yet; the last one to start logs that the source is ready.
+	starting atomic.Int32
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
-	h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
+	n := 0
+	for _, parts := range sess.Claims() {
+		n += len(parts)
+	}
+	h.starting.Store(int32(n))
+	h.p.log.Debug("joined consumer group", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
 	h.p.sessionStarted(sess)
+	if n == 0 {
+		h.p.log.Info("no partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group)
+	}
 	return nil
 }
 
@@ -59,6 +71,11 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	t := newTracker(sess, claim, &h.p.written)
 	h.p.addTracker(t)
 	defer h.p.removeTracker(t)
+	// By now sarama has fixed the claim's starting offset, so with
+	// start: latest every record produced after this line is read.
+	if h.starting.Add(-1) == 0 {
+		h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
+	}
 	if h.p.opts.UntilCaughtUp {
 		h.setTarget(t, claim)
 	}
