@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/feathrgo/feathr/internal/nearest"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -203,40 +205,11 @@ func (p *parser) object(n *yaml.Node, c ctx, names ...string) fields {
 // suggest returns `; did you mean "x"?` for the name closest to s, if any
 // is close enough.
 func suggest(s string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(strings.ToLower(s), n); d < bestD && d < len(n)/2+1 {
-			best, bestD = n, d
-		}
-	}
+	best := nearest.Name(s, names)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // scalar returns the expanded text of a scalar value. ok is false if e is

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/feathrgo/feathr/internal/nearest"
+
 	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/decode"
 	"github.com/feathrgo/feathr/feature"
@@ -403,36 +405,15 @@ func (s *Source) EventTime(r record.Record, kafkaTime time.Time) time.Time {
 // suggest returns " (did you mean X?)" for the schema field nearest to name,
 // or "" when none is near.
 func suggest(name string, s record.Schema) string {
-	best, bestD := "", 3
-	for _, f := range s.Fields {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(f.Name)); d < bestD {
-			best, bestD = f.Name, d
-		}
+	names := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		names[i] = f.Name
 	}
+	best := nearest.Name(name, names)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // DeadLetterTopic returns the materialization's dead-letter topic, or "".

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/feathrgo/feathr/internal/nearest"
+
 	"cel.dev/cel-go/cel"
 )
 
@@ -77,12 +79,12 @@ func (e *Env) issueErrors(expr string, iss *cel.Issues, calls map[string]bool) e
 			if calls[name] {
 				er.Msg = fmt.Sprintf("unknown function %q", name)
 				er.Column = callColumn(expr, er.Line, er.Column, name)
-				if near := nearest(name, e.funcs); near != "" {
+				if near := nearest.Name(name, e.funcs); near != "" {
 					er.Hint = fmt.Sprintf("did you mean %s?", near)
 				}
 			} else {
 				er.Msg = fmt.Sprintf("unknown field %q", name)
-				if near := nearest(name, e.fieldNames()); near != "" {
+				if near := nearest.Name(name, e.fieldNames()); near != "" {
 					er.Hint = fmt.Sprintf("did you mean %s?", near)
 				}
 			}
@@ -110,39 +112,6 @@ func (e *Env) fieldNames() []string {
 		names[i] = f.Name
 	}
 	return names
-}
-
-// nearest returns the candidate closest to name by edit distance (ignoring
-// case), if it is close enough to be a likely typo.
-func nearest(name string, candidates []string) string {
-	best, bestD := "", len(name)/2+2
-	lname := strings.ToLower(name)
-	for _, c := range candidates {
-		if d := editDistance(lname, strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // sparkHint is a Spark SQL construct CEL does not accept and its CEL form.
