@@ -68,10 +68,14 @@ func (t *Target) update(r record.Record, eventTime int64) (sink.Update, *TargetE
 		}
 	}
 	keyEnd := len(buf)
-	type span struct{ start, end int }
+	// Values are appended to buf, which may move as it grows, so their
+	// places are kept as offsets until it is complete.
+	type span struct {
+		name       string
+		start, end int
+	}
 	var spansArr [8]span
 	spans := spansArr[:0]
-	names := make([]string, 0, len(t.Features))
 	for _, f := range t.Features {
 		v, err := f.Program.Eval(r)
 		if err != nil {
@@ -85,8 +89,7 @@ func (t *Target) update(r record.Record, eventTime int64) (sink.Update, *TargetE
 		if err != nil {
 			return sink.Update{}, &TargetError{Target: t, Feature: f.Name, Err: err}
 		}
-		spans = append(spans, span{start, len(buf)})
-		names = append(names, f.Name)
+		spans = append(spans, span{f.Name, start, len(buf)})
 	}
 	u := sink.Update{Table: t.Materialization.Table, Key: string(buf[:keyEnd]), EventTime: eventTime}
 	if len(spans) == 0 {
@@ -94,7 +97,7 @@ func (t *Target) update(r record.Record, eventTime int64) (sink.Update, *TargetE
 	}
 	u.Fields = make([]sink.Field, len(spans))
 	for i, sp := range spans {
-		u.Fields[i] = sink.Field{Name: names[i], Value: buf[sp.start:sp.end:sp.end]}
+		u.Fields[i] = sink.Field{Name: sp.name, Value: buf[sp.start:sp.end:sp.end]}
 	}
 	return u, nil
 }
