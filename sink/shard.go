@@ -243,8 +243,17 @@ func (s *shard) writeBatch() bool {
 		if attempt > 0 {
 			w.stats.retries.Add(1)
 		}
+		start := time.Now()
 		stale, cmds, err := s.exec()
 		if err == nil {
+			if w.opts.OnBatch != nil {
+				w.opts.OnBatch(BatchInfo{
+					Updates:   len(s.updates),
+					Writes:    len(s.writes),
+					Commands:  cmds,
+					RoundTrip: time.Since(start),
+				})
+			}
 			w.stats.batches.Add(1)
 			w.stats.commands.Add(int64(cmds))
 			s.stale += stale

@@ -107,6 +107,18 @@ type WriterOptions struct {
 	MinBackoff    time.Duration // first retry delay after a failed batch; default 50ms
 	MaxBackoff    time.Duration // retry delay cap; default 5s
 	LogInterval   time.Duration // while writes keep failing, one log line per interval; default 10s
+
+	// OnBatch, when set, is called after each batch is written, from
+	// the goroutine of the batch's connection; it must be quick.
+	OnBatch func(BatchInfo)
+}
+
+// BatchInfo describes one written batch, for metrics.
+type BatchInfo struct {
+	Updates   int           // updates in the batch
+	Writes    int           // keys written after coalescing
+	Commands  int           // commands sent
+	RoundTrip time.Duration // the successful attempt's pipelined round trip
 }
 
 func (o *WriterOptions) setDefaults() {
