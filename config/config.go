@@ -70,10 +70,16 @@ type Security struct {
 	Protocol  string // PLAINTEXT (default), SSL, SASL_PLAINTEXT, SASL_SSL
 	Mechanism string // PLAIN (default with SASL), SCRAM-SHA-256, SCRAM-SHA-512
 	Username  string
-	Password  string // after ${VAR} expansion; never print it
-	CAFile    string
-	CertFile  string
-	KeyFile   string
+	Password  string // after ${VAR} expansion, or read from PasswordFile; never print it
+	// PasswordFile is the file the password was read from, if any.
+	PasswordFile string
+	// CAFile holds the PEM certificates that verify the brokers (default:
+	// the system's roots); CertFile and KeyFile are the client's PEM
+	// certificate and key for mutual TLS. The loader checks that each
+	// holds PEM data of the right kind.
+	CAFile   string
+	CertFile string
+	KeyFile  string
 	// InsecureSkipVerify turns off server certificate checks (tests only).
 	InsecureSkipVerify bool
 	Pos                Pos // of the security key; zero if absent
@@ -134,11 +140,17 @@ type OnlineStore struct {
 // Redis is a Redis server (or, later, cluster).
 type Redis struct {
 	Addr     string // host:port; default localhost:6379
-	Username string
-	Password string // never print it
+	Username string // ACL user; empty: the default user
+	Password string // after ${VAR} expansion, or read from PasswordFile; never print it
 	TLS      bool
 	DB       int
 	Pos      Pos
+
+	// PasswordFile is the file the password was read from, if any.
+	PasswordFile string
+	// CAFile, CertFile and KeyFile are PEM files for TLS (see Security):
+	// the CA that verifies the server, and a client certificate and key.
+	CAFile, CertFile, KeyFile string
 }
 
 // Materialization streams a set of features into a Redis table.

@@ -34,9 +34,9 @@ func TestParseAllFields(t *testing.T) {
 		        mechanism: scram-sha-512
 		        username: "$ConnectionString"
 		        password: "${CONN}"
-		        ca_file: ca.pem
-		        cert_file: client.pem
-		        key_file: client.key
+		        ca_file: ${CA}
+		        cert_file: ${CERT}
+		        key_file: ${KEY}
 		        insecure_skip_verify: true
 		    format: confluent
 		    schema: '"string"'
@@ -62,7 +62,9 @@ func TestParseAllFields(t *testing.T) {
 		    on_error: dead-letter
 		    dead_letter: trips-failed
 	`)
-	f := mustParse(t, src, map[string]string{"CONN": "Endpoint=sb://x", "REG_PW": "rpw", "REDIS_PASSWORD": "rp"})
+	ca, cert, key := writePEM(t, "ca.pem", "CERTIFICATE"), writePEM(t, "client.pem", "CERTIFICATE"), writePEM(t, "client.key", "PRIVATE KEY")
+	f := mustParse(t, src, map[string]string{"CONN": "Endpoint=sb://x", "REG_PW": "rpw", "REDIS_PASSWORD": "rp",
+		"CA": ca, "CERT": cert, "KEY": key})
 	clearLocators(f)
 
 	an := &Anchor{
@@ -83,7 +85,7 @@ func TestParseAllFields(t *testing.T) {
 				Security: Security{
 					Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512",
 					Username: "$ConnectionString", Password: "Endpoint=sb://x",
-					CAFile: "ca.pem", CertFile: "client.pem", KeyFile: "client.key",
+					CAFile: ca, CertFile: cert, KeyFile: key,
 					InsecureSkipVerify: true, Pos: Pos{8, 7},
 				},
 			},

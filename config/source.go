@@ -158,7 +158,7 @@ func checkTopic(t string) string {
 
 func (p *parser) security(e *entry, sec *Security) {
 	sec.Pos = e.keyPos()
-	m := p.object(e.val, e.ctx, "protocol", "mechanism", "username", "password",
+	m := p.object(e.val, e.ctx, "protocol", "mechanism", "username", "password", "password_file",
 		"ca_file", "cert_file", "key_file", "insecure_skip_verify")
 	sec.Protocol = p.enum(m["protocol"], DefaultProtocol, protocols...)
 	sasl := strings.HasPrefix(sec.Protocol, "SASL_")
@@ -171,39 +171,53 @@ func (p *parser) security(e *entry, sec *Security) {
 		p.errorf(me.keyPos(), "%s: is only used with protocol SASL_PLAINTEXT or SASL_SSL", me.ctx)
 	}
 
-	user, pass := m["username"], m["password"]
-	sec.Username, sec.Password = p.str(user), p.str(pass)
+	user, pass, passFile := m["username"], m["password"], m["password_file"]
+	hasPass := pass.present() || passFile.present()
 	switch {
 	case !sasl:
-		for _, f := range []*entry{user, pass} {
+		for _, f := range []*entry{user, pass, passFile} {
 			if f.present() {
 				p.errorf(f.keyPos(), "%s: is only used with protocol SASL_PLAINTEXT or SASL_SSL", f.ctx)
 			}
 		}
-	case user.present() && !pass.present():
-		p.errorf(user.keyPos(), "%s: username without password: SASL needs both", user.ctx)
-	case pass.present() && !user.present():
-		p.errorf(pass.keyPos(), "%s: password without username: SASL needs both", pass.ctx)
+	case user.present() && !hasPass:
+		p.errorf(user.keyPos(), "%s: username without password: SASL needs both (password or password_file)", user.ctx)
+	case hasPass && !user.present():
+		f := pass
+		if !f.present() {
+			f = passFile
+		}
+		p.errorf(f.keyPos(), "%s: password without username: SASL needs both", f.ctx)
 	case !user.present():
-		p.errorf(sec.Pos, "%s: protocol %s needs username and password", e.ctx, sec.Protocol)
+		p.errorf(sec.Pos, "%s: protocol %s needs username and password (or password_file)", e.ctx, sec.Protocol)
+	}
+	sec.Username = p.str(user)
+	if sasl {
+		sec.Password, sec.PasswordFile, _ = p.password(pass, passFile)
 	}
 
-	sec.CAFile = p.str(m["ca_file"])
-	sec.CertFile = p.str(m["cert_file"])
-	sec.KeyFile = p.str(m["key_file"])
-	sec.InsecureSkipVerify = p.boolean(m["insecure_skip_verify"])
 	for _, name := range []string{"ca_file", "cert_file", "key_file", "insecure_skip_verify"} {
 		if f := m[name]; f.present() && !tls {
 			p.errorf(f.keyPos(), "%s: is only used with protocol SSL or SASL_SSL", f.ctx)
 		}
 	}
-	if cert, key := m["cert_file"], m["key_file"]; cert.present() != key.present() {
+	sec.InsecureSkipVerify = p.boolean(m["insecure_skip_verify"])
+	cert, key := m["cert_file"], m["key_file"]
+	if cert.present() != key.present() {
 		if cert.present() {
 			p.errorf(cert.keyPos(), "%s: cert_file without key_file: a client certificate needs both", cert.ctx)
 		} else {
 			p.errorf(key.keyPos(), "%s: key_file without cert_file: a client certificate needs both", key.ctx)
 		}
 	}
+	if !tls || cert.present() != key.present() {
+		sec.CAFile, sec.CertFile, sec.KeyFile = p.str(m["ca_file"]), p.str(cert), p.str(key)
+		return
+	}
+	// Only files that will be used are opened.
+	sec.CAFile = p.pemFile(m["ca_file"], false)
+	sec.CertFile = p.pemFile(cert, false)
+	sec.KeyFile = p.pemFile(key, true)
 }
 
 func (p *parser) registry(e *entry) *Registry {

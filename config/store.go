@@ -7,7 +7,8 @@ import (
 
 func (p *parser) redis(e *entry, r *Redis) {
 	r.Pos = e.keyPos()
-	m := p.object(e.val, e.ctx, "addr", "username", "password", "tls", "db")
+	m := p.object(e.val, e.ctx, "addr", "username", "password", "password_file", "tls", "db",
+		"ca_file", "cert_file", "key_file")
 	if a := m["addr"]; a.present() {
 		var ok bool
 		r.Addr, ok = p.scalar(a)
@@ -15,9 +16,10 @@ func (p *parser) redis(e *entry, r *Redis) {
 			p.errorf(a.valPos(), "%s: want host:port, got %q", a.ctx, r.Addr)
 		}
 	}
-	user, pass := m["username"], m["password"]
-	r.Username, r.Password = p.str(user), p.str(pass)
-	if user.present() && !pass.present() {
+	user, pass, passFile := m["username"], m["password"], m["password_file"]
+	r.Username = p.str(user)
+	r.Password, r.PasswordFile, _ = p.password(pass, passFile)
+	if user.present() && !pass.present() && !passFile.present() {
 		p.errorf(user.keyPos(), "%s: username without password: Redis needs both (a password alone is fine)", user.ctx)
 	}
 	r.TLS = p.boolean(m["tls"])
@@ -25,6 +27,31 @@ func (p *parser) redis(e *entry, r *Redis) {
 	if r.DB < 0 {
 		p.errorf(m["db"].valPos(), "%s: must not be negative", m["db"].ctx)
 	}
+	p.redisTLS(m, r)
+}
+
+// redisTLS reads the TLS files of the Redis store.
+func (p *parser) redisTLS(m fields, r *Redis) {
+	ca, cert, key := m["ca_file"], m["cert_file"], m["key_file"]
+	for _, f := range []*entry{ca, cert, key} {
+		if f.present() && !r.TLS {
+			p.errorf(f.keyPos(), "%s: is only used with tls: true", f.ctx)
+		}
+	}
+	if cert.present() != key.present() {
+		if cert.present() {
+			p.errorf(cert.keyPos(), "%s: cert_file without key_file: a client certificate needs both", cert.ctx)
+		} else {
+			p.errorf(key.keyPos(), "%s: key_file without cert_file: a client certificate needs both", key.ctx)
+		}
+	}
+	if !r.TLS || cert.present() != key.present() {
+		r.CAFile, r.CertFile, r.KeyFile = p.str(ca), p.str(cert), p.str(key)
+		return
+	}
+	r.CAFile = p.pemFile(ca, false)
+	r.CertFile = p.pemFile(cert, false)
+	r.KeyFile = p.pemFile(key, true)
 }
 
 func (p *parser) materialization(e entry) *Materialization {
