@@ -1,15 +1,21 @@
 package pipeline
 
 import (
-	"crypto/tls"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
+	"errors"
 	"fmt"
-	"os"
+	"io"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/internal/tlsconf"
 )
 
 // saramaConfig builds the consumer configuration of a source. start, when
@@ -52,9 +58,12 @@ func applySecurity(cfg *sarama.Config, sec config.Security) error {
 	case "", "PLAINTEXT":
 		return nil
 	case "SSL", "SASL_SSL":
-		tc, err := tlsConfig(sec)
+		tc, err := tlsconf.Client(tlsconf.Files{
+			CAFile: sec.CAFile, CertFile: sec.CertFile, KeyFile: sec.KeyFile,
+			InsecureSkipVerify: sec.InsecureSkipVerify,
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("kafka TLS: %w", err)
 		}
 		cfg.Net.TLS.Enable = true
 		cfg.Net.TLS.Config = tc
@@ -70,32 +79,87 @@ func applySecurity(cfg *sarama.Config, sec config.Security) error {
 		switch sec.Mechanism {
 		case "", "PLAIN":
 			cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		case "SCRAM-SHA-256":
+			cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+			cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
+		case "SCRAM-SHA-512":
+			cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+			cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
 		default:
-			return fmt.Errorf("SASL mechanism %s is not supported yet", sec.Mechanism)
+			return fmt.Errorf("SASL mechanism %q is not supported (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", sec.Mechanism)
 		}
 	}
 	return nil
 }
 
-func tlsConfig(sec config.Security) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: sec.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
-	if sec.CAFile != "" {
-		pem, err := os.ReadFile(sec.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", sec.CAFile)
-		}
-		tc.RootCAs = pool
+// scramClient is sarama's SCRAM conversation (RFC 5802), done by
+// github.com/xdg-go/scram with the given hash.
+type scramClient struct {
+	hash scram.HashGeneratorFcn
+	conv *scram.ClientConversation
+}
+
+// Begin starts a conversation for the user.
+func (c *scramClient) Begin(user, password, authzID string) error {
+	cl, err := c.hash.NewClient(user, password, authzID)
+	if err != nil {
+		// The error names what is wrong (e.g. stringprep), never the password.
+		return fmt.Errorf("SCRAM: %w", err)
 	}
-	if sec.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(sec.CertFile, sec.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	c.conv = cl.NewConversation()
+	return nil
+}
+
+// Step answers the server's challenge.
+func (c *scramClient) Step(challenge string) (string, error) {
+	return c.conv.Step(challenge)
+}
+
+// Done reports whether the conversation is over.
+func (c *scramClient) Done() bool { return c.conv.Done() }
+
+// connect opens the sarama client of a source. Its error says what to
+// check when the cause is a security setting: an untrusted or misnamed
+// broker certificate, credentials the broker refused, or a connection the
+// broker closed (a protocol that does not match the listener's).
+func connect(src *config.Source, cfg *sarama.Config) (sarama.Client, error) {
+	client, err := sarama.NewClient(src.Kafka.Brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Kafka at %v: %w%s", src.Kafka.Brokers, err, connectHint(err, src.Kafka.Security))
 	}
-	return tc, nil
+	return client, nil
+}
+
+// connectHint returns advice, starting with "; ", for a connect error.
+func connectHint(err error, sec config.Security) string {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		kerr      sarama.KError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		if sec.CAFile != "" {
+			return fmt.Sprintf("; the broker's certificate is not signed by a CA in ca_file %s", sec.CAFile)
+		}
+		return "; the broker's certificate is not signed by a trusted CA: set security.ca_file to the CA's PEM file"
+	case errors.As(err, &hostname):
+		return "; the broker's certificate is not valid for the host in brokers"
+	case errors.As(err, &invalid):
+		return "; the broker's certificate is invalid (expired, or not for a server)"
+	case errors.Is(err, sarama.ErrSASLAuthenticationFailed) || errors.As(err, &kerr) && kerr == sarama.ErrSASLAuthenticationFailed:
+		return fmt.Sprintf("; the broker refused the credentials: check security.username and the password for mechanism %s", sec.Mechanism)
+	case errors.Is(err, sarama.ErrUnsupportedSASLMechanism):
+		return fmt.Sprintf("; the listener does not offer mechanism %s", sec.Mechanism)
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		switch {
+		case strings.HasPrefix(sec.Protocol, "SASL_"):
+			return fmt.Sprintf("; the broker closed the connection: check security.username, the password and mechanism %s, and that the listener speaks %s", sec.Mechanism, sec.Protocol)
+		case sec.Protocol == "SSL":
+			return "; the broker closed the connection: check that the listener speaks SSL and whether it requires a client certificate (cert_file, key_file)"
+		}
+		return "; the broker closed the connection: check security.protocol (does the listener need SSL or SASL?)"
+	}
+	return ""
 }

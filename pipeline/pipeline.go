@@ -127,9 +127,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
-		client, err := sarama.NewClient(src.Config.Kafka.Brokers, cfg)
+		client, err := connect(src.Config, cfg)
 		if err != nil {
-			return fmt.Errorf("source %s: connecting to Kafka at %v: %w", src.Config.Name, src.Config.Kafka.Brokers, err)
+			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
 		clients = append(clients, client)
 		group, err := sarama.NewConsumerGroupFromClient(src.Config.Kafka.Group, client)

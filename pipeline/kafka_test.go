@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/internal/testenv"
+)
+
+// TestSASLMechanisms authenticates with each SASL mechanism against kfake
+// (the real broker is in e2e/security_test.go), with the right password
+// and with a wrong one, which must fail at connect time with an error that
+// says so and does not show the password.
+func TestSASLMechanisms(t *testing.T) {
+	const right, wrong = "right-pass-1f9c", "wrong-pass-77ab"
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			c := testenv.KFakeCluster(t, kfake.EnableSASL(), kfake.Superuser(mech, "feathr", right))
+			brokers := c.ListenAddrs()
+			for _, pw := range []string{right, wrong} {
+				src := &config.Source{Name: "s", Kafka: config.Kafka{
+					Brokers: brokers, Topics: []string{"t"},
+					Security: config.Security{Protocol: "SASL_PLAINTEXT", Mechanism: mech, Username: "feathr", Password: pw},
+				}}
+				cfg, err := saramaConfig(src, "earliest", time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Metadata.Retry.Max = 0
+				client, err := connect(src, cfg)
+				if pw == right {
+					if err != nil {
+						t.Fatalf("right password: %v", err)
+					}
+					client.Close()
+					continue
+				}
+				if err == nil {
+					client.Close()
+					t.Fatal("wrong password: connected")
+				}
+				if msg := err.Error(); !strings.Contains(msg, "check security.username") || strings.Contains(msg, wrong) {
+					t.Errorf("wrong password: error %q should say what to check and not show the password", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestApplySecurity(t *testing.T) {
+	for _, c := range []struct {
+		sec       config.Security
+		tls, sasl bool
+		mech      sarama.SASLMechanism
+		err       string
+	}{
+		{sec: config.Security{Protocol: "PLAINTEXT"}},
+		{sec: config.Security{}},
+		{sec: config.Security{Protocol: "SSL"}, tls: true},
+		{sec: config.Security{Protocol: "SASL_SSL", Mechanism: "PLAIN", Username: "$ConnectionString", Password: "Endpoint=sb://x"}, tls: true, sasl: true, mech: sarama.SASLTypePlaintext},
+		{sec: config.Security{Protocol: "SASL_PLAINTEXT", Mechanism: "SCRAM-SHA-256", Username: "u", Password: "p"}, sasl: true, mech: sarama.SASLTypeSCRAMSHA256},
+		{sec: config.Security{Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512", Username: "u", Password: "p"}, tls: true, sasl: true, mech: sarama.SASLTypeSCRAMSHA512},
+		{sec: config.Security{Protocol: "SASL_SSL", Mechanism: "GSSAPI"}, err: `SASL mechanism "GSSAPI" is not supported`},
+		{sec: config.Security{Protocol: "SSL", CAFile: "/nonexistent/ca.pem"}, err: "kafka TLS: reading CA file: open /nonexistent/ca.pem"},
+		{sec: config.Security{Protocol: "SSL", CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}, err: "loading client certificate /nonexistent/c.pem"},
+		{sec: config.Security{Protocol: "KERBEROS"}, err: `security protocol "KERBEROS" is not supported`},
+	} {
+		cfg := sarama.NewConfig()
+		err := applySecurity(cfg, c.sec)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%+v: error %v, want %q", c.sec, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%+v: %v", c.sec, err)
+			continue
+		}
+		if cfg.Net.TLS.Enable != c.tls || cfg.Net.SASL.Enable != c.sasl || cfg.Net.SASL.Mechanism != c.mech && c.sasl {
+			t.Errorf("%+v: TLS %v, SASL %v %s", c.sec, cfg.Net.TLS.Enable, cfg.Net.SASL.Enable, cfg.Net.SASL.Mechanism)
+		}
+		if c.sasl && (cfg.Net.SASL.User != c.sec.Username || cfg.Net.SASL.Password != c.sec.Password) {
+			t.Errorf("%+v: SASL credentials not set", c.sec)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%+v: sarama rejects the configuration: %v", c.sec, err)
+		}
+	}
+}
