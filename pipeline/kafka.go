@@ -152,6 +152,12 @@ func connectHint(err error, sec config.Security) string {
 		return fmt.Sprintf("; the broker refused the credentials: check security.username and the password for mechanism %s", sec.Mechanism)
 	case errors.Is(err, sarama.ErrUnsupportedSASLMechanism):
 		return fmt.Sprintf("; the listener does not offer mechanism %s", sec.Mechanism)
+	case strings.Contains(err.Error(), "remote error: tls: "):
+		// The broker sent a TLS alert: it refused the client's certificate.
+		if sec.CertFile == "" {
+			return "; the broker refused the TLS handshake: it may require a client certificate (security.cert_file and key_file)"
+		}
+		return fmt.Sprintf("; the broker refused the client certificate %s: is it signed by a CA the broker trusts?", sec.CertFile)
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
 		switch {
 		case strings.HasPrefix(sec.Protocol, "SASL_"):

@@ -23,6 +23,29 @@
 # Tests find the broker through FEATHR_KAFKA_BROKERS, e.g.
 #   scripts/kafka.sh start
 #   FEATHR_KAFKA_BROKERS=127.0.0.1:9192 go test ./...
+#
+# Secure mode (opt-in, FEATHR_KAFKA_SECURE=1) keeps the PLAINTEXT listener on
+# the client port (for producing and admin) and adds, on the next ports:
+#   client port + 2  SSL             server certificate from a fresh test CA;
+#                                    client certificate optional (requested)
+#   client port + 3  SSL             mutual TLS: client certificate required
+#   client port + 4  SASL_PLAINTEXT  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+#   client port + 5  SASL_SSL        the same mechanisms over TLS
+# At every start it writes into FEATHR_KAFKA_TLS_DIR (default: <run dir>/tls)
+# with openssl: ca.pem (the CA that signed everything), broker.pem (the
+# broker's key and chain, a PEM keystore), client.pem and client.key (a
+# client certificate signed by the CA, for mutual TLS). Users:
+#   PLAIN  $FEATHR_KAFKA_PLAIN_USER (default feathr) with
+#          $FEATHR_KAFKA_PLAIN_PASSWORD (default feathr-plain-secret), and
+#          the Event Hubs form: user "$ConnectionString" with password
+#          $FEATHR_KAFKA_EVENTHUBS_PASSWORD (default: a made-up connection
+#          string "Endpoint=sb://feathr-test.servicebus.windows.net/;...")
+#   SCRAM  $FEATHR_KAFKA_SCRAM_USER (default feathr-scram) with
+#          $FEATHR_KAFKA_SCRAM_PASSWORD (default feathr-scram-secret), for
+#          both SCRAM-SHA-256 and SCRAM-SHA-512 (created at format time)
+# Passwords must not contain '"', ',', ']' or '\'. e2e/security_test.go
+# starts such a broker by itself, like
+#   FEATHR_KAFKA_SECURE=1 FEATHR_KAFKA_PORT=9300 scripts/kafka.sh start
 set -euo pipefail
 
 # --- Locations and settings -------------------------------------------------
@@ -49,6 +72,19 @@ bootstrap=$host:$port
 
 # One run directory per client port, so two brokers can coexist.
 run_dir=$cache/kafka-run/$port
+
+# Secure mode: see the header.
+secure=${FEATHR_KAFKA_SECURE:-0}
+ssl_port=$((port + 2))
+mtls_port=$((port + 3))
+sasl_port=$((port + 4))
+sasl_ssl_port=$((port + 5))
+tls_dir=${FEATHR_KAFKA_TLS_DIR:-$run_dir/tls}
+plain_user=${FEATHR_KAFKA_PLAIN_USER:-feathr}
+plain_password=${FEATHR_KAFKA_PLAIN_PASSWORD:-feathr-plain-secret}
+eventhubs_password=${FEATHR_KAFKA_EVENTHUBS_PASSWORD:-Endpoint=sb://feathr-test.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=ZmVhdGhyLXRlc3Qta2V5}
+scram_user=${FEATHR_KAFKA_SCRAM_USER:-feathr-scram}
+scram_password=${FEATHR_KAFKA_SCRAM_PASSWORD:-feathr-scram-secret}
 data_dir=$run_dir/data
 config=$run_dir/server.properties
 log4j_config=$run_dir/log4j2.properties
@@ -141,19 +177,85 @@ cmd_install() {
 
 # --- start ------------------------------------------------------------------
 
+# write_certs makes a throwaway CA and, signed by it, the broker's server
+# certificate (for 127.0.0.1 and localhost) and a client certificate.
+write_certs() {
+	command -v openssl >/dev/null || die "openssl not found (needed by FEATHR_KAFKA_SECURE=1)"
+	mkdir -p "$tls_dir"
+	(
+		set -e
+		cd "$tls_dir"
+		umask 077
+		rm -f ca.pem ca.key broker.pem client.pem client.key
+		ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+		openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 7 \
+			-subj "/CN=feathr test CA" \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+		sign() { # sign NAME SUBJECT EXTENSIONS
+			openssl req "${ec[@]}" -keyout "$1.key" -out "$1.csr" -subj "$2"
+			printf '%s\n' "$3" >"$1.ext"
+			openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+				-days 7 -extfile "$1.ext" -out "$1.crt"
+			rm -f "$1.csr" "$1.ext"
+		}
+		sign server "/CN=localhost" "subjectAltName=IP:$host,DNS:localhost
+extendedKeyUsage=serverAuth"
+		sign client "/CN=feathr-client" "extendedKeyUsage=clientAuth"
+		# Kafka's PEM keystore: the PKCS#8 key, then the chain.
+		cat server.key server.crt ca.pem >broker.pem
+		mv client.crt client.pem
+		rm -f server.key server.crt ca.srl
+	) >>"$log_file" 2>&1 || die "openssl failed; see $log_file"
+}
+
+# write_secure_config appends the listeners of secure mode. PLAIN users
+# are listed in the listeners' JAAS configuration; SCRAM users are stored
+# in the metadata log at format time.
+write_secure_config() {
+	local plain="org.apache.kafka.common.security.plain.PlainLoginModule required"
+	plain+=" user_$plain_user=\"$plain_password\""
+	plain+=" user_\$ConnectionString=\"$eventhubs_password\";"
+	local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+	{
+		echo
+		echo "# Secure mode (FEATHR_KAFKA_SECURE=1): TLS, mutual TLS and SASL listeners."
+		echo "ssl.keystore.type=PEM"
+		echo "ssl.keystore.location=$tls_dir/broker.pem"
+		echo "ssl.truststore.type=PEM"
+		echo "ssl.truststore.location=$tls_dir/ca.pem"
+		echo "ssl.client.auth=requested"
+		echo "listener.name.mtls.ssl.client.auth=required"
+		echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+		local l m
+		for l in sasl_plaintext sasl_ssl; do
+			echo "listener.name.$l.plain.sasl.jaas.config=$plain"
+			for m in scram-sha-256 scram-sha-512; do
+				echo "listener.name.$l.$m.sasl.jaas.config=$scram"
+			done
+		done
+	} >>"$config"
+}
+
 # write_config writes the broker's properties. Every broker setting lives
-# here; a later listener (SASL, TLS) is one more entry in the lists below.
+# here; secure mode adds listeners (write_secure_config).
 write_config() {
+	local listeners="PLAINTEXT://$host:$port"
+	local map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	if [[ $secure == 1 ]]; then
+		listeners+=",SSL://$host:$ssl_port,MTLS://$host:$mtls_port"
+		listeners+=",SASL_PLAINTEXT://$host:$sasl_port,SASL_SSL://$host:$sasl_ssl_port"
+		map+=",SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+	fi
 	cat >"$config" <<EOF
 # Generated by scripts/kafka.sh; rewritten at every start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$host:$controller_port
-listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$controller_port
-advertised.listeners=PLAINTEXT://$host:$port
+listeners=$listeners,CONTROLLER://$host:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$map
 log.dirs=$data_dir
 
 # A single node: every internal topic has one replica.
@@ -178,6 +280,9 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.retention.hours=24
 EOF
+	if [[ $secure == 1 ]]; then
+		write_secure_config
+	fi
 }
 
 # write_log4j_config FILE LEVEL writes a log4j2 configuration that sends
@@ -214,6 +319,12 @@ port_open() {
 ready() {
 	grep -q 'Kafka Server started' "$log_file" 2>/dev/null || return 1
 	port_open "$port" || return 1
+	if [[ $secure == 1 ]]; then
+		local p
+		for p in "$ssl_port" "$mtls_port" "$sasl_port" "$sasl_ssl_port"; do
+			port_open "$p" || return 1
+		done
+	fi
 	if command -v kcat >/dev/null; then
 		kcat -L -b "$bootstrap" -m 5 2>/dev/null | grep -q '1 brokers' || return 1
 	fi
@@ -226,15 +337,28 @@ cmd_start() {
 		echo "$bootstrap"
 		return 0
 	fi
-	port_open "$port" && die "port $port is taken by another process"
-	port_open "$controller_port" && die "port $controller_port is taken by another process"
+	local p ports=("$port" "$controller_port")
+	if [[ $secure == 1 ]]; then
+		ports+=("$ssl_port" "$mtls_port" "$sasl_port" "$sasl_ssl_port")
+	fi
+	for p in "${ports[@]}"; do
+		port_open "$p" && die "port $p is taken by another process"
+	done
 
 	# Fresh storage at every start: tests expect an empty broker.
 	rm -rf "$data_dir"
 	mkdir -p "$run_dir"
+	: >"$log_file"
+	local format_args=()
+	if [[ $secure == 1 ]]; then
+		write_certs
+		format_args=(
+			--add-scram "SCRAM-SHA-256=[name=$scram_user,password=$scram_password]"
+			--add-scram "SCRAM-SHA-512=[name=$scram_user,password=$scram_password]"
+		)
+	fi
 	write_config
 	write_log4j_config "$log4j_config" INFO
-	: >"$log_file"
 
 	local java_opts=(
 		"-Xmx$heap" -Xms128m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
@@ -242,7 +366,7 @@ cmd_start() {
 		"-Dlog4j2.configurationFile=$log4j_config"
 	)
 	if ! java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool \
-		format -t "$cluster_id" -c "$config" --standalone \
+		format -t "$cluster_id" -c "$config" --standalone ${format_args[@]+"${format_args[@]}"} \
 		>>"$log_file" 2>&1; then
 		tail -n 20 "$log_file" >&2
 		die "formatting the storage failed"
@@ -270,6 +394,9 @@ cmd_start() {
 		sleep 0.5
 	done
 	log "ready after $((SECONDS - start))s (pid $(cat "$pid_file"))"
+	if [[ $secure == 1 ]]; then
+		log "secure listeners: SSL $host:$ssl_port, mTLS $host:$mtls_port, SASL_PLAINTEXT $host:$sasl_port, SASL_SSL $host:$sasl_ssl_port; certificates in $tls_dir"
+	fi
 	echo "$bootstrap"
 }
 
