@@ -8,7 +8,17 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/internal/tlsconf"
 	"github.com/feathrgo/feathr/sink"
+)
+
+// Environment variables naming the PEM files of a TLS connection to Redis
+// given as a rediss:// URL (--redis or FEATHR_REDIS_URL); a file's
+// online_store has ca_file, cert_file and key_file instead.
+const (
+	redisCAFileEnv   = "FEATHR_REDIS_CA_FILE"
+	redisCertFileEnv = "FEATHR_REDIS_CERT_FILE"
+	redisKeyFileEnv  = "FEATHR_REDIS_KEY_FILE"
 )
 
 // storeOptions picks the Redis to talk to: --redis, else the file's
@@ -19,20 +29,51 @@ func storeOptions(flagURL string, f *config.File, lookupEnv func(string) (string
 		if err != nil {
 			return o, usageErrorf("--redis: %v", err)
 		}
-		return o, nil
+		return withEnvTLS(o, lookupEnv)
 	}
 	if f != nil {
 		r := f.OnlineStore.Redis
-		return sink.Options{Addr: r.Addr, Username: r.Username, Password: r.Password, TLS: r.TLS, DB: r.DB}, nil
+		o := sink.Options{Addr: r.Addr, Username: r.Username, Password: r.Password, TLS: r.TLS, DB: r.DB}
+		if r.TLS && (r.CAFile != "" || r.CertFile != "") {
+			tc, err := tlsconf.Client(tlsconf.Files{CAFile: r.CAFile, CertFile: r.CertFile, KeyFile: r.KeyFile})
+			if err != nil {
+				return o, fmt.Errorf("online_store.redis: %w", err)
+			}
+			o.TLSConfig = tc
+		}
+		return o, nil
 	}
 	if u, ok := lookupEnv("FEATHR_REDIS_URL"); ok && u != "" {
 		o, err := sink.ParseURL(u)
 		if err != nil {
 			return o, fmt.Errorf("FEATHR_REDIS_URL: %w", err)
 		}
-		return o, nil
+		return withEnvTLS(o, lookupEnv)
 	}
 	return sink.Options{Addr: "localhost:6379"}, nil
+}
+
+// withEnvTLS adds the TLS files named by FEATHR_REDIS_CA_FILE,
+// FEATHR_REDIS_CERT_FILE and FEATHR_REDIS_KEY_FILE to the options of a
+// rediss:// URL.
+func withEnvTLS(o sink.Options, lookupEnv func(string) (string, bool)) (sink.Options, error) {
+	get := func(k string) string { v, _ := lookupEnv(k); return v }
+	files := tlsconf.Files{CAFile: get(redisCAFileEnv), CertFile: get(redisCertFileEnv), KeyFile: get(redisKeyFileEnv)}
+	if files == (tlsconf.Files{}) {
+		return o, nil
+	}
+	if !o.TLS {
+		return o, fmt.Errorf("%s, %s or %s is set, but the Redis URL is not rediss:// (TLS)", redisCAFileEnv, redisCertFileEnv, redisKeyFileEnv)
+	}
+	if (files.CertFile == "") != (files.KeyFile == "") {
+		return o, fmt.Errorf("%s and %s: a client certificate needs both", redisCertFileEnv, redisKeyFileEnv)
+	}
+	tc, err := tlsconf.Client(files)
+	if err != nil {
+		return o, fmt.Errorf("redis TLS: %w", err)
+	}
+	o.TLSConfig = tc
+	return o, nil
 }
 
 // pingRedis checks that the store answers, within a bounded time, so that a

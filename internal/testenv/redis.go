@@ -3,6 +3,8 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -34,6 +36,7 @@ type RedisServer struct {
 	port int
 	dir  string
 	args []string
+	tls  *tls.Config // of a client, when the server speaks only TLS
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -46,6 +49,25 @@ type RedisServer struct {
 // fails the test when redis-server is not on PATH.
 func StartRedis(t testing.TB, args ...string) *RedisServer {
 	t.Helper()
+	return StartRedisWith(t, RedisOptions{Args: args})
+}
+
+// RedisOptions configure a server started by StartRedisWith.
+type RedisOptions struct {
+	// Args are extra redis-server arguments, e.g. "--requirepass", "secret".
+	Args []string
+	// TLS, when set, makes the server speak only TLS (--port 0 --tls-port)
+	// with the server certificate of TLS, trusting its CA for clients'
+	// certificates.
+	TLS *Certs
+	// TLSAuthClients is redis-server's tls-auth-clients: "yes" (the
+	// default: clients must present a certificate), "optional" or "no".
+	TLSAuthClients string
+}
+
+// StartRedisWith is StartRedis with options, e.g. TLS.
+func StartRedisWith(t testing.TB, o RedisOptions) *RedisServer {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("testenv: redis-server not found on PATH: install it with `scripts/redis.sh install`")
@@ -54,7 +76,23 @@ func StartRedis(t testing.TB, args ...string) *RedisServer {
 	if err != nil {
 		t.Fatalf("testenv: find a free port for redis-server: %v", err)
 	}
-	s := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir(), args: args}
+	args := o.Args
+	var tc *tls.Config
+	if c := o.TLS; c != nil {
+		auth := o.TLSAuthClients
+		if auth == "" {
+			auth = "yes"
+		}
+		args = append([]string{
+			"--tls-cert-file", c.ServerCert, "--tls-key-file", c.ServerKey,
+			"--tls-ca-cert-file", c.CAFile, "--tls-auth-clients", auth,
+		}, args...)
+		tc, err = clientTLS(c)
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	s := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir(), args: args, tls: tc}
 	t.Cleanup(s.Stop)
 	s.Start()
 	return s
@@ -75,15 +113,18 @@ func (s *RedisServer) Start() {
 	if s.cmd != nil {
 		return
 	}
-	args := append([]string{
-		"--port", strconv.Itoa(s.port),
+	listen := []string{"--port", strconv.Itoa(s.port)}
+	if s.tls != nil {
+		listen = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
+	}
+	args := append(append(listen,
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--logfile", "redis.log",
 		"--daemonize", "no",
-	}, s.args...)
+	), s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -93,7 +134,7 @@ func (s *RedisServer) Start() {
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(redisStartTimeout)
 	for {
-		err := ping(s.Addr())
+		err := ping(s.Addr(), s.tls)
 		if err == nil {
 			break
 		}
@@ -162,9 +203,35 @@ func (s *RedisServer) logTail() string {
 	return "log:\n" + string(b)
 }
 
-// ping sends PING and checks for +PONG (or an auth error: the server is up).
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// clientTLS returns the configuration of a client of a server with the
+// certificates c: it trusts c's CA and presents c's client certificate.
+func clientTLS(c *Certs) (*tls.Config, error) {
+	pem, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// ping sends PING and checks for +PONG (or an auth error: the server is
+// up), over TLS when tc is set.
+func ping(addr string, tc *tls.Config) error {
+	var (
+		c   net.Conn
+		err error
+	)
+	if tc != nil {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: tc}
+		c, err = d.Dial("tcp", addr)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
