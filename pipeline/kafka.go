@@ -166,6 +166,8 @@ func connectHint(err error, sec config.Security) string {
 			return "; the broker closed the connection: check that the listener speaks SSL and whether it requires a client certificate (cert_file, key_file)"
 		}
 		return "; the broker closed the connection: check security.protocol (does the listener need SSL or SASL?)"
+	case errors.Is(err, sarama.ErrOutOfBrokers) && sec.Protocol != "" && sec.Protocol != "PLAINTEXT":
+		return fmt.Sprintf("; check that security.protocol %s is what the listener at these brokers speaks", sec.Protocol)
 	}
 	return ""
 }

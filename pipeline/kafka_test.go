@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"crypto/x509"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +93,34 @@ func TestApplySecurity(t *testing.T) {
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%+v: sarama rejects the configuration: %v", c.sec, err)
+		}
+	}
+}
+
+func TestConnectHint(t *testing.T) {
+	wrap := func(err error) error { return sarama.Wrap(sarama.ErrOutOfBrokers, err) }
+	scram := config.Security{Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512", Username: "u", Password: "pw-b1e4"}
+	for _, c := range []struct {
+		err  error
+		sec  config.Security
+		want string
+	}{
+		{wrap(x509.UnknownAuthorityError{}), config.Security{Protocol: "SSL"}, "set security.ca_file"},
+		{wrap(x509.UnknownAuthorityError{}), config.Security{Protocol: "SSL", CAFile: "/ca.pem"}, "not signed by a CA in ca_file /ca.pem"},
+		{wrap(x509.HostnameError{}), config.Security{Protocol: "SSL"}, "not valid for the host"},
+		{wrap(sarama.ErrSASLAuthenticationFailed), scram, "refused the credentials"},
+		{wrap(sarama.ErrUnsupportedSASLMechanism), scram, "does not offer mechanism SCRAM-SHA-512"},
+		{wrap(errors.New("remote error: tls: bad certificate")), config.Security{Protocol: "SSL"}, "may require a client certificate"},
+		{wrap(errors.New("remote error: tls: unknown certificate authority")), config.Security{Protocol: "SSL", CertFile: "/c.pem"}, "refused the client certificate /c.pem"},
+		{wrap(io.EOF), scram, "check security.username"},
+		{wrap(io.EOF), config.Security{Protocol: "SSL"}, "speaks SSL"},
+		{wrap(io.EOF), config.Security{}, "check security.protocol"},
+		{sarama.ErrOutOfBrokers, scram, "security.protocol SASL_SSL is what the listener"},
+		{sarama.ErrOutOfBrokers, config.Security{}, ""},
+	} {
+		got := connectHint(c.err, c.sec)
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) || strings.Contains(got, c.sec.Password) && c.sec.Password != "" {
+			t.Errorf("connectHint(%v, %s) = %q, want it to contain %q", c.err, c.sec.Protocol, got, c.want)
 		}
 	}
 }
