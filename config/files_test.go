@@ -84,7 +84,7 @@ online_store:
         username: u
         password_file: /nonexistent/pw
     format: json
-`, want: []want{{9, 24, `kafka.security.password_file: open /nonexistent/pw: no such file or directory`}}},
+`, want: []want{{9, 24, `kafka.security.password_file: stat /nonexistent/pw: no such file or directory`}}},
 		{name: "empty password file", src: kafkaHead + `        protocol: SASL_PLAINTEXT
         username: u
         password_file: ${EMPTY}
@@ -117,7 +117,7 @@ online_store:
         password: "${SECRET}"
         ca_file: /nonexistent/ca.pem
     format: json
-`, want: []want{{10, 18, `kafka.security.ca_file: open /nonexistent/ca.pem: no such file or directory`}}},
+`, want: []want{{10, 18, `kafka.security.ca_file: stat /nonexistent/ca.pem: no such file or directory`}}},
 		{name: "redis TLS file without tls", src: `
 online_store:
   redis: {password: "${SECRET}", ca_file: "${CA}"}
@@ -133,7 +133,7 @@ online_store:
 		{name: "redis missing password file", src: `
 online_store:
   redis: {username: u, password_file: /nonexistent/pw}
-`, want: []want{{2, 39, `online_store.redis.password_file: open /nonexistent/pw`}}},
+`, want: []want{{2, 39, `online_store.redis.password_file: stat /nonexistent/pw`}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f, errs := parseErrs(t, yamlText(c.src), vars)
