@@ -2,7 +2,11 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -83,11 +87,23 @@ func pingRedis(ctx context.Context, pool *redis.Pool, addr string) error {
 	defer cancel()
 	conn, err := pool.GetContext(ctx)
 	if err != nil {
-		return fmt.Errorf("redis at %s: %w", addr, err)
+		return fmt.Errorf("redis at %s: %w%s", addr, err, redisHint(err))
 	}
 	defer conn.Close()
 	if _, err := redis.DoContext(conn, ctx, "PING"); err != nil {
-		return fmt.Errorf("redis at %s: %w", addr, err)
+		return fmt.Errorf("redis at %s: %w%s", addr, err, redisHint(err))
 	}
 	return nil
+}
+
+// redisHint returns advice, starting with "; ", for an error of a new
+// connection that the server closed: a TLS server that wants a client
+// certificate does so after the handshake (TLS 1.3), and a TLS-only port
+// closes a plain connection.
+func redisHint(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "remote error: tls: ") {
+		return "; the server closed the connection: over TLS it may require a client certificate (cert_file and key_file, or " +
+			redisCertFileEnv + " and " + redisKeyFileEnv + "); without TLS, it may speak only TLS (tls: true, rediss://)"
+	}
+	return ""
 }

@@ -57,7 +57,7 @@ func TestStoreOptionsSecure(t *testing.T) {
 		{name: "env URL ACL user", env: with(tlsEnv, "FEATHR_REDIS_URL", "rediss://feathr:"+user+"@"+addr)},
 		{name: "wrong password", env: with(tlsEnv, "FEATHR_REDIS_URL", "rediss://feathr:wrong-"+user+"@"+addr), wantErr: "WRONGPASS"},
 		{name: "no CA", flag: "rediss://:" + admin + "@" + addr, wantErr: "certificate signed by unknown authority"},
-		{name: "no client certificate", flag: "rediss://:" + admin + "@" + addr, env: map[string]string{redisCAFileEnv: certs.CAFile}, wantErr: "certificate"},
+		{name: "no client certificate", flag: "rediss://:" + admin + "@" + addr, env: map[string]string{redisCAFileEnv: certs.CAFile}, wantErr: "client certificate"},
 		{name: "plain URL with TLS files", flag: "redis://" + addr, env: tlsEnv, wantErr: "is not rediss://"},
 		{name: "cert without key", flag: "rediss://" + addr, env: map[string]string{redisCertFileEnv: certs.ClientCert}, wantErr: "needs both"},
 	} {

@@ -158,7 +158,7 @@ func connectHint(err error, sec config.Security) string {
 			return "; the broker refused the TLS handshake: it may require a client certificate (security.cert_file and key_file)"
 		}
 		return fmt.Sprintf("; the broker refused the client certificate %s: is it signed by a CA the broker trusts?", sec.CertFile)
-	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
 		switch {
 		case strings.HasPrefix(sec.Protocol, "SASL_"):
 			return fmt.Sprintf("; the broker closed the connection: check security.username, the password and mechanism %s, and that the listener speaks %s", sec.Mechanism, sec.Protocol)
