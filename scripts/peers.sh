@@ -48,6 +48,10 @@ avro_module() {
 missing() {
 	command -v kcat >/dev/null || echo kcat
 	command -v protoc >/dev/null || echo protobuf-compiler
+	# openssl makes the certificates of the secure broker and Redis TLS
+	# tests; /usr/bin/time measures peak RSS in `make bench`.
+	command -v openssl >/dev/null || echo openssl
+	[[ -x /usr/bin/time ]] || echo time
 	[[ -x $py ]] || echo python3
 	have_module confluent_kafka || echo python3-confluent-kafka
 	have_module redis || echo python3-redis
