@@ -356,7 +356,7 @@ func (cs *clusterShard) close() {
 func (cs *clusterShard) exec() (stale, cmds int, err error) {
 	s := cs.s
 	writes := s.writes
-	cs.routes = append(cs.routes[:0], make([]route, len(writes))...)
+	cs.routes = resize(cs.routes, len(writes))
 	cs.idx = cs.idx[:0]
 	for i := range writes {
 		cs.idx = append(cs.idx, i)
@@ -430,6 +430,16 @@ func (cs *clusterShard) exec() (stale, cmds int, err error) {
 	return stale, cmds, nil
 }
 
+// resize returns s with n zero elements, reusing its memory.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
 // cmp keeps the first error.
 func cmp(first, err error) error {
 	if first != nil {
@@ -474,7 +484,7 @@ func (cs *clusterShard) group() []*nodeWriter {
 func (n *nodeWriter) write(cs *clusterShard) {
 	w := cs.s.w
 	writes := cs.s.writes
-	n.res = append(n.res[:0], make([]writeResult, len(n.writes))...)
+	n.res = resize(n.res, len(n.writes))
 	n.err = n.pipeline(cs, writes, w)
 	if n.err != nil && n.conn != nil {
 		n.conn.Close()

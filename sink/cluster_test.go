@@ -426,3 +426,43 @@ func TestNewClusterErrors(t *testing.T) {
 		t.Errorf("Ping of nothing = %v", err)
 	}
 }
+
+// BenchmarkWriterCluster compares the writer's throughput into one
+// redis-server with its throughput into a 3-master cluster, in the same
+// sitting, with the default options and event-time ordering.
+func BenchmarkWriterCluster(b *testing.B) {
+	single := newEnv(b)
+	ce := newClusterEnv(b)
+	for _, c := range []struct {
+		name string
+		make func() *Writer
+	}{
+		{"single", func() *Writer { return newWriter(b, single, WriterOptions{}) }},
+		{"cluster3", func() *Writer { return ce.writer(WriterOptions{}) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			w := c.make()
+			defer w.Close()
+			tbl := &Table{Name: "bench", TimeField: TimeField("m")}
+			keys := make([]string, 10000)
+			for i := range keys {
+				keys[i] = Key(tbl.Name, strconv.Itoa(i))
+			}
+			fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
+				if err := w.Submit(ctx, u); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			if err := w.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
+		})
+	}
+}
