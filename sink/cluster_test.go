@@ -89,6 +89,7 @@ func keysInSlot(table string, slot, n int) []string {
 }
 
 func TestClusterWriterRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 2, BatchSize: 300})
 	ev := &Table{Name: "ev", TimeField: TimeField("m")}
@@ -173,6 +174,7 @@ func TestClusterWriterRoundTrip(t *testing.T) {
 // must be written (after ASKING) on the new one, the event-time script
 // running there; then the slot is assigned and the old owner says MOVED.
 func TestClusterAsk(t *testing.T) {
+	t.Parallel()
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 1})
 	ev := &Table{Name: "ask", TimeField: TimeField("m")}
@@ -242,6 +244,18 @@ func TestClusterAsk(t *testing.T) {
 		}
 	}
 
+	// The arrival write's HSET and PEXPIRE both went to the importing node.
+	conn, err := redis.Dial("tcp", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Send("ASKING")
+	ttl, err := redis.Int64(conn.Do("PTTL", key(2)))
+	conn.Close()
+	if err != nil || ttl <= 0 {
+		t.Errorf("PTTL %s on %s = %d, %v: want the TTL set", key(2), to, ttl, err)
+	}
+
 	// Reading during the migration follows ASK too.
 	rd := NewClusterReader(e.cl)
 	got, err := rd.Get(context.Background(), ev.Name, ks, []string{"f", "g"})
@@ -272,6 +286,7 @@ func TestClusterAsk(t *testing.T) {
 // shuffled event times keep flowing: every update must be acked, and
 // every key must end with its newest event's value.
 func TestClusterMigrationMidStream(t *testing.T) {
+	t.Parallel()
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 3, BatchSize: 200})
 	tbl := &Table{Name: "mig", TimeField: TimeField("m")}
@@ -382,6 +397,7 @@ func TestClusterMigrationMidStream(t *testing.T) {
 // TestSingleWriterOnCluster checks that a plain writer pointed at a
 // cluster node stops with a hint instead of retrying redirections.
 func TestSingleWriterOnCluster(t *testing.T) {
+	t.Parallel()
 	rc := testenv.StartRedisCluster(t, 3)
 	pool := NewPool(Options{Addr: rc.Addrs()[0]})
 	defer pool.Close()
