@@ -385,14 +385,14 @@ func (cs *clusterShard) exec() (stale, cmds int, err error) {
 		moved := false
 		for _, n := range active {
 			if n.err != nil {
-				connErr = cmp(connErr, n.err)
+				connErr = firstErr(connErr, n.err)
 				continue
 			}
 			for j, i := range n.writes {
 				r := n.res[j]
 				switch {
 				case r.err != nil:
-					replyErr = cmp(replyErr, fmt.Errorf("key %q: %w", writes[i].key, r.err))
+					replyErr = firstErr(replyErr, fmt.Errorf("key %q: %w", writes[i].key, r.err))
 				case r.redirect.addr != "":
 					moved = moved || !r.redirect.asking
 					cs.routes[i] = r.redirect
@@ -440,8 +440,8 @@ func resize[T any](s []T, n int) []T {
 	return s
 }
 
-// cmp keeps the first error.
-func cmp(first, err error) error {
+// firstErr keeps the first error.
+func firstErr(first, err error) error {
 	if first != nil {
 		return first
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -480,5 +481,64 @@ func BenchmarkWriterCluster(b *testing.B) {
 			}
 			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
 		})
+	}
+}
+
+// TestClusterNodeDown stops a master while updates for keys on every
+// master arrive: none of its updates is acked while it is down, and
+// everything is written once it is back.
+func TestClusterNodeDown(t *testing.T) {
+	t.Parallel()
+	e := newClusterEnv(t)
+	w := e.writer(WriterOptions{Conns: 2, BatchSize: 50, MinBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	down := e.rc.Addrs()[0]
+	owners := e.rc.Owners()
+	tbl := &Table{Name: "down", TimeField: TimeField("m")}
+	var a acks
+	for i := range 100 {
+		submit(t, w, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+
+	e.rc.Node(0).Stop()
+	for i := 100; i < 400; i++ {
+		submit(t, w, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := w.Flush(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush while a master is down = %v, want deadline exceeded", err)
+	}
+	// Nothing on the stopped master is acked, and a batch that holds one
+	// of its keys is not acked at all.
+	a.mu.Lock()
+	acked := slices.Clone(a.seqs)
+	a.mu.Unlock()
+	for _, seq := range acked {
+		if k := Key(tbl.Name, strconv.FormatInt(seq, 10)); seq >= 100 && owners[redisc.Slot(k)] == down {
+			t.Fatalf("update %d acked while its master %s is down", seq, down)
+		}
+	}
+	if len(acked) == 400 {
+		t.Fatalf("every update acked while a master is down")
+	}
+	e.rc.Node(0).Start()
+	flush(t, w)
+	if n := a.count(); n != 400 {
+		t.Fatalf("acks after the restart: %d, want 400", n)
+	}
+	keys := make([]string, 300)
+	for i := range keys {
+		keys[i] = strconv.Itoa(100 + i)
+	}
+	got, err := NewClusterReader(e.cl).Get(context.Background(), tbl.Name, keys, []string{"f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range got {
+		if row[0] != int64(100+i) {
+			t.Fatalf("key %d after the restart = %v", 100+i, row[0])
+		}
 	}
 }

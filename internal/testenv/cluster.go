@@ -69,6 +69,11 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	}
 }
 
+// Node returns the i-th master's server, e.g. to stop and start it again
+// (it keeps its cluster-config-file, so it rejoins with its slots, but
+// not its data).
+func (c *RedisCluster) Node(i int) *RedisServer { return c.nodes[i] }
+
 // Addrs returns the masters' addresses, "127.0.0.1:port".
 func (c *RedisCluster) Addrs() []string {
 	addrs := make([]string, len(c.nodes))
