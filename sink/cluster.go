@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -121,7 +122,19 @@ func (c *Cluster) refresh(seen uint64) error {
 		return err
 	}
 	if err := c.rc.Refresh(); err != nil {
-		return fmt.Errorf("sink: redis cluster %s: load slot map: %w", c.opts.addr(), err)
+		// redisc reports the nodes' errors as text: connect to the seeds
+		// again to keep a Redis error reply (a refused AUTH) visible to
+		// the writer's fatal-error check.
+		for _, a := range c.opts.nodes() {
+			conn, cerr := c.get(context.Background(), a)
+			if cerr == nil {
+				conn.Close()
+			} else if errors.As(cerr, new(redis.Error)) {
+				return fmt.Errorf("load the cluster's slot map: %w", cerr)
+			}
+		}
+		msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "redisc: "), "\n", "; ")
+		return fmt.Errorf("load the cluster's slot map: %s", msg)
 	}
 	c.refreshes.Add(1)
 	c.gen.Add(1)
@@ -166,7 +179,7 @@ func (c *Cluster) Ping(ctx context.Context) error {
 		return err
 	}
 	if len(masters) == 0 {
-		return fmt.Errorf("sink: redis cluster %s: no slot is assigned", c.opts.addr())
+		return errors.New("the cluster has no slot assigned")
 	}
 	for _, addr := range masters {
 		conn, err := c.get(ctx, addr)
@@ -176,7 +189,7 @@ func (c *Cluster) Ping(ctx context.Context) error {
 		_, err = redis.DoContext(conn, ctx, "PING")
 		conn.Close()
 		if err != nil {
-			return fmt.Errorf("sink: redis cluster node %s: %w", addr, err)
+			return fmt.Errorf("cluster node %s: %w", addr, err)
 		}
 	}
 	return nil
@@ -259,7 +272,7 @@ func (c *Cluster) routeKeys(idx []int, key func(int) string, routes []route) err
 			return nil
 		}
 		if try > 0 {
-			return errors.New("sink: redis cluster: some slots have no master (CLUSTERDOWN?)")
+			return errors.New("some of the cluster's slots have no master (CLUSTERDOWN?)")
 		}
 		if err := c.refresh(seen); err != nil {
 			return err

@@ -542,3 +542,50 @@ func TestClusterNodeDown(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterAuth checks that the password reaches every node (the slot
+// map's connections and the writers' and readers'), and that a wrong one
+// stops the writer instead of being retried.
+func TestClusterAuth(t *testing.T) {
+	t.Parallel()
+	rc := testenv.StartRedisCluster(t, 3)
+	for _, a := range rc.Addrs() {
+		rc.Do(a, "CONFIG", "SET", "requirepass", "cluster-secret")
+	}
+	quiet := WriterOptions{Logger: slog.New(slog.DiscardHandler)}
+	tbl := &Table{Name: "auth"}
+	keys := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+
+	cl, err := NewCluster(Options{Addr: rc.Addrs()[0], Password: "cluster-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	w := NewClusterWriter(cl, quiet)
+	for _, k := range keys {
+		submit(t, w, upd(t, tbl, Key(tbl.Name, k), 1, nil, 0, "f", k))
+	}
+	flush(t, w)
+	w.Close()
+	got, err := NewClusterReader(cl).Get(context.Background(), tbl.Name, keys, []string{"f"})
+	if err != nil || fmt.Sprint(got) != "[[1] [2] [3] [4] [5] [6] [7] [8] [9]]" {
+		t.Errorf("read back = %v, %v", got, err)
+	}
+
+	bad, err := NewCluster(Options{Addr: rc.Addrs()[1], Password: "wrong-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := bad.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "WRONGPASS") || strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("Ping with a wrong password = %v", err)
+	}
+	w = NewClusterWriter(bad, quiet)
+	defer w.Close()
+	submit(t, w, upd(t, tbl, Key(tbl.Name, "1"), 1, nil, 0, "f", "x"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.Flush(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("Flush with a wrong password = %v, want the writer stopped", err)
+	}
+}
