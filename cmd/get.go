@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/feathrgo/feathr/config"
-	"github.com/feathrgo/feathr/sink"
 )
 
 // GetOptions are the options of feathr get and feathr multi-get.
@@ -94,7 +93,7 @@ as JSON; a missing key or feature is null.`,
 
 func addGetFlags(c *cobra.Command, opts *GetOptions) {
 	c.Flags().StringVarP(&opts.File, "file", "f", "", "feature definition file whose online_store to read")
-	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL (redis:// or rediss://; put passwords in FEATHR_REDIS_URL instead)")
+	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL (redis://, rediss://, or redis+cluster://host:port,host:port for a cluster; put passwords in FEATHR_REDIS_URL instead)")
 	c.Flags().StringVarP(&opts.Output, "output", "o", "json", "output format: json or table")
 }
 
@@ -147,9 +146,12 @@ func runGet(ctx context.Context, opts *GetOptions, multi bool) error {
 	if err != nil {
 		return err
 	}
-	pool := sink.NewPool(ropts)
-	defer pool.Close()
-	values, err := sink.NewReader(pool).Get(ctx, opts.Table, opts.Keys, opts.Features)
+	st, err := openStore(ropts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	values, err := st.reader().Get(ctx, opts.Table, opts.Keys, opts.Features)
 	if err != nil {
 		return fmt.Errorf("redis at %s: %w", ropts.Addr, err)
 	}

@@ -74,7 +74,7 @@ A one-line JSON summary is printed on stdout at exit.`,
 	c.Flags().DurationVar(&opts.Timeout, "timeout", 0, "stop after this long (default: the materializations' timeout, else run until stopped)")
 	c.Flags().StringVar(&opts.Start, "start", "", "where a consumer group without committed offsets begins: earliest or latest (default: each source's start)")
 	c.Flags().BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "stop once every assigned partition is written up to its high watermark at start")
-	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL overriding the file's online_store (redis:// or rediss://; put passwords in FEATHR_REDIS_URL instead)")
+	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL overriding the file's online_store (redis://, rediss://, or redis+cluster://host:port,host:port for a cluster; put passwords in FEATHR_REDIS_URL instead)")
 	c.Flags().StringVar(&opts.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	return c
 }
@@ -112,9 +112,12 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	if err != nil {
 		return err
 	}
-	pool := sink.NewPool(ropts)
-	defer pool.Close()
-	if err := pingRedis(ctx, pool, ropts.Addr); err != nil {
+	st, err := openStore(ropts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.ping(ctx, ropts.Addr); err != nil {
 		return err
 	}
 
@@ -134,7 +137,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	defer close(done)
 	go handleSignals(runCtx, done, opts, log, cancel, stopped)
 
-	writer := sink.NewWriter(pool, writerOptions(p, log))
+	writer := st.writer(writerOptions(p, log))
 	defer writer.Close()
 	pl := pipeline.New(pipeline.Options{
 		Plan: p, Writer: writer, Logger: log,

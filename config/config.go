@@ -137,9 +137,12 @@ type OnlineStore struct {
 	Redis Redis
 }
 
-// Redis is a Redis server (or, later, cluster).
+// Redis is a Redis server or a Redis Cluster.
 type Redis struct {
-	Addr     string // host:port; default localhost:6379
+	// Addr is host:port; default localhost:6379. With Cluster it is one or
+	// more nodes of the cluster, comma-separated (from addrs).
+	Addr     string
+	Cluster  bool   // a Redis Cluster: cluster: true, or addrs
 	Username string // ACL user; empty: the default user
 	Password string // after ${VAR} expansion, or read from PasswordFile; never print it
 	TLS      bool

@@ -3,12 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
+	"strings"
 )
 
 func (p *parser) redis(e *entry, r *Redis) {
 	r.Pos = e.keyPos()
-	m := p.object(e.val, e.ctx, "addr", "username", "password", "password_file", "tls", "db",
-		"ca_file", "cert_file", "key_file")
+	m := p.object(e.val, e.ctx, "addr", "addrs", "cluster", "username", "password", "password_file",
+		"tls", "db", "ca_file", "cert_file", "key_file")
 	if a := m["addr"]; a.present() {
 		var ok bool
 		r.Addr, ok = p.scalar(a)
@@ -16,6 +17,7 @@ func (p *parser) redis(e *entry, r *Redis) {
 			p.errorf(a.valPos(), "%s: want host:port, got %q", a.ctx, r.Addr)
 		}
 	}
+	p.cluster(m, r)
 	user, pass, passFile := m["username"], m["password"], m["password_file"]
 	r.Username = p.str(user)
 	r.Password, r.PasswordFile, _ = p.password(pass, passFile)
@@ -26,6 +28,9 @@ func (p *parser) redis(e *entry, r *Redis) {
 	r.DB = p.integer(m["db"], 0)
 	if r.DB < 0 {
 		p.errorf(m["db"].valPos(), "%s: must not be negative", m["db"].ctx)
+	}
+	if db := m["db"]; r.Cluster && r.DB != 0 {
+		p.errorf(db.valPos(), "%s: a Redis Cluster has only database 0, got %d", db.ctx, r.DB)
 	}
 	p.redisTLS(m, r)
 }
@@ -52,6 +57,42 @@ func (p *parser) redisTLS(m fields, r *Redis) {
 	r.CAFile = p.pemFile(ca, false)
 	r.CertFile = p.pemFile(cert, false)
 	r.KeyFile = p.pemFile(key, true)
+}
+
+// cluster reads cluster and addrs: addrs lists some nodes of a Redis
+// Cluster (and implies cluster: true); cluster: true with addr makes addr
+// the one node to start from. Redis.Addr becomes the nodes, comma-separated.
+func (p *parser) cluster(m fields, r *Redis) {
+	c := m["cluster"]
+	r.Cluster = p.boolean(c)
+	as := m["addrs"]
+	if !as.present() {
+		return
+	}
+	items, pos, _ := p.list(as)
+	var addrs []string
+	for i, item := range items {
+		// One item may list several nodes, e.g. from an environment variable.
+		for _, a := range strings.Split(item, ",") {
+			a = strings.TrimSpace(a)
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+				p.errorf(pos[i], "%s: want host:port, got %q", as.ctx, a)
+				continue
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	switch {
+	case m["addr"].present():
+		p.errorf(as.keyPos(), "%s: addr and addrs are exclusive: list every node in addrs", as.ctx)
+	case c.present() && !r.Cluster:
+		p.errorf(c.valPos(), "%s: addrs lists the nodes of a Redis Cluster: remove cluster: false, or use addr for one server", c.ctx)
+	case len(items) == 0:
+		p.errorf(as.valPos(), "%s: want a list of host:port, at least one", as.ctx)
+	default:
+		r.Cluster = true
+		r.Addr = strings.Join(addrs, ",")
+	}
 }
 
 func (p *parser) materialization(e entry) *Materialization {

@@ -12,4 +12,8 @@
 // that keeps the newest event: it compares the update's event time with a
 // hidden hash field (see TimeField) and writes only when the stored time
 // is not newer. Reader reads values back with pipelined HMGETs.
+//
+// On a Redis Cluster, NewClusterWriter and NewClusterReader do the same
+// with one pipeline per master, following MOVED and ASK redirections (see
+// Cluster).
 package sink

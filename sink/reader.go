@@ -36,17 +36,24 @@ const readChunk = 500
 
 // Reader reads feature values, as Feathr's online client does.
 type Reader struct {
-	pool *redis.Pool
+	pool    *redis.Pool
+	cluster *Cluster
 }
 
 // NewReader returns a reader that takes connections from pool.
 func NewReader(pool *redis.Pool) *Reader { return &Reader{pool: pool} }
 
+// NewClusterReader returns a reader of a Redis Cluster: it groups the keys
+// of a Get by the master that owns each key's slot and reads each group
+// with pipelined HMGETs, the masters concurrently, following MOVED and ASK
+// redirections.
+func NewClusterReader(c *Cluster) *Reader { return &Reader{cluster: c} }
+
 // Get reads features of the entities keys (entity keys as Key builds them
 // after the table, e.g. "42" or "a#b") from table. It returns, per key, the
 // decoded values in the order of features (see DecodeValue), with nil for
 // a missing key or field. Keys are read with pipelined HMGETs, 500 per
-// round trip.
+// round trip (per master, in a cluster).
 func (r *Reader) Get(ctx context.Context, table string, keys []string, features []string) ([][]any, error) {
 	out := make([][]any, len(keys))
 	if len(keys) == 0 {
@@ -55,6 +62,12 @@ func (r *Reader) Get(ctx context.Context, table string, keys []string, features 
 	if len(features) == 0 {
 		for i := range out {
 			out[i] = []any{}
+		}
+		return out, nil
+	}
+	if r.cluster != nil {
+		if err := r.getCluster(ctx, table, keys, features, out); err != nil {
+			return nil, err
 		}
 		return out, nil
 	}
@@ -85,24 +98,33 @@ func (r *Reader) Get(ctx context.Context, table string, keys []string, features 
 			} else {
 				reply, err = c.Receive()
 			}
-			vals, err := redis.ByteSlices(reply, err)
+			row, err := decodeRow(reply, err, table, k, features)
 			if err != nil {
-				return nil, fmt.Errorf("sink: read %s: %w", Key(table, k), err)
-			}
-			if len(vals) != len(features) {
-				return nil, fmt.Errorf("sink: read %s: %d values for %d features", Key(table, k), len(vals), len(features))
-			}
-			row := make([]any, len(features))
-			for j, v := range vals {
-				if v == nil {
-					continue
-				}
-				if row[j], err = DecodeValue(v); err != nil {
-					return nil, fmt.Errorf("sink: read %s field %s: %w", Key(table, k), features[j], err)
-				}
+				return nil, err
 			}
 			out[start+i] = row
 		}
 	}
 	return out, nil
+}
+
+// decodeRow decodes the HMGET reply of key k.
+func decodeRow(reply any, err error, table, k string, features []string) ([]any, error) {
+	vals, err := redis.ByteSlices(reply, err)
+	if err != nil {
+		return nil, fmt.Errorf("sink: read %s: %w", Key(table, k), hintCluster(err))
+	}
+	if len(vals) != len(features) {
+		return nil, fmt.Errorf("sink: read %s: %d values for %d features", Key(table, k), len(vals), len(features))
+	}
+	row := make([]any, len(features))
+	for j, v := range vals {
+		if v == nil {
+			continue
+		}
+		if row[j], err = DecodeValue(v); err != nil {
+			return nil, fmt.Errorf("sink: read %s field %s: %w", Key(table, k), features[j], err)
+		}
+	}
+	return row, nil
 }

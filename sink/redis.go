@@ -16,7 +16,11 @@ import (
 
 // Options says how to connect to Redis.
 type Options struct {
-	Addr      string      // host:port; default "localhost:6379"
+	// Addr is the server's host:port; default "localhost:6379". With
+	// Cluster it lists one or more nodes of the cluster, comma-separated
+	// ("h1:7000,h2:7001"): the writer and reader learn the others.
+	Addr      string
+	Cluster   bool        // Redis Cluster: route each key to its slot's master (see Cluster)
 	Username  string      // ACL user; empty: AUTH with the password only
 	Password  string      // empty: no AUTH
 	TLS       bool        // connect with TLS
@@ -35,6 +39,9 @@ func (o Options) String() string {
 	if o.TLS {
 		scheme = "rediss"
 	}
+	if o.Cluster {
+		scheme += "+cluster"
+	}
 	user := ""
 	switch {
 	case o.Username != "" && o.Password != "":
@@ -45,6 +52,17 @@ func (o Options) String() string {
 		user = ":***@"
 	}
 	return fmt.Sprintf("%s://%s%s/%d", scheme, user, o.addr(), o.DB)
+}
+
+// nodes returns the addresses in Addr, for a cluster's seed nodes.
+func (o Options) nodes() []string {
+	var out []string
+	for _, a := range strings.Split(o.addr(), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (o Options) addr() string {
@@ -58,9 +76,24 @@ func (o Options) addr() string {
 // or rediss://... for TLS. A bare host:port is read as redis://host:port.
 // The port defaults to 6379 and the database to 0. Errors never include
 // the password.
+//
+// A Redis Cluster is redis+cluster://[[user]:password@]host[:port][,host[:port]...]
+// (rediss+cluster:// for TLS): one or more of its nodes, comma-separated;
+// its database can only be 0.
 func ParseURL(s string) (Options, error) {
 	if !strings.Contains(s, "://") {
 		s = "redis://" + s
+	}
+	// url.Parse takes one host: parse a cluster's node list apart.
+	var hosts []string
+	if scheme, rest, _ := strings.Cut(s, "://"); strings.HasSuffix(scheme, "+cluster") {
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		at := strings.LastIndex(rest[:end], "@") + 1
+		hosts = strings.Split(rest[at:end], ",")
+		s = scheme + "://" + rest[:at] + "cluster.invalid" + rest[end:]
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -75,19 +108,35 @@ func ParseURL(s string) (Options, error) {
 	case "redis":
 	case "rediss":
 		o.TLS = true
+	case "redis+cluster":
+		o.Cluster = true
+	case "rediss+cluster":
+		o.TLS, o.Cluster = true, true
 	default:
-		return Options{}, fmt.Errorf("invalid redis URL: scheme %q: want redis or rediss", u.Scheme)
+		return Options{}, fmt.Errorf("invalid redis URL: scheme %q: want redis, rediss, redis+cluster or rediss+cluster", u.Scheme)
 	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return Options{}, errors.New("invalid redis URL: no host")
+	if !o.Cluster {
+		if strings.Contains(u.Host, ",") {
+			return Options{}, fmt.Errorf("invalid redis URL: several hosts: a Redis Cluster is %s+cluster://host:port,host:port,...", u.Scheme)
+		}
+		if o.Addr, err = hostPort(u.Hostname(), u.Port()); err != nil {
+			return Options{}, err
+		}
+	} else {
+		addrs := make([]string, 0, len(hosts))
+		for _, h := range hosts {
+			hu, err := url.Parse("redis://" + h)
+			if err != nil || hu.Host != h {
+				return Options{}, fmt.Errorf("invalid redis URL: cluster node %q: want host[:port]", h)
+			}
+			a, err := hostPort(hu.Hostname(), hu.Port())
+			if err != nil {
+				return Options{}, err
+			}
+			addrs = append(addrs, a)
+		}
+		o.Addr = strings.Join(addrs, ",")
 	}
-	if port == "" {
-		port = "6379"
-	} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return Options{}, fmt.Errorf("invalid redis URL: port %q", port)
-	}
-	o.Addr = net.JoinHostPort(host, port)
 	if u.User != nil {
 		o.Username = u.User.Username()
 		o.Password, _ = u.User.Password()
@@ -99,10 +148,26 @@ func ParseURL(s string) (Options, error) {
 		}
 		o.DB = db
 	}
+	if o.Cluster && o.DB != 0 {
+		return Options{}, fmt.Errorf("invalid redis URL: database %d: a Redis Cluster has only database 0", o.DB)
+	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return Options{}, errors.New("invalid redis URL: query and fragment are not supported")
 	}
 	return o, nil
+}
+
+// hostPort joins a URL's host and port, the port defaulting to 6379.
+func hostPort(host, port string) (string, error) {
+	if host == "" {
+		return "", errors.New("invalid redis URL: no host")
+	}
+	if port == "" {
+		port = "6379"
+	} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return "", fmt.Errorf("invalid redis URL: port %q", port)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // NewPool returns a connection pool for o. Each new connection AUTHs (with

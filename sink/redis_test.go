@@ -18,6 +18,9 @@ func TestParseURL(t *testing.T) {
 		{"redis://user@h:1", Options{Addr: "h:1", Username: "user"}},
 		{"rediss://h.example.com:6380/15", Options{Addr: "h.example.com:6380", TLS: true, DB: 15}},
 		{"redis://[::1]:7000/", Options{Addr: "[::1]:7000"}},
+		{"redis+cluster://a:7000,b,[::1]:7002", Options{Addr: "a:7000,b:6379,[::1]:7002", Cluster: true}},
+		{"rediss+cluster://u:p%2Cw@h:7000/0", Options{Addr: "h:7000", Username: "u", Password: "p,w", TLS: true, Cluster: true}},
+		{"redis+cluster://:pw@h1:1,h2:2/", Options{Addr: "h1:1,h2:2", Password: "pw", Cluster: true}},
 	} {
 		got, err := ParseURL(c.in)
 		if err != nil {
@@ -31,6 +34,8 @@ func TestParseURL(t *testing.T) {
 	for _, in := range []string{
 		"http://h:1", "redis://h:99999", "redis://h:1/db", "redis://:1", "redis://h:1/-1",
 		"redis://u:secret@h:1/x", "redis://u:secret@h:1?db=2", "redis://u:secret@h:x%zz",
+		"redis://a:1,b:2", "redis+cluster://u:secret@a:1,b:2/3", "redis+cluster://u:secret@a:1,,b:2",
+		"redis+cluster://u:secret@a:1,b:x", "redis+cluster://u:secret@", "redis+cluster://a:1/b:2",
 	} {
 		_, err := ParseURL(in)
 		if err == nil {
@@ -47,6 +52,9 @@ func TestOptionsString(t *testing.T) {
 	o := Options{Addr: "h:1", Username: "u", Password: "secret", TLS: true, DB: 2}
 	if s := o.String(); s != "rediss://u:***@h:1/2" {
 		t.Errorf("String() = %q", s)
+	}
+	if s := (Options{Addr: "a:1,b:2", Cluster: true, Password: "secret"}).String(); s != "redis+cluster://:***@a:1,b:2/0" {
+		t.Errorf("cluster String() = %q", s)
 	}
 	if s := (Options{}).String(); s != "redis://localhost:6379/0" {
 		t.Errorf("zero String() = %q", s)

@@ -57,6 +57,8 @@ type shard struct {
 	w     *Writer
 	in    chan item
 	timer *time.Timer
+	// cl, when set, writes the batches to a Redis Cluster (cluster.go).
+	cl *clusterShard
 
 	conn   redis.Conn
 	loaded bool // the script is loaded on conn
@@ -100,13 +102,17 @@ type tableArgs struct {
 func newShard(w *Writer, i int) *shard {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &shard{
+	s := &shard{
 		w:      w,
 		in:     make(chan item, w.opts.QueueSize),
 		timer:  t,
 		index:  make(map[writeKey]int),
 		tables: make(map[*Table]tableArgs),
 	}
+	if w.cluster != nil {
+		s.cl = newClusterShard(s, w.cluster)
+	}
+	return s
 }
 
 func (s *shard) run() {
@@ -310,6 +316,9 @@ func (s *shard) sleep(d time.Duration) bool {
 // every reply. It returns the number of updates found stale and the
 // number of commands sent.
 func (s *shard) exec() (stale, cmds int, err error) {
+	if s.cl != nil {
+		return s.cl.exec()
+	}
 	c, err := s.getConn()
 	if err != nil {
 		return 0, 0, err
@@ -441,6 +450,9 @@ func (s *shard) needsScript() bool {
 }
 
 func (s *shard) dropConn() {
+	if s.cl != nil {
+		s.cl.close()
+	}
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil

@@ -169,7 +169,8 @@ var ErrClosed = errors.New("sink: writer closed")
 // sends one batch at a time. A failed batch is retried with backoff until
 // it is written: nothing is acknowledged that was not written. An error
 // that retrying cannot heal (a refused AUTH, a key holding another type,
-// missing ACL permissions, Redis Cluster redirections) stops the writer:
+// missing ACL permissions, a Redis Cluster's redirections when the writer
+// was not made with NewClusterWriter) stops the writer:
 // Failed is closed, Err returns the error, and Submit and Flush return it.
 type Writer struct {
 	pool   *redis.Pool
@@ -177,6 +178,8 @@ type Writer struct {
 	log    *slog.Logger
 	script *redis.Script
 	shards []*shard
+
+	cluster *Cluster // set: writes go to a Redis Cluster (NewClusterWriter)
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -196,6 +199,11 @@ type Writer struct {
 // holds opts.Conns connections for its lifetime, so a pool with MaxActive
 // set must allow that many. The caller closes the pool after Close.
 func NewWriter(pool *redis.Pool, opts WriterOptions) *Writer {
+	return startWriter(pool, nil, opts)
+}
+
+// startWriter starts a writer into pool's server, or into cluster when set.
+func startWriter(pool *redis.Pool, cluster *Cluster, opts WriterOptions) *Writer {
 	opts.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
@@ -207,6 +215,7 @@ func NewWriter(pool *redis.Pool, opts WriterOptions) *Writer {
 		cancel: cancel,
 		failed: make(chan struct{}),
 	}
+	w.cluster = cluster
 	w.failures.interval = opts.LogInterval
 	w.shards = make([]*shard, opts.Conns)
 	for i := range w.shards {
@@ -324,6 +333,7 @@ func (w *Writer) state() error {
 
 func (w *Writer) fail(err error) {
 	w.failOnce.Do(func() {
+		err = hintCluster(err)
 		w.err = err
 		w.log.Error("redis writer stopped", "err", err)
 		close(w.failed)
