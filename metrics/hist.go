@@ -23,7 +23,7 @@ const (
 	subBits     = 7
 	subBuckets  = 1 << subBits // per power of two
 	maxBits     = 40
-	maxMicros   = 1 << maxBits // ~12.7 days: longer durations count here
+	maxMicros   = 1<<(maxBits+1) - 1 // ~25 days: longer durations count here
 	histBuckets = (maxBits-subBits)*subBuckets + 2*subBuckets
 )
 

@@ -154,6 +154,9 @@ func dryRunStarts(client sarama.Client, src *plan.Source, initial int64) (map[to
 		return nil, err
 	}
 	resp, err := admin.ListConsumerGroupOffsets(src.Config.Kafka.Group, parts)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		resp, err = &sarama.OffsetFetchResponse{}, nil // no group: no offsets
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the committed offsets of group %s: %w", src.Config.Kafka.Group, err)
 	}

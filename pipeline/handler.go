@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"sync"
 
 	"github.com/IBM/sarama"
 
@@ -34,9 +34,11 @@ type handler struct {
 	client sarama.Client
 	dl     *deadLetter
 	c      *sourceCounters
-	// starting counts the session's claims whose consumption has not
-	// started yet; the last one to start logs that the source is ready.
-	starting atomic.Int32
+	// running are the claims whose consumption started; the last claim of
+	// an assignment to start logs that the source is ready.
+	mu        sync.Mutex
+	running   map[topicPartition]bool
+	loggedGen int32
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -44,7 +46,6 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	for _, parts := range sess.Claims() {
 		n += len(parts)
 	}
-	h.starting.Store(int32(n))
 	h.c.sessions.Add(1)
 	h.c.observeGeneration(sess)
 	h.p.log.Debug("joined consumer group", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
@@ -69,6 +70,38 @@ func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	sess.Commit()
 	h.c.sessions.Add(-1)
 	return nil
+}
+
+// claimStarted logs "partitions assigned" once every claim of the
+// session's current assignment started: by then sarama has fixed their
+// starting offsets, so with start: latest every record produced after the
+// line is read. With a cooperative strategy the session stays across
+// rebalances, and the line is logged again for each new assignment.
+func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running == nil {
+		h.running = map[topicPartition]bool{}
+	}
+	h.running[topicPartition{claim.Topic(), claim.Partition()}] = true
+	claims, gen := sess.Claims(), sess.GenerationID()
+	for topic, parts := range claims {
+		for _, part := range parts {
+			if !h.running[topicPartition{topic, part}] {
+				return
+			}
+		}
+	}
+	if gen != h.loggedGen {
+		h.loggedGen = gen
+		h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", claims)
+	}
+}
+
+func (h *handler) claimEnded(claim sarama.ConsumerGroupClaim) {
+	h.mu.Lock()
+	delete(h.running, topicPartition{claim.Topic(), claim.Partition()})
+	h.mu.Unlock()
 }
 
 // claimState is a claim's tracker with what counts its records.
@@ -124,11 +157,8 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	t := h.newClaimState(sess, claim)
 	h.p.addTracker(t.tracker, h.src.Config.Name)
 	defer h.p.removeTracker(t.tracker)
-	// By now sarama has fixed the claim's starting offset, so with
-	// start: latest every record produced after this line is read.
-	if h.starting.Add(-1) == 0 {
-		h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
-	}
+	h.claimStarted(sess, claim)
+	defer h.claimEnded(claim)
 	if h.p.opts.UntilCaughtUp {
 		h.setTarget(t.tracker, claim)
 	}
