@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -34,11 +36,12 @@ type handler struct {
 	client sarama.Client
 	dl     *deadLetter
 	c      *sourceCounters
-	// running are the claims whose consumption started; the last claim of
-	// an assignment to start logs that the source is ready.
+	// running are the claims whose consumption started; once all the
+	// claims of an assignment run, it is logged, and kept in loggedSet.
 	mu        sync.Mutex
 	running   map[topicPartition]bool
-	loggedGen int32
+	logged    bool
+	loggedSet map[topicPartition]bool
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -50,9 +53,11 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.c.observeGeneration(sess)
 	h.p.log.Debug("joined consumer group", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
 	h.p.sessionStarted(sess)
-	if n == 0 {
-		h.p.log.Info("no partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group)
-	}
+	h.mu.Lock()
+	h.logged = false
+	h.checkAssigned(sess)
+	h.mu.Unlock()
+	go h.watchAssignment(sess)
 	return nil
 }
 
@@ -72,11 +77,6 @@ func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// claimStarted logs "partitions assigned" once every claim of the
-// session's current assignment started: by then sarama has fixed their
-// starting offsets, so with start: latest every record produced after the
-// line is read. With a cooperative strategy the session stays across
-// rebalances, and the line is logged again for each new assignment.
 func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -84,17 +84,52 @@ func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.Co
 		h.running = map[topicPartition]bool{}
 	}
 	h.running[topicPartition{claim.Topic(), claim.Partition()}] = true
-	claims, gen := sess.Claims(), sess.GenerationID()
+	h.checkAssigned(sess)
+}
+
+// checkAssigned logs "partitions assigned" once every claim of the
+// session's current assignment started: by then sarama has fixed their
+// starting offsets, so with start: latest every record produced after the
+// line is read. An eager strategy logs each session's assignment; with a
+// cooperative one the session stays across rebalances, and each new
+// assignment is logged. h.mu is held.
+func (h *handler) checkAssigned(sess sarama.ConsumerGroupSession) {
+	claims := sess.Claims()
+	set := map[topicPartition]bool{}
 	for topic, parts := range claims {
 		for _, part := range parts {
-			if !h.running[topicPartition{topic, part}] {
+			tp := topicPartition{topic, part}
+			if !h.running[tp] {
 				return
 			}
+			set[tp] = true
 		}
 	}
-	if gen != h.loggedGen {
-		h.loggedGen = gen
-		h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", claims)
+	if h.logged && maps.Equal(set, h.loggedSet) {
+		return
+	}
+	h.logged, h.loggedSet = true, set
+	if len(set) == 0 {
+		h.p.log.Info("no partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group)
+		return
+	}
+	h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", claims)
+}
+
+// watchAssignment checks the assignment until the session ends: a
+// cooperative rebalance that only takes partitions away starts no claim.
+func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-sess.Context().Done():
+			return
+		case <-tick.C:
+			h.mu.Lock()
+			h.checkAssigned(sess)
+			h.mu.Unlock()
+		}
 	}
 }
 
@@ -139,7 +174,7 @@ func (cs *claimState) acker(table *sink.Table) sink.Acker {
 // revoked while the session goes on (a cooperative rebalance, where
 // Cleanup does not run), so that sarama commits the partition's offset
 // up to the last record consumed before it hands the partition over.
-func (h *handler) released(sess sarama.ConsumerGroupSession) {
+func (h *handler) released(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
 	w := h.p.opts.Writer
 	if w == nil || sess.Context().Err() != nil {
 		return // the session is ending: Cleanup flushes and commits
@@ -147,8 +182,10 @@ func (h *handler) released(sess sarama.ConsumerGroupSession) {
 	ctx, cancel := context.WithTimeout(sess.Context(), h.p.opts.ShutdownTimeout)
 	defer cancel()
 	if err := w.Flush(ctx); err != nil {
-		h.p.log.Warn("flushing writes of a revoked partition; its unwritten records will be read again by its new owner", "source", h.src.Config.Name, "err", err)
+		h.p.log.Warn("flushing writes of a revoked partition; its unwritten records will be read again by its new owner", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "err", err)
+		return
 	}
+	h.p.log.Info("partition revoked: its writes are flushed for the commit", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition())
 }
 
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
@@ -168,7 +205,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		select {
 		case msg, ok := <-claim.Messages():
 			if !ok {
-				h.released(sess)
+				h.released(sess, claim)
 				return nil
 			}
 			var stop bool
