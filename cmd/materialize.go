@@ -107,7 +107,7 @@ A one-line JSON summary is printed on stdout at exit.`,
 	c.Flags().BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "stop once every assigned partition is written up to its high watermark at start")
 	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL overriding the file's online_store (redis:// or rediss://; put passwords in FEATHR_REDIS_URL instead)")
 	c.Flags().StringVar(&opts.LogFormat, "log-format", "text", "log format on stderr: text or json")
-	c.Flags().StringVar(&opts.Strategy, "rebalance-strategy", pipeline.DefaultStrategy, "consumer group rebalance strategy: "+strings.Join(pipeline.Strategies, ", "))
+	c.Flags().StringVar(&opts.Strategy, "rebalance-strategy", pipeline.DefaultStrategy, "consumer group rebalance strategy: "+strings.Join(pipeline.Strategies, ", ")+"; or a comma-separated list in order of preference")
 	c.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics, /healthz and /readyz on this address, e.g. :9464")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "evaluate without Redis: print updates as JSON lines, commit nothing")
 	c.Flags().IntVar(&opts.DryRunRows, "dry-run-rows", 10, "with --dry-run, stop after printing this many updates (0: no limit)")

@@ -97,6 +97,7 @@ func TestMaterializeFlagErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"--rebalance-strategy", "fastest"},
+		{"--rebalance-strategy", "range,range"},
 		{"--dry-run", "--metrics-addr", ":0"},
 		{"--dry-run-rows", "-1"},
 	} {

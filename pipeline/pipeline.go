@@ -36,7 +36,8 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush and commit (default 30s).
 	ShutdownTimeout time.Duration
 	// Strategy is the consumer group rebalance strategy, one of
-	// Strategies (default "range").
+	// Strategies (default "range"), or a comma-separated list of them in
+	// order of preference.
 	Strategy string
 	// Hooks watch the run, for metrics.
 	Hooks Hooks
@@ -140,11 +141,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
-		strategy, err := balanceStrategy(p.opts.Strategy)
+		strategies, err := balanceStrategies(p.opts.Strategy)
 		if err != nil {
 			return err
 		}
-		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
+		cfg.Consumer.Group.Rebalance.GroupStrategies = strategies
 		client, err := sarama.NewClient(src.Config.Kafka.Brokers, cfg)
 		if err != nil {
 			return fmt.Errorf("source %s: connecting to Kafka at %v: %w", src.Config.Name, src.Config.Kafka.Brokers, err)

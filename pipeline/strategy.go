@@ -38,8 +38,34 @@ func balanceStrategy(name string) (sarama.BalanceStrategy, error) {
 	return nil, fmt.Errorf("rebalance strategy %q: want one of %s", name, strings.Join(Strategies, ", "))
 }
 
-// CheckStrategy reports whether name is a known rebalance strategy.
-func CheckStrategy(name string) error {
-	_, err := balanceStrategy(name)
+// balanceStrategies returns the strategies of spec: one name, or a
+// comma-separated list in order of preference. A group uses the first
+// strategy every member offers, and the cooperative protocol only when
+// every strategy listed supports it: a running group moves from range to
+// cooperative-sticky with a rolling restart on "cooperative-sticky,range"
+// (still eager, but agreeing on cooperative-sticky once all members offer
+// it), then one on "cooperative-sticky".
+func balanceStrategies(spec string) ([]sarama.BalanceStrategy, error) {
+	var out []sarama.BalanceStrategy
+	seen := map[string]bool{}
+	for _, name := range strings.Split(spec, ",") {
+		name = strings.TrimSpace(name)
+		s, err := balanceStrategy(name)
+		if err != nil {
+			return nil, err
+		}
+		if seen[s.Name()] {
+			return nil, fmt.Errorf("rebalance strategy %q is listed twice", name)
+		}
+		seen[s.Name()] = true
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// CheckStrategy reports whether spec names known rebalance strategies:
+// one, or a comma-separated list in order of preference.
+func CheckStrategy(spec string) error {
+	_, err := balanceStrategies(spec)
 	return err
 }
