@@ -45,10 +45,6 @@ type handler struct {
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
-	n := 0
-	for _, parts := range sess.Claims() {
-		n += len(parts)
-	}
 	h.c.sessions.Add(1)
 	h.c.observeGeneration(sess)
 	h.p.log.Debug("joined consumer group", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
@@ -77,6 +73,7 @@ func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
+// claimStarted records that claim's consumption started.
 func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -133,6 +130,7 @@ func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
 	}
 }
 
+// claimEnded records that claim's consumption ended.
 func (h *handler) claimEnded(claim sarama.ConsumerGroupClaim) {
 	h.mu.Lock()
 	delete(h.running, topicPartition{claim.Topic(), claim.Partition()})
