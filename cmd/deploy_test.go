@@ -44,7 +44,7 @@ func TestDeployKubernetes(t *testing.T) {
 		} `yaml:"httpGet"`
 	}
 	var (
-		features string
+		features  string
 		container struct {
 			Args  []string `yaml:"args"`
 			Ports []struct {

@@ -112,3 +112,10 @@ func TestHistogramConcurrent(t *testing.T) {
 		t.Errorf("count %d max %v, want 4000 and 3.999s", h.Count(), h.Max())
 	}
 }
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	var h Histogram
+	for i := 0; b.Loop(); i++ {
+		h.Observe(time.Duration(i&0xffff) * time.Microsecond)
+	}
+}
