@@ -6,6 +6,8 @@ CACHE     ?= $(CURDIR)/.cache
 export FEATHR_CACHE := $(CACHE)
 KAFKA_PORT ?= 9192
 FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -X github.com/feathrgo/feathr/cmd.version=$(VERSION)
 
 .PHONY: help build test test-unit test-e2e deps services services-stop vet fuzz demo bench proto clean
 
@@ -13,7 +15,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/feathr (static)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 deps: ## install what the tests need: redis-server, kcat, Python peers, Kafka's broker jars
 	scripts/redis.sh install

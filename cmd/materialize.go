@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/metrics"
 	"github.com/feathrgo/feathr/pipeline"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
@@ -29,6 +32,10 @@ type MaterializeOptions struct {
 	UntilCaughtUp    bool
 	RedisURL         string
 	LogFormat        string
+	Strategy         string
+	MetricsAddr      string
+	DryRun           bool
+	DryRunRows       int
 	// Signals delivers interrupts; nil means SIGINT and SIGTERM of this process.
 	Signals <-chan os.Signal
 	// Exit ends the process at a second interrupt; nil means os.Exit.
@@ -50,9 +57,24 @@ acknowledged, so a crash replays records and never skips them. It runs until
 reached, or SIGINT/SIGTERM: it then stops fetching, writes what is in flight,
 commits and exits 0. A second signal exits at once.
 
+Several processes with the same config share each topic's partitions
+through the consumer group (--rebalance-strategy says how); run at most as
+many as there are partitions. A rebalance writes and commits what a process
+consumed before its partitions move.
+
+--metrics-addr serves Prometheus metrics on /metrics, /healthz (alive) and
+/readyz (partitions assigned and Redis answers).
+
+--dry-run reads and evaluates without Redis: it prints the first
+--dry-run-rows updates as JSON lines, writes nothing, commits nothing, and
+joins no consumer group (partitions are read from the group's committed
+offsets, else from --start).
+
 A one-line JSON summary is printed on stdout at exit.`,
 		Example: `  feathr materialize -f features.yaml --timeout 10s
-  feathr materialize -f features.yaml kafkaSampleDemo --start earliest --until-caught-up`,
+  feathr materialize -f features.yaml kafkaSampleDemo --start earliest --until-caught-up
+  feathr materialize -f features.yaml --metrics-addr :9464 --rebalance-strategy cooperative-sticky
+  feathr materialize -f features.yaml --dry-run --start earliest --dry-run-rows 5`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Materializations = args
 			if opts.Start != "" && opts.Start != "earliest" && opts.Start != "latest" {
@@ -63,6 +85,15 @@ A one-line JSON summary is printed on stdout at exit.`,
 			}
 			if opts.Timeout < 0 {
 				return usageErrorf("--timeout must not be negative")
+			}
+			if err := pipeline.CheckStrategy(opts.Strategy); err != nil {
+				return usageErrorf("--rebalance-strategy: %v", err)
+			}
+			if opts.DryRunRows < 0 {
+				return usageErrorf("--dry-run-rows must not be negative")
+			}
+			if opts.DryRun && opts.MetricsAddr != "" {
+				return usageErrorf("--metrics-addr cannot be used with --dry-run")
 			}
 			if run != nil {
 				return run(c.Context(), opts)
@@ -76,6 +107,15 @@ A one-line JSON summary is printed on stdout at exit.`,
 	c.Flags().BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "stop once every assigned partition is written up to its high watermark at start")
 	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL overriding the file's online_store (redis://, rediss://, or redis+cluster://host:port,host:port for a cluster; put passwords in FEATHR_REDIS_URL instead)")
 	c.Flags().StringVar(&opts.LogFormat, "log-format", "text", "log format on stderr: text or json")
+	c.Flags().StringVar(&opts.Strategy, "rebalance-strategy", pipeline.DefaultStrategy, "consumer group rebalance strategy: "+strings.Join(pipeline.Strategies, ", ")+"; or a comma-separated list in order of preference")
+	c.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics, /healthz and /readyz on this address, e.g. :9464")
+	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "evaluate without Redis: print updates as JSON lines, commit nothing")
+	c.Flags().IntVar(&opts.DryRunRows, "dry-run-rows", 10, "with --dry-run, stop after printing this many updates (0: no limit)")
+	c.MarkFlagFilename("file", "yaml", "yml")
+	c.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("start", cobra.FixedCompletions([]string{"earliest", "latest"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("rebalance-strategy", cobra.FixedCompletions(pipeline.Strategies, cobra.ShellCompDirectiveNoFileComp))
+	c.ValidArgsFunction = completeMaterializations(s, &opts.File)
 	return c
 }
 
@@ -88,8 +128,13 @@ type materializeSummary struct {
 	RedisBatches    int64   `json:"redis_batches"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	RecordsPerSec   float64 `json:"records_per_second"`
-	Stopped         string  `json:"stopped"`
-	Error           string  `json:"error,omitempty"`
+	// Freshness is the time from a record's Kafka timestamp to Redis
+	// acknowledging its updates, over the records written; absent when
+	// none was.
+	Freshness *metrics.Quantiles `json:"freshness_ms,omitempty"`
+	DryRun    bool               `json:"dry_run,omitempty"`
+	Stopped   string             `json:"stopped"`
+	Error     string             `json:"error,omitempty"`
 }
 
 func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
@@ -108,6 +153,9 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	if len(p.Materializations) == 0 {
 		return fmt.Errorf("%s: no materializations to run", opts.File)
 	}
+	if opts.DryRun {
+		return runDryRun(ctx, opts, log, p)
+	}
 	ropts, err := storeOptions(opts.RedisURL, p.File, opts.IO.LookupEnv)
 	if err != nil {
 		return err
@@ -121,33 +169,41 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		return err
 	}
 
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = planTimeout(p)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if timeout > 0 {
-		var cancelT context.CancelFunc
-		runCtx, cancelT = context.WithTimeout(runCtx, timeout)
-		defer cancelT()
-	}
-	stopped := make(chan string, 1)
-	done := make(chan struct{})
-	defer close(done)
-	go handleSignals(runCtx, done, opts, log, cancel, stopped)
+	runCtx, timeout, stopped, cleanup := runContext(ctx, opts, p, log)
+	defer cleanup()
 
-	writer := st.writer(writerOptions(p, log))
+	m := metrics.New(Version().Version)
+	wopts := writerOptions(p, log)
+	wopts.OnBatch = m.ObserveBatch
+	writer := st.writer(wopts)
 	defer writer.Close()
 	pl := pipeline.New(pipeline.Options{
 		Plan: p, Writer: writer, Logger: log,
 		Start: opts.Start, UntilCaughtUp: opts.UntilCaughtUp,
+		Strategy: opts.Strategy,
+		Hooks:    pipeline.Hooks{Fresh: m.Freshness().Observe},
 	})
-	var names []string
-	for _, m := range p.Materializations {
-		names = append(names, m.Config.Name)
+	m.Watch(pl, writer)
+	if opts.MetricsAddr != "" {
+		ready := func(ctx context.Context) error {
+			if !pl.Assigned() {
+				return errors.New("no partition assignment yet")
+			}
+			return st.ping(ctx, ropts.Addr)
+		}
+		srv, err := metrics.Listen(opts.MetricsAddr, m, ready, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		}()
+		log.Info("serving metrics", "addr", srv.Addr().String())
 	}
-	log.Info("materializing", "materializations", names, "timeout", timeout, "redis", ropts.Addr)
+	names := materializationNames(p)
+	log.Info("materializing", "materializations", names, "timeout", timeout, "redis", ropts.Addr, "rebalance_strategy", opts.Strategy)
 	if opts.IO.ErrIsTerminal {
 		go progress(runCtx, opts.IO, pl)
 	}
@@ -166,22 +222,14 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		StaleSkipped:     ws.Stale,
 		RedisBatches:     ws.Batches,
 		DurationSeconds:  elapsed.Seconds(),
+		Freshness:        m.Freshness().Summary(),
 	}
 	if elapsed > 0 {
 		sum.RecordsPerSec = float64(sum.Read) / elapsed.Seconds()
 	}
-	switch {
-	case runErr != nil:
-		sum.Stopped = "error"
+	sum.Stopped = stopReason(runErr, runCtx, stopped, pl.CaughtUp())
+	if runErr != nil {
 		sum.Error = runErr.Error()
-	case len(stopped) > 0:
-		sum.Stopped = <-stopped
-	case pl.CaughtUp():
-		sum.Stopped = "caught-up"
-	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
-		sum.Stopped = "timeout"
-	default:
-		sum.Stopped = "canceled"
 	}
 	if opts.IO.ErrIsTerminal {
 		fmt.Fprintln(opts.IO.ErrOut)
@@ -190,6 +238,104 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		return err
 	}
 	return runErr
+}
+
+// runContext returns the context of a run, which ends at the timeout (the
+// flag's, else the plan's) or at the first SIGINT/SIGTERM (reported on
+// stopped), and the cleanup to defer.
+func runContext(ctx context.Context, opts *MaterializeOptions, p *plan.Plan, log *slog.Logger) (context.Context, time.Duration, chan string, func()) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = planTimeout(p)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	cancelT := context.CancelFunc(func() {})
+	if timeout > 0 {
+		runCtx, cancelT = context.WithTimeout(runCtx, timeout)
+	}
+	stopped := make(chan string, 1)
+	done := make(chan struct{})
+	go handleSignals(runCtx, done, opts, log, cancel, stopped)
+	return runCtx, timeout, stopped, func() {
+		close(done)
+		cancelT()
+		cancel()
+	}
+}
+
+// stopReason is the summary's "stopped".
+func stopReason(runErr error, runCtx context.Context, stopped chan string, caughtUp bool) string {
+	switch {
+	case runErr != nil:
+		return "error"
+	case len(stopped) > 0:
+		return <-stopped
+	case caughtUp:
+		return "caught-up"
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "canceled"
+}
+
+func materializationNames(p *plan.Plan) []string {
+	var names []string
+	for _, m := range p.Materializations {
+		names = append(names, m.Config.Name)
+	}
+	return names
+}
+
+// runDryRun evaluates the plan's records without Redis and prints the
+// updates it would write as JSON lines, then the summary.
+func runDryRun(ctx context.Context, opts *MaterializeOptions, log *slog.Logger, p *plan.Plan) error {
+	runCtx, timeout, stopped, cleanup := runContext(ctx, opts, p, log)
+	defer cleanup()
+	pl := pipeline.New(pipeline.Options{Plan: p, Logger: log, Start: opts.Start, UntilCaughtUp: opts.UntilCaughtUp})
+	names := materializationNames(p)
+	log.Info("dry run", "materializations", names, "timeout", timeout, "rows", opts.DryRunRows)
+	enc := json.NewEncoder(opts.IO.Out)
+	start := time.Now()
+	runErr := pl.DryRun(runCtx, opts.DryRunRows, func(r pipeline.Row) error { return enc.Encode(r) })
+	elapsed := time.Since(start)
+	sum := materializeSummary{
+		Materializations: names,
+		Stats:            pl.Stats(),
+		DurationSeconds:  elapsed.Seconds(),
+		DryRun:           true,
+	}
+	if elapsed > 0 {
+		sum.RecordsPerSec = float64(sum.Read) / elapsed.Seconds()
+	}
+	sum.Stopped = stopReason(runErr, runCtx, stopped, pl.CaughtUp())
+	if runErr == nil && opts.DryRunRows > 0 && sum.Written >= int64(opts.DryRunRows) && sum.Stopped != "signal" {
+		sum.Stopped = "rows"
+	}
+	if runErr != nil {
+		sum.Error = runErr.Error()
+	}
+	if err := enc.Encode(sum); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// completeMaterializations completes the names of the materializations
+// in the file given with -f.
+func completeMaterializations(s IOStreams, file *string) cobra.CompletionFunc {
+	return func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		f, err := config.Load(*file, s.LookupEnv)
+		if f == nil || err != nil && f.Materializations == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []cobra.Completion
+		for _, m := range f.Materializations {
+			if !slices.Contains(args, m.Name) && strings.HasPrefix(m.Name, toComplete) {
+				out = append(out, m.Name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // planTimeout is the longest timeout of the selected materializations, or

@@ -89,7 +89,10 @@ in Feathr's layout; "feathr get" and "feathr multi-get" read them back.`,
 		newGetCmd(s, nil),
 		newMultiGetCmd(s, nil),
 		newDevCmd(s, nil),
+		newVersionCmd(s, nil),
 	)
+	root.Version = Version().Version
+	root.SetVersionTemplate("feathr {{.Version}}\n")
 	return root
 }
 

@@ -35,6 +35,12 @@ type Options struct {
 	CommitInterval time.Duration
 	// ShutdownTimeout bounds the final flush and commit (default 30s).
 	ShutdownTimeout time.Duration
+	// Strategy is the consumer group rebalance strategy, one of
+	// Strategies (default "range"), or a comma-separated list of them in
+	// order of preference.
+	Strategy string
+	// Hooks watch the run, for metrics.
+	Hooks Hooks
 }
 
 // Stats are a run's counters, safe to read while it runs.
@@ -55,10 +61,12 @@ type Pipeline struct {
 
 	read, written, skipped, errs, dead atomic.Int64
 
+	sources []*sourceCounters // as Plan.Sources
+
 	mu       sync.Mutex
-	trackers map[*tracker]struct{}
-	caught   map[string]bool // "topic/partition" → caught up, until-caught-up only
-	setups   int             // sources whose first session started
+	trackers map[*tracker]string // → source name
+	caught   map[string]bool     // "topic/partition" → caught up, until-caught-up only
+	setups   int                 // sources whose first session started
 	caughtUp atomic.Bool
 	stop     context.CancelCauseFunc
 }
@@ -74,13 +82,19 @@ func New(opts Options) *Pipeline {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		opts:     opts,
 		log:      opts.Logger,
 		errLog:   newLimitedLogger(opts.Logger, 10, 10*time.Second),
-		trackers: map[*tracker]struct{}{},
+		trackers: map[*tracker]string{},
 		caught:   map[string]bool{},
 	}
+	if opts.Plan != nil {
+		for _, src := range opts.Plan.Sources {
+			p.sources = append(p.sources, newSourceCounters(src))
+		}
+	}
+	return p
 }
 
 // Stats returns the run's counters so far.
@@ -122,11 +136,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}()
 	var consumers, drains sync.WaitGroup
-	for _, src := range p.opts.Plan.Sources {
+	for i, src := range p.opts.Plan.Sources {
 		cfg, err := saramaConfig(src.Config, p.opts.Start, p.opts.CommitInterval)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
+		strategies, err := balanceStrategies(p.opts.Strategy)
+		if err != nil {
+			return err
+		}
+		cfg.Consumer.Group.Rebalance.GroupStrategies = strategies
 		client, err := connect(src.Config, cfg)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
@@ -137,7 +156,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return fmt.Errorf("source %s: joining consumer group %s: %w", src.Config.Name, src.Config.Kafka.Group, err)
 		}
 		groups = append(groups, group)
-		h := &handler{p: p, src: src, client: client}
+		h := &handler{p: p, src: src, client: client, c: p.sources[i]}
 		if src.NeedsDeadLetter() {
 			dl, err := newDeadLetter(src.Config, cfg)
 			if err != nil {
@@ -211,9 +230,9 @@ func (p *Pipeline) consume(ctx context.Context, group sarama.ConsumerGroup, src 
 	}
 }
 
-func (p *Pipeline) addTracker(t *tracker) {
+func (p *Pipeline) addTracker(t *tracker, source string) {
 	p.mu.Lock()
-	p.trackers[t] = struct{}{}
+	p.trackers[t] = source
 	p.mu.Unlock()
 }
 

@@ -1,0 +1,219 @@
+// Package metrics exposes a materialize run to Prometheus: the counters
+// of its sources and materializations, its consumer lag, its Redis
+// writer, its produce-to-store freshness, and health endpoints.
+//
+// The pipeline and the writer keep their own counters; a scrape reads
+// them, so nothing here is on a record's path but Histogram.Observe (one
+// per written record) and ObserveBatch (one per Redis batch).
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/feathrgo/feathr/pipeline"
+	"github.com/feathrgo/feathr/sink"
+)
+
+// Run is what a scrape reads from a materialize run.
+type Run interface {
+	SourceStats() []pipeline.SourceStats
+	Partitions() []pipeline.PartitionStats
+}
+
+// WriterStats reads the counters of a Redis writer.
+type WriterStats interface {
+	Stats() sink.WriterStats
+}
+
+// Metrics are the metrics of one materialize run in their own registry.
+type Metrics struct {
+	reg       *prometheus.Registry
+	freshness *Histogram
+	batchSize prometheus.Histogram
+	roundTrip prometheus.Histogram
+}
+
+// FreshnessBuckets are the upper bounds, in seconds, of the Prometheus
+// buckets of feathr_freshness_seconds.
+var FreshnessBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}
+
+// New returns the metrics of a run, with the Go runtime's and the
+// process's own. version is reported by feathr_build_info.
+func New(version string) *Metrics {
+	m := &Metrics{
+		reg:       prometheus.NewRegistry(),
+		freshness: &Histogram{},
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feathr_redis_batch_updates",
+			Help:    "Updates per pipelined Redis batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 15), // 1 … 16384
+		}),
+		roundTrip: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "feathr_redis_roundtrip_seconds",
+			Help:    "Round trip of a successful pipelined Redis batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17), // 100µs … 6.5s
+		}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.batchSize, m.roundTrip,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "feathr_build_info",
+			Help:        "Always 1; the version label is feathr's version.",
+			ConstLabels: prometheus.Labels{"version": version},
+		}, func() float64 { return 1 }),
+		&freshnessCollector{h: m.freshness},
+	)
+	return m
+}
+
+// Registry returns the registry the metrics are in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Freshness is the histogram of produce-to-store freshness; give its
+// Observe to pipeline.Hooks.Fresh.
+func (m *Metrics) Freshness() *Histogram { return m.freshness }
+
+// ObserveBatch records a written Redis batch; it is a
+// sink.WriterOptions.OnBatch.
+func (m *Metrics) ObserveBatch(b sink.BatchInfo) {
+	m.batchSize.Observe(float64(b.Updates))
+	m.roundTrip.Observe(b.RoundTrip.Seconds())
+}
+
+// Watch registers the counters of run and w, read at each scrape.
+func (m *Metrics) Watch(run Run, w WriterStats) {
+	m.reg.MustRegister(&runCollector{run: run}, &writerCollector{w: w})
+}
+
+var (
+	recordsRead = prometheus.NewDesc("feathr_records_read_total",
+		"Records consumed from Kafka, by source and by each materialization the source feeds.",
+		[]string{"source", "materialization"}, nil)
+	recordsWritten = prometheus.NewDesc("feathr_records_written_total",
+		"Records whose update of the materialization Redis acknowledged.",
+		[]string{"source", "materialization"}, nil)
+	recordsSkipped = prometheus.NewDesc("feathr_records_skipped_total",
+		"Bad records skipped (on_error: skip).",
+		[]string{"source", "materialization"}, nil)
+	recordsDead = prometheus.NewDesc("feathr_records_dead_lettered_total",
+		"Bad records sent to the dead-letter topic (on_error: dead_letter).",
+		[]string{"source", "materialization"}, nil)
+	recordErrors = prometheus.NewDesc("feathr_record_errors_total",
+		"Bad records by kind: decode (the event could not be decoded), key (the entity key could not be built), feature (a feature failed to evaluate or convert).",
+		[]string{"source", "materialization", "kind"}, nil)
+	rebalances = prometheus.NewDesc("feathr_rebalances_total",
+		"Consumer group assignments this process received (the first join counts).",
+		[]string{"source"}, nil)
+	lag = prometheus.NewDesc("feathr_consumer_lag",
+		"Records of a partition not consumed yet: its high watermark minus the position, for the partitions this process holds.",
+		[]string{"source", "topic", "partition"}, nil)
+	assigned = prometheus.NewDesc("feathr_partitions_assigned",
+		"Partitions this process consumes now.",
+		[]string{"source"}, nil)
+	redisBatches = prometheus.NewDesc("feathr_redis_batches_total",
+		"Pipelined Redis batches written.", nil, nil)
+	redisCommands = prometheus.NewDesc("feathr_redis_commands_total",
+		"Commands in the written batches.", nil, nil)
+	redisUpdates = prometheus.NewDesc("feathr_redis_updates_total",
+		"Updates acknowledged by Redis.", nil, nil)
+	redisStale = prometheus.NewDesc("feathr_redis_stale_updates_total",
+		"Updates not written because the key held a newer event.", nil, nil)
+	redisRetries = prometheus.NewDesc("feathr_redis_write_retries_total",
+		"Batch attempts repeated after a failure.", nil, nil)
+	redisErrors = prometheus.NewDesc("feathr_redis_write_errors_total",
+		"Failed batch attempts.", nil, nil)
+	freshness = prometheus.NewDesc("feathr_freshness_seconds",
+		"Time from a record's Kafka timestamp to Redis acknowledging its last update, per record written.", nil, nil)
+)
+
+// runCollector reads a run's counters at scrape time.
+type runCollector struct{ run Run }
+
+func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, rebalances, lag, assigned} {
+		ch <- d
+	}
+}
+
+func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	held := map[string]int{}
+	for _, s := range c.run.SourceStats() {
+		counter(rebalances, s.Rebalances, s.Source)
+		held[s.Source] = 0
+		for _, m := range s.Materializations {
+			counter(recordsRead, s.Read, s.Source, m.Materialization)
+			counter(recordsWritten, m.Written, s.Source, m.Materialization)
+			counter(recordsSkipped, m.Skipped, s.Source, m.Materialization)
+			counter(recordsDead, m.DeadLettered, s.Source, m.Materialization)
+			counter(recordErrors, s.DecodeErrors, s.Source, m.Materialization, "decode")
+			counter(recordErrors, m.KeyErrors, s.Source, m.Materialization, "key")
+			counter(recordErrors, m.FeatureErrors, s.Source, m.Materialization, "feature")
+		}
+	}
+	for _, p := range c.run.Partitions() {
+		held[p.Source]++
+		ch <- prometheus.MustNewConstMetric(lag, prometheus.GaugeValue, float64(p.Lag), p.Source, p.Topic, strconv.Itoa(int(p.Partition)))
+	}
+	for src, n := range held {
+		ch <- prometheus.MustNewConstMetric(assigned, prometheus.GaugeValue, float64(n), src)
+	}
+}
+
+// writerCollector reads a Redis writer's counters at scrape time.
+type writerCollector struct{ w WriterStats }
+
+func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{redisBatches, redisCommands, redisUpdates, redisStale, redisRetries, redisErrors} {
+		ch <- d
+	}
+}
+
+func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.w.Stats()
+	for _, v := range []struct {
+		d *prometheus.Desc
+		n int64
+	}{{redisBatches, s.Batches}, {redisCommands, s.Commands}, {redisUpdates, s.Updates}, {redisStale, s.Stale}, {redisRetries, s.Retries}, {redisErrors, s.Errors}} {
+		ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n))
+	}
+}
+
+// freshnessCollector exposes the freshness Histogram in FreshnessBuckets.
+type freshnessCollector struct{ h *Histogram }
+
+func (c *freshnessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freshness }
+
+func (c *freshnessCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.h.Count()
+	buckets := c.h.cumulative(FreshnessBuckets)
+	for ub, v := range buckets {
+		buckets[ub] = min(v, n) // a concurrent Observe may land between the reads
+	}
+	ch <- prometheus.MustNewConstHistogram(freshness, n, c.h.Sum().Seconds(), buckets)
+}
+
+// Quantiles summarise a Histogram in milliseconds.
+type Quantiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Summary returns the median, 99th percentile and maximum of h in
+// milliseconds, or nil when h is empty.
+func (h *Histogram) Summary() *Quantiles {
+	if h.Count() == 0 {
+		return nil
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return &Quantiles{P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}
+}

@@ -1,0 +1,250 @@
+package pipeline
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/feathrgo/feathr/plan"
+	"github.com/feathrgo/feathr/sink"
+)
+
+// Hooks let a caller watch a run, for metrics. Each is optional, may be
+// called from several of the run's goroutines at once, and must be quick.
+type Hooks struct {
+	// Fresh is told, for each record whose updates were all acknowledged
+	// by Redis, the time from the record's Kafka timestamp to that
+	// acknowledgement (produce-to-store freshness). Records that produced
+	// no update and records without a timestamp are not timed.
+	Fresh func(d time.Duration)
+}
+
+// SourceStats are the counters of one source, safe to read while it runs.
+type SourceStats struct {
+	Source       string
+	Read         int64 // records consumed
+	DecodeErrors int64 // records that could not be decoded
+	Rebalances   int64 // consumer group assignments this process received
+	// Materializations are the counters of the materializations the
+	// source feeds, in plan order.
+	Materializations []MaterializationStats
+}
+
+// MaterializationStats count what became of a source's records in one
+// materialization. Every record read from the source is an input of each
+// of its materializations; a record that could not be decoded is skipped
+// or dead-lettered in each of them.
+type MaterializationStats struct {
+	Materialization string
+	Written         int64 // records whose update Redis acknowledged
+	Skipped         int64 // bad records skipped
+	DeadLettered    int64 // bad records sent to the dead-letter topic
+	KeyErrors       int64 // records whose entity key could not be built
+	FeatureErrors   int64 // records with a feature that failed to evaluate or convert
+}
+
+// PartitionStats describe one partition this process consumes now.
+type PartitionStats struct {
+	Source    string
+	Topic     string
+	Partition int32
+	Lag       int64 // records not consumed yet: high watermark minus position
+}
+
+// sourceCounters are the run's counters of one source.
+type sourceCounters struct {
+	name                     string
+	read, decodeErrs, rebals atomic.Int64
+	generation               atomic.Int64 // last consumer group generation seen; -1 none
+	sessions                 atomic.Int32 // open consumer group sessions
+	targets                  []targetCounters
+}
+
+type targetCounters struct {
+	name                                    string
+	table                                   *sink.Table
+	written, skipped, dead, keyErrs, fnErrs atomic.Int64
+}
+
+func newSourceCounters(src *plan.Source) *sourceCounters {
+	c := &sourceCounters{name: src.Config.Name, targets: make([]targetCounters, len(src.Targets))}
+	c.generation.Store(-1)
+	for i, t := range src.Targets {
+		c.targets[i].name = t.Materialization.Config.Name
+		c.targets[i].table = t.Materialization.Table
+	}
+	return c
+}
+
+// target returns the counters of the target that writes table.
+func (c *sourceCounters) target(table *sink.Table) *targetCounters {
+	for i := range c.targets {
+		if c.targets[i].table == table {
+			return &c.targets[i]
+		}
+	}
+	return nil
+}
+
+// targetOf returns the counters of the target t.
+func (c *sourceCounters) targetOf(t *plan.Target) *targetCounters {
+	if t == nil {
+		return nil
+	}
+	return c.target(t.Materialization.Table)
+}
+
+// observeGeneration counts a rebalance when sess is of a generation this
+// source did not see yet. With an eager strategy every rebalance starts a
+// session; with a cooperative one the session stays and its generation
+// changes, which claims starting or stopping notice.
+func (c *sourceCounters) observeGeneration(sess sarama.ConsumerGroupSession) {
+	g := int64(sess.GenerationID())
+	for {
+		old := c.generation.Load()
+		if g <= old {
+			return
+		}
+		if c.generation.CompareAndSwap(old, g) {
+			c.rebals.Add(1)
+			return
+		}
+	}
+}
+
+// SourceStats returns the counters of each source, in plan order.
+func (p *Pipeline) SourceStats() []SourceStats {
+	out := make([]SourceStats, len(p.sources))
+	for i, c := range p.sources {
+		s := SourceStats{Source: c.name, Read: c.read.Load(), DecodeErrors: c.decodeErrs.Load(), Rebalances: c.rebals.Load()}
+		for j := range c.targets {
+			t := &c.targets[j]
+			s.Materializations = append(s.Materializations, MaterializationStats{
+				Materialization: t.name,
+				Written:         t.written.Load(),
+				Skipped:         t.skipped.Load(),
+				DeadLettered:    t.dead.Load(),
+				KeyErrors:       t.keyErrs.Load(),
+				FeatureErrors:   t.fnErrs.Load(),
+			})
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// Partitions returns the partitions this process consumes now, sorted.
+func (p *Pipeline) Partitions() []PartitionStats {
+	p.mu.Lock()
+	out := make([]PartitionStats, 0, len(p.trackers))
+	for t, src := range p.trackers {
+		out = append(out, PartitionStats{Source: src, Topic: t.topic, Partition: t.partition, Lag: t.lag()})
+	}
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Source != b.Source {
+			return a.Source < b.Source
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+	return out
+}
+
+// Assigned reports whether every source has joined its consumer group
+// and holds an assignment (possibly empty: more processes than partitions).
+func (p *Pipeline) Assigned() bool {
+	if len(p.sources) == 0 {
+		return false
+	}
+	for _, c := range p.sources {
+		if c.sessions.Load() <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// targetAcker counts a target's written records on their way to the
+// partition's tracker.
+type targetAcker struct {
+	t *tracker
+	c *targetCounters
+}
+
+func (a *targetAcker) Ack(seq int64) {
+	a.c.written.Add(1)
+	a.t.Ack(seq)
+}
+
+// freshSession is the session a claim's tracker marks offsets through.
+// It keeps the Kafka timestamps of the records that produced updates and,
+// as the tracker marks an offset (every record below it is written),
+// reports how long ago each of them was produced.
+type freshSession struct {
+	sarama.ConsumerGroupSession
+	fresh func(time.Duration)
+
+	mu      sync.Mutex
+	pending []stamp // by increasing offset, from head
+	head    int
+}
+
+type stamp struct {
+	offset int64
+	nanos  int64 // Kafka timestamp, Unix nanoseconds
+}
+
+// push registers a record with updates, before they are submitted.
+func (s *freshSession) push(offset int64, ts time.Time) {
+	if ts.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, stamp{offset, ts.UnixNano()})
+	s.mu.Unlock()
+}
+
+// MarkOffset forwards the mark and times the records it covers.
+func (s *freshSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
+	s.ConsumerGroupSession.MarkOffset(topic, partition, offset, metadata)
+	s.mu.Lock()
+	if s.head < len(s.pending) && s.pending[s.head].offset < offset {
+		now := time.Now().UnixNano()
+		for s.head < len(s.pending) && s.pending[s.head].offset < offset {
+			s.fresh(time.Duration(max(now-s.pending[s.head].nanos, 0)))
+			s.head++
+		}
+		switch {
+		case s.head == len(s.pending):
+			s.pending, s.head = s.pending[:0], 0
+		case s.head >= 1024 && s.head*2 >= len(s.pending):
+			n := copy(s.pending, s.pending[s.head:])
+			s.pending, s.head = s.pending[:n], 0
+		}
+	}
+	s.mu.Unlock()
+}
+
+// failed counts a bad record that policy let through in the target tc, or
+// in every target when tc is nil (the record could not be decoded).
+func (c *sourceCounters) failed(tc *targetCounters, policy plan.OnError) {
+	if tc == nil {
+		for i := range c.targets {
+			c.failed(&c.targets[i], policy)
+		}
+		return
+	}
+	switch policy {
+	case plan.DeadLetter:
+		tc.dead.Add(1)
+	case plan.Skip:
+		tc.skipped.Add(1)
+	}
+}
