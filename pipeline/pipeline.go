@@ -35,6 +35,10 @@ type Options struct {
 	CommitInterval time.Duration
 	// ShutdownTimeout bounds the final flush and commit (default 30s).
 	ShutdownTimeout time.Duration
+	// StartTimeout bounds the first connection to each source's brokers
+	// (default 30s): a broker that accepts connections and never answers
+	// would otherwise hold the start for minutes of sarama's retries.
+	StartTimeout time.Duration
 }
 
 // Stats are a run's counters, safe to read while it runs.
@@ -73,6 +77,9 @@ func New(opts Options) *Pipeline {
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 30 * time.Second
 	}
 	return &Pipeline{
 		opts:     opts,
@@ -127,7 +134,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
-		client, err := sarama.NewClient(src.Config.Kafka.Brokers, cfg)
+		client, err := newClient(ctx, src.Config.Kafka.Brokers, cfg, p.opts.StartTimeout)
 		if err != nil {
 			return fmt.Errorf("source %s: connecting to Kafka at %v: %w", src.Config.Name, src.Config.Kafka.Brokers, err)
 		}
@@ -183,6 +190,39 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return cause
 	}
 	return nil
+}
+
+// newClient connects to brokers as sarama.NewClient does, giving up after
+// timeout or when ctx is done; a client that connects later is closed.
+func newClient(ctx context.Context, brokers []string, cfg *sarama.Config, timeout time.Duration) (sarama.Client, error) {
+	type result struct {
+		c   sarama.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := sarama.NewClient(brokers, cfg)
+		done <- result{c, err}
+	}()
+	abandon := func() {
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-t.C:
+		abandon()
+		return nil, fmt.Errorf("no broker answered within %v", timeout)
+	case <-ctx.Done():
+		abandon()
+		return nil, context.Cause(ctx)
+	}
 }
 
 // consume runs the group's sessions one after another (a rebalance ends
