@@ -14,18 +14,20 @@ import (
 )
 
 // eventsSchema is the Avro schema of the JSON events of the bad-record
-// tests: a nullable long id (an INT32 key), and two longs.
+// tests: a nullable long id (an INT32 key), two longs and a nullable long.
 const eventsSchema = `{"type": "record", "name": "E", "fields": [
   {"name": "id", "type": ["null", "long"]},
   {"name": "n", "type": "long"},
-  {"name": "d", "type": "long"}]}`
+  {"name": "d", "type": "long"},
+  {"name": "o", "type": ["null", "long"], "default": null}]}`
 
 // eventsTable is the Redis table of eventsConfig.
 const eventsTable = "events"
 
 // eventsConfig reads JSON events from topic into table events, with
 // features fd = d + 1 (INT32: a d beyond INT32 cannot be stored) and
-// fg = n * d (INT64: can overflow), under the given on_error lines.
+// fg = n * d (INT64: can overflow) and fv = [d, o] (a vector: o must not
+// be null), under the given on_error lines.
 func eventsConfig(brokers, topic, group, redisAddr, onError string) string {
 	return fmt.Sprintf(`sources:
   events:
@@ -42,18 +44,19 @@ anchors:
     features:
       fd: {type: INT32, transform: "d + 1"}
       fg: {type: INT64, transform: "n * d"}
+      fv: {type: INT64_VECTOR, transform: "[d, o]"}
 online_store:
   redis: {addr: %q}
 materializations:
   m:
     sink: {redis: {table: %s}}
-    features: [fd, fg]
+    features: [fd, fg, fv]
 %s`, brokers, topic, group, strings.ReplaceAll(eventsSchema, "\n", "\n      "), redisAddr, eventsTable, onError)
 }
 
 // goodEvent is event i of the bad-record tests, with key i.
 func goodEvent(i int) []byte {
-	return fmt.Appendf(nil, `{"id": %d, "n": %d, "d": 2}`, i, i)
+	return fmt.Appendf(nil, `{"id": %d, "n": %d, "d": 2, "o": 1}`, i, i)
 }
 
 // badRecordKinds are the kinds of bad record, each with a message that is
@@ -67,9 +70,10 @@ var badRecordKinds = []struct {
 	{"undecodable bytes", "\xff\xfe{not json", "decode: ", false},
 	{"schema mismatch", `{"id": 5, "n": "many", "d": 2}`, `decode: `, false},
 	{"missing required field", `{"id": 5, "d": 2}`, `missing field`, false},
-	{"transform overflow", `{"id": 5, "n": 4611686018427387904, "d": 4}`, "integer overflow", true},
-	{"value out of range", `{"id": 5, "n": 1, "d": 1099511627776}`, "out of range", true},
-	{"key out of range", `{"id": 1099511627776, "n": 5, "d": 2}`, "overflows INT32", true},
+	{"transform overflow", `{"id": 5, "n": 4611686018427387904, "d": 4, "o": 1}`, "integer overflow", true},
+	{"value out of range", `{"id": 5, "n": 1, "d": 1099511627776, "o": 1}`, "out of range", true},
+	{"null where a value is needed", `{"id": 5, "n": 5, "d": 2}`, "cannot convert element 1 to INT64_VECTOR: null", true},
+	{"key out of range", `{"id": 1099511627776, "n": 5, "d": 2, "o": 1}`, "overflows INT32", true},
 }
 
 // TestBadRecords drives every kind of bad record through every on_error
@@ -201,6 +205,7 @@ func TestBadRecordFlood(t *testing.T) {
 		t.Fatalf("summary %+v: want %d read, %d errors skipped, %d written\n%s", s, bad+good, bad, good, r.stderr)
 	}
 	lines := strings.Count(r.stderr, "\n")
+	t.Logf("%d bad records: %d log lines", bad, lines)
 	// At most 10 bad-record lines per 10 s, a line on what was held back,
 	// and the run's own few lines.
 	if lines > 30 {
