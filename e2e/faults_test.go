@@ -159,19 +159,31 @@ func TestFaultKill9(t *testing.T) {
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	p.waitAssigned(t, 30*time.Second)
 
-	var wg sync.WaitGroup
-	wg.Add(1)
+	cfgP := testenv.SaramaConfig()
+	cfgP.Producer.Partitioner = sarama.NewManualPartitioner
+	cfgP.Producer.RequiredAcks = sarama.WaitForAll
+	producer, err := sarama.NewSyncProducer(strings.Split(brokers, ","), cfgP)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer producer.Close()
+	produced := make(chan error, 1)
 	go func() { // events keep arriving, before and after the kill
-		defer wg.Done()
 		for i := 0; i < n; i += 300 {
-			produceMessages(t, brokers, events(topic, partitions, i, i+300))
+			if err := producer.SendMessages(events(topic, partitions, i, i+300)); err != nil {
+				produced <- err
+				return
+			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		produced <- nil
 	}()
 	waitFor(t, 30*time.Second, "nothing written", func() bool { return dbSize(redisAddr) >= 300 })
 	p.signal(t, syscall.SIGKILL)
 	<-p.done
-	wg.Wait()
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
 
 	r := feathr(t, "", "materialize", "-f", cfg, "--start", "earliest", "--until-caught-up")
 	s := parseSummary(t, r)
