@@ -279,9 +279,11 @@ func TestFaultBrokerRestart(t *testing.T) {
 
 	produceMessages(t, brokers, events(topic, partitions, 0, 100))
 	waitFor(t, 30*time.Second, "the first 100 events are not in Redis", func() bool { return dbSize(redisAddr) == 100 })
+	restart := time.Now()
 	kafka("restart")
 	produceMessages(t, brokers, events(topic, partitions, 100, 200))
 	waitFor(t, 2*time.Minute, "the events after the broker restart are not in Redis", func() bool { return dbSize(redisAddr) == 200 })
+	outage := time.Since(restart)
 	checkIDs(t, redisAddr, 0, 200)
 
 	p.signal(t, syscall.SIGTERM)
@@ -290,6 +292,14 @@ func TestFaultBrokerRestart(t *testing.T) {
 	if r.code != 0 || s.Errors != 0 || s.Stopped != "signal" || s.Read < 200 {
 		t.Errorf("materialize: %s", r)
 	}
+	// sarama reports an error per partition and retry while the broker is
+	// down; they are logged 5 per 10 s, plus a line counting the rest.
+	periods := int(outage/(10*time.Second)) + 1
+	n := logLines(r.stderr, "msg=kafka ")
+	if n > 6*periods {
+		t.Errorf("%d lines of Kafka errors in a %v outage, want at most %d:\n%s", n, outage, 6*periods, r.stderr)
+	}
+	t.Logf("%v outage: %d lines of Kafka errors", outage, n)
 	checkCommittedAtEnd(t, brokers, group, topic, partitions, 200)
 }
 

@@ -84,7 +84,7 @@ func New(opts Options) *Pipeline {
 	return &Pipeline{
 		opts:     opts,
 		log:      opts.Logger,
-		errLog:   newLimitedLogger(opts.Logger, 10, 10*time.Second),
+		errLog:   newLimitedLogger(opts.Logger, 10, 10*time.Second, "bad records not logged in the last period (see the counts in the summary)"),
 		trackers: map[*tracker]struct{}{},
 		caught:   map[string]bool{},
 	}
@@ -156,8 +156,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		drains.Add(1)
 		go func() {
 			defer drains.Done()
+			// While a broker is down, sarama reports an error per
+			// partition every retry: rate-limited, so an outage of many
+			// partitions cannot flood the log.
+			kafkaLog := newLimitedLogger(p.log, 5, 10*time.Second, "kafka errors not logged in the last period")
 			for err := range group.Errors() {
-				p.log.Warn("kafka", "source", src.Config.Name, "err", err)
+				kafkaLog.log("kafka", "source", src.Config.Name, "err", err)
 			}
 		}()
 		consumers.Add(1)
