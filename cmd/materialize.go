@@ -126,6 +126,7 @@ type materializeSummary struct {
 	KeysWritten     int64   `json:"keys_written"`
 	StaleSkipped    int64   `json:"stale_updates_skipped"`
 	RedisBatches    int64   `json:"redis_batches"`
+	RedisRetries    int64   `json:"redis_retries"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	RecordsPerSec   float64 `json:"records_per_second"`
 	// Freshness is the time from a record's Kafka timestamp to Redis
@@ -221,6 +222,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		KeysWritten:      ws.Commands,
 		StaleSkipped:     ws.Stale,
 		RedisBatches:     ws.Batches,
+		RedisRetries:     ws.Retries,
 		DurationSeconds:  elapsed.Seconds(),
 		Freshness:        m.Freshness().Summary(),
 	}

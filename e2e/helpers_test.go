@@ -241,6 +241,7 @@ type summary struct {
 	DeadLettered     int64    `json:"records_dead_lettered"`
 	Keys             int64    `json:"keys_written"`
 	Stale            int64    `json:"stale_updates_skipped"`
+	RedisRetries     int64    `json:"redis_retries"`
 	Stopped          string   `json:"stopped"`
 	Error            string   `json:"error"`
 }

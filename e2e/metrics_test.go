@@ -20,10 +20,10 @@ import (
 	"github.com/feathrgo/feathr/sink"
 )
 
-// eventsConfig is a JSON source whose events {"id", "v"} each set feature
+// tableEventsConfig is a JSON source whose events {"id", "v"} each set feature
 // val to v, and big to v * 1e11 (an integer overflow, so a record error,
 // for v = 1e9), of entity id in table.
-func eventsConfig(brokers, topic, group, redisAddr, table string) string {
+func tableEventsConfig(brokers, topic, group, redisAddr, table string) string {
 	return fmt.Sprintf(`sources:
   events:
     kafka:
@@ -127,9 +127,9 @@ func redisKeys(t *testing.T, redisAddr string) int64 {
 	return n
 }
 
-// waitFor polls cond every 100ms until it holds, failing the test with
+// waitUntil polls cond every 100ms until it holds, failing the test with
 // what() after timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
+func waitUntil(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -146,7 +146,7 @@ var metricsAddrRE = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
 func (p *proc) metricsAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 30*time.Second, func() bool {
+	waitUntil(t, 30*time.Second, func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("feathr exited: %v\n%s", p.err, p.stderrText())
@@ -211,7 +211,7 @@ func TestMetrics(t *testing.T) {
 	const partitions = 3
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, rs.Addr(), "m"))
+	cfg := writeFile(t, "features.yaml", tableEventsConfig(brokers, topic, group, rs.Addr(), "m"))
 
 	cl := kgoProducer(t, brokers)
 	var recs []*kgo.Record
@@ -232,14 +232,14 @@ func TestMetrics(t *testing.T) {
 	ready := func(want int) func() bool {
 		return func() bool { code, _ := httpGet(t, "http://"+addr+"/readyz"); return code == want }
 	}
-	waitFor(t, 30*time.Second, ready(http.StatusOK), func() string { return "/readyz is not 200:\n" + p.stderrText() })
+	waitUntil(t, 30*time.Second, ready(http.StatusOK), func() string { return "/readyz is not 200:\n" + p.stderrText() })
 
 	const (
 		lbl   = `{materialization="events",source="events"}`
 		fresh = "feathr_freshness_seconds"
 	)
 	var m map[string]float64
-	waitFor(t, 30*time.Second, func() bool {
+	waitUntil(t, 30*time.Second, func() bool {
 		m = scrape(t, addr)
 		return m["feathr_records_written_total"+lbl] == 50 && m["feathr_records_skipped_total"+lbl] == 2 && m[fresh+"_count"] == 50
 	}, func() string {
@@ -285,15 +285,15 @@ func TestMetrics(t *testing.T) {
 	// Redis goes away: not ready, and writes are retried; it comes back
 	// (empty): ready again, and the events produced meanwhile are written.
 	rs.Stop()
-	waitFor(t, 30*time.Second, ready(http.StatusServiceUnavailable), func() string { return "/readyz is still 200 with Redis stopped" })
+	waitUntil(t, 30*time.Second, ready(http.StatusServiceUnavailable), func() string { return "/readyz is still 200 with Redis stopped" })
 	produceSync(t, cl, event(topic, 51, 51), event(topic, 52, 52))
-	waitFor(t, 30*time.Second, func() bool {
+	waitUntil(t, 30*time.Second, func() bool {
 		m = scrape(t, addr)
 		return m["feathr_redis_write_errors_total"] > 0
 	}, func() string { return "no failed Redis write counted with Redis stopped" })
 	rs.Start()
-	waitFor(t, 30*time.Second, ready(http.StatusOK), func() string { return "/readyz is not 200 after Redis came back:\n" + p.stderrText() })
-	waitFor(t, 30*time.Second, func() bool { return len(eventValues(t, rs.Addr(), "m", []int64{51, 52})) == 2 },
+	waitUntil(t, 30*time.Second, ready(http.StatusOK), func() string { return "/readyz is not 200 after Redis came back:\n" + p.stderrText() })
+	waitUntil(t, 30*time.Second, func() bool { return len(eventValues(t, rs.Addr(), "m", []int64{51, 52})) == 2 },
 		func() string { return "events 51 and 52 are not in Redis after it came back:\n" + p.stderrText() })
 	m = scrape(t, addr)
 	if m["feathr_records_written_total"+lbl] != 52 || m["feathr_redis_write_retries_total"] <= 0 {

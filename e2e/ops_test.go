@@ -54,7 +54,7 @@ func TestDryRun(t *testing.T) {
 	topic := testenv.TopicName(t)
 	testenv.CreateTopic(t, brokers, topic, 3)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, "d"))
+	cfg := writeFile(t, "features.yaml", tableEventsConfig(brokers, topic, group, redisAddr, "d"))
 	cl := kgoProducer(t, brokers)
 	var recs []*kgo.Record
 	for id := int64(1); id <= 30; id++ {

@@ -32,7 +32,7 @@ func TestScaleOut(t *testing.T) {
 			testenv.CreateTopic(t, brokers, topic, partitions)
 			group := "feathr-e2e-" + topic
 			const table = "s"
-			cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, table))
+			cfg := writeFile(t, "features.yaml", tableEventsConfig(brokers, topic, group, redisAddr, table))
 			start := func() *proc {
 				return startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m", "--rebalance-strategy", strategy)
 			}
@@ -83,7 +83,7 @@ func TestScaleOut(t *testing.T) {
 			progress := func(what string, n int64) {
 				t.Helper()
 				target := redisKeys(t, redisAddr) + n
-				waitFor(t, 60*time.Second, func() bool { return redisKeys(t, redisAddr) >= target },
+				waitUntil(t, 60*time.Second, func() bool { return redisKeys(t, redisAddr) >= target },
 					func() string {
 						return fmt.Sprintf("%s: Redis holds %d keys, want %d (%d produced)", what, redisKeys(t, redisAddr), target, produced.Load())
 					})
@@ -104,12 +104,12 @@ func TestScaleOut(t *testing.T) {
 			total := stopProducer()
 
 			// The stream drains: every event in Redis, every offset committed.
-			waitFor(t, 60*time.Second, func() bool { return redisKeys(t, redisAddr) == total },
+			waitUntil(t, 60*time.Second, func() bool { return redisKeys(t, redisAddr) == total },
 				func() string {
 					return fmt.Sprintf("Redis holds %d keys, want the %d events", redisKeys(t, redisAddr), total)
 				})
 			hw := highWatermarks(t, brokers, topic, partitions)
-			waitFor(t, 30*time.Second, func() bool {
+			waitUntil(t, 30*time.Second, func() bool {
 				got := committedOffsets(t, brokers, group, topic, partitions)
 				for p, o := range hw {
 					if got[p] != o && !(o == 0 && got[p] == -1) {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
@@ -122,8 +123,8 @@ func (c *scramClient) Done() bool { return c.conv.Done() }
 // check when the cause is a security setting: an untrusted or misnamed
 // broker certificate, credentials the broker refused, or a connection the
 // broker closed (a protocol that does not match the listener's).
-func connect(src *config.Source, cfg *sarama.Config) (sarama.Client, error) {
-	client, err := sarama.NewClient(src.Kafka.Brokers, cfg)
+func connect(ctx context.Context, src *config.Source, cfg *sarama.Config, timeout time.Duration) (sarama.Client, error) {
+	client, err := newClient(ctx, src.Kafka.Brokers, cfg, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %v: %w%s", src.Kafka.Brokers, err, connectHint(err, src.Kafka.Security))
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -35,7 +36,7 @@ func TestSASLMechanisms(t *testing.T) {
 					t.Fatal(err)
 				}
 				cfg.Metadata.Retry.Max = 0
-				client, err := connect(src, cfg)
+				client, err := connect(context.Background(), src, cfg, 30*time.Second)
 				if pw == right {
 					if err != nil {
 						t.Fatalf("right password: %v", err)

@@ -41,6 +41,10 @@ type Options struct {
 	Strategy string
 	// Hooks watch the run, for metrics.
 	Hooks Hooks
+	// StartTimeout bounds the first connection to each source's brokers
+	// (default 30s): a broker that accepts connections and never answers
+	// would otherwise hold the start for minutes of sarama's retries.
+	StartTimeout time.Duration
 }
 
 // Stats are a run's counters, safe to read while it runs.
@@ -82,10 +86,13 @@ func New(opts Options) *Pipeline {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 30 * time.Second
+	}
 	p := &Pipeline{
 		opts:     opts,
 		log:      opts.Logger,
-		errLog:   newLimitedLogger(opts.Logger, 10, 10*time.Second),
+		errLog:   newLimitedLogger(opts.Logger, 10, 10*time.Second, "bad records not logged in the last period (see the counts in the summary)"),
 		trackers: map[*tracker]string{},
 		caught:   map[string]bool{},
 	}
@@ -146,7 +153,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		cfg.Consumer.Group.Rebalance.GroupStrategies = strategies
-		client, err := connect(src.Config, cfg)
+		client, err := connect(ctx, src.Config, cfg, p.opts.StartTimeout)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
@@ -168,8 +175,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		drains.Add(1)
 		go func() {
 			defer drains.Done()
+			// While a broker is down, sarama reports an error per
+			// partition every retry: rate-limited, so an outage of many
+			// partitions cannot flood the log.
+			kafkaLog := newLimitedLogger(p.log, 5, 10*time.Second, "kafka errors not logged in the last period")
 			for err := range group.Errors() {
-				p.log.Warn("kafka", "source", src.Config.Name, "err", err)
+				kafkaLog.log("kafka", "source", src.Config.Name, "err", err)
 			}
 		}()
 		consumers.Add(1)
@@ -202,6 +213,39 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return cause
 	}
 	return nil
+}
+
+// newClient connects to brokers as sarama.NewClient does, giving up after
+// timeout or when ctx is done; a client that connects later is closed.
+func newClient(ctx context.Context, brokers []string, cfg *sarama.Config, timeout time.Duration) (sarama.Client, error) {
+	type result struct {
+		c   sarama.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := sarama.NewClient(brokers, cfg)
+		done <- result{c, err}
+	}()
+	abandon := func() {
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-t.C:
+		abandon()
+		return nil, fmt.Errorf("no broker answered within %v", timeout)
+	case <-ctx.Done():
+		abandon()
+		return nil, context.Cause(ctx)
+	}
 }
 
 // consume runs the group's sessions one after another (a rebalance ends

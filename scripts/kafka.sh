@@ -7,6 +7,8 @@
 #   scripts/kafka.sh start     install if needed, format fresh storage, start,
 #                              wait until the broker answers, print bootstrap
 #   scripts/kafka.sh stop      stop the broker (TERM, then KILL after a while)
+#   scripts/kafka.sh restart   stop, then start again on the same storage
+#                              (topics, records and offsets kept)
 #   scripts/kafka.sh status    print whether it runs; exit 1 when it does not
 #   scripts/kafka.sh logs [N]  show the last N (default 100) lines of its log
 #   scripts/kafka.sh topics .. run kafka-topics (TopicCommand) against it,
@@ -345,8 +347,11 @@ cmd_start() {
 		port_open "$p" && die "port $p is taken by another process"
 	done
 
-	# Fresh storage at every start: tests expect an empty broker.
-	rm -rf "$data_dir"
+	# Fresh storage at every start (tests expect an empty broker), except
+	# for restart, which keeps it.
+	local keep=${1:-}
+	[[ $keep == keep && -f $data_dir/meta.properties ]] || keep=
+	[[ -n $keep ]] || rm -rf "$data_dir"
 	mkdir -p "$run_dir"
 	: >"$log_file"
 	local format_args=()
@@ -365,7 +370,7 @@ cmd_start() {
 		-Djava.awt.headless=true
 		"-Dlog4j2.configurationFile=$log4j_config"
 	)
-	if ! java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool \
+	if [[ -z $keep ]] && ! java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool \
 		format -t "$cluster_id" -c "$config" --standalone ${format_args[@]+"${format_args[@]}"} \
 		>>"$log_file" 2>&1; then
 		tail -n 20 "$log_file" >&2
@@ -452,6 +457,10 @@ case ${1:-} in
 install) cmd_install ;;
 start) cmd_start ;;
 stop) cmd_stop ;;
+restart)
+	cmd_stop
+	cmd_start keep
+	;;
 status) cmd_status ;;
 logs) cmd_logs "${2:-}" ;;
 topics)
@@ -459,7 +468,7 @@ topics)
 	cmd_topics "$@"
 	;;
 *)
-	echo "usage: $0 install|start|stop|status|logs [N]|topics ARGS..." >&2
+	echo "usage: $0 install|start|stop|restart|status|logs [N]|topics ARGS..." >&2
 	exit 2
 	;;
 esac
