@@ -33,7 +33,7 @@ kafka_port=${BENCH_KAFKA_PORT:-9392}
 redis_port=${BENCH_REDIS_PORT:-6399}
 brokers=${BENCH_KAFKA:-}
 cache=${FEATHR_CACHE:-$repo/.cache}
-work=$cache/bench/$(date -u +%Y%m%dT%H%M%SZ)
+work=$repo/.cache/bench/$(date -u +%Y%m%dT%H%M%SZ)
 
 log() { printf 'bench.sh: %s\n' "$*" >&2; }
 die() {
