@@ -369,6 +369,7 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	}()
 	logf("%s: producing %d events/s for %v", name, b.o.rate, d)
 	sampleEvery := max(b.o.rate/100, 1) // one every 10 ms
+	produceStart := time.Now()
 	ps, perr := producePaced(ctx, b.o.brokers, b.codec, topic, b.o.rate, d, 1, sampleEvery,
 		func(id int64) string { return sink.Key(b.table, strconv.FormatInt(id, 10)) }, samples)
 	close(samples)
@@ -395,6 +396,7 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	fr.ProduceAck = latencyPercentiles(ps.acks)
 	fr.Poller = latencyPercentiles(pr.r.latencies)
 	fr.Samples = len(pr.r.latencies)
+	fr.PollerMaxBySecond = maxBySecond(produceStart, pr.r.produced, pr.r.latencies)
 	fr.Missing = pr.r.missing
 	fr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
 	fr.CPUSeconds = round(r.cpu.Seconds(), 2)
@@ -420,7 +422,7 @@ func (p *percentiles) String() string {
 	if p == nil {
 		return "n/a"
 	}
-	return fmt.Sprintf("%s / %s / %s", num(p.P50), num(p.P99), num(p.Max))
+	return fmt.Sprintf("%s / %s / %s", num(round(p.P50, 1)), num(round(p.P99, 1)), num(round(p.Max, 1)))
 }
 
 // rssFlatness sets the RSS summary from the samples: after warm-up (the

@@ -167,7 +167,7 @@ func TestParseSummary(t *testing.T) {
 	if s.Freshness == nil || *s.Freshness != (percentiles{1.5, 20, 31.25}) {
 		t.Errorf("freshness %+v", s.Freshness)
 	}
-	if got := s.Freshness.String(); got != "1.5 / 20 / 31.25" {
+	if got := s.Freshness.String(); got != "1.5 / 20 / 31.3" {
 		t.Errorf("freshness renders %q", got)
 	}
 	if _, err := parseSummary([]byte("no json\n")); err == nil {
@@ -295,5 +295,16 @@ func TestMarkdown(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestMaxBySecond(t *testing.T) {
+	start := time.Unix(100, 0)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	got := maxBySecond(start,
+		[]time.Time{at(10), at(900), at(2500)},
+		[]time.Duration{3 * time.Millisecond, 7250 * time.Microsecond, time.Millisecond})
+	if want := []float64{7.3, 0, 1}; !slices.Equal(got, want) {
+		t.Errorf("maxBySecond = %v, want %v", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 // pollResult is what the outside poller saw.
 type pollResult struct {
 	latencies []time.Duration // produce time → first poll reply showing the event
+	produced  []time.Time     // the produce time of each latency's sample
 	missing   int             // samples never seen before the deadline
 }
 
@@ -80,6 +81,7 @@ func (p poller) run(ctx context.Context, in <-chan sample) (pollResult, error) {
 			switch {
 			case err == nil && v >= s.eventMs:
 				res.latencies = append(res.latencies, now.Sub(s.produced))
+				res.produced = append(res.produced, s.produced)
 			case err == nil || err == redis.ErrNil:
 				keep = append(keep, s)
 			default:
@@ -106,4 +108,19 @@ func latencyPercentiles(ds []time.Duration) *percentiles {
 func quantile[T any](s []T, q float64) T {
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
+}
+
+// maxBySecond returns the largest latency of the samples produced in each
+// second after start, in ms (0 for a second without samples): it shows
+// whether slow samples cluster (start-up, stalls) or spread.
+func maxBySecond(start time.Time, produced []time.Time, lat []time.Duration) []float64 {
+	var out []float64
+	for i, t := range produced {
+		sec := max(int(t.Sub(start)/time.Second), 0)
+		for len(out) <= sec {
+			out = append(out, 0)
+		}
+		out[sec] = max(out[sec], math.Round(float64(lat[i].Microseconds())/100)/10)
+	}
+	return out
 }

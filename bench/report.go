@@ -102,24 +102,27 @@ type readResult struct {
 
 // freshResult is a paced run: freshness and memory.
 type freshResult struct {
-	Rate           int             `json:"rate"`
-	Seconds        float64         `json:"seconds"`
-	Produced       int             `json:"produced"`
-	ProducedPerSec float64         `json:"produced_per_sec"`
-	Read           int64           `json:"read"`
-	Pipeline       *percentiles    `json:"pipeline_freshness_ms"` // null: feathr does not report it
-	Poller         *percentiles    `json:"poller_freshness_ms"`
-	ProduceAck     *percentiles    `json:"kafka_produce_ack_ms"` // produce → broker ack, for diagnosis
-	Samples        int             `json:"poller_samples"`
-	Missing        int             `json:"poller_missing"`
-	PollIntervalMs float64         `json:"poll_interval_ms"`
-	CPUSeconds     float64         `json:"cpu_seconds"`
-	PeakRSSMB      float64         `json:"peak_rss_mb"`
-	RSSWarmMB      float64         `json:"rss_after_warmup_mb"`
-	RSSEndMB       float64         `json:"rss_end_mb"`
-	RSSMaxMB       float64         `json:"rss_max_sampled_mb"`
-	RSS            []rssSample     `json:"rss_samples"`
-	Summary        json.RawMessage `json:"feathr_summary,omitempty"`
+	Rate           int          `json:"rate"`
+	Seconds        float64      `json:"seconds"`
+	Produced       int          `json:"produced"`
+	ProducedPerSec float64      `json:"produced_per_sec"`
+	Read           int64        `json:"read"`
+	Pipeline       *percentiles `json:"pipeline_freshness_ms"` // null: feathr does not report it
+	Poller         *percentiles `json:"poller_freshness_ms"`
+	ProduceAck     *percentiles `json:"kafka_produce_ack_ms"` // produce → broker ack, for diagnosis
+	// PollerMaxBySecond is the poller's largest latency (ms) among the
+	// samples produced in each second of the run.
+	PollerMaxBySecond []float64       `json:"poller_max_ms_by_second"`
+	Samples           int             `json:"poller_samples"`
+	Missing           int             `json:"poller_missing"`
+	PollIntervalMs    float64         `json:"poll_interval_ms"`
+	CPUSeconds        float64         `json:"cpu_seconds"`
+	PeakRSSMB         float64         `json:"peak_rss_mb"`
+	RSSWarmMB         float64         `json:"rss_after_warmup_mb"`
+	RSSEndMB          float64         `json:"rss_end_mb"`
+	RSSMaxMB          float64         `json:"rss_max_sampled_mb"`
+	RSS               []rssSample     `json:"rss_samples"`
+	Summary           json.RawMessage `json:"feathr_summary,omitempty"`
 }
 
 // writeResults writes OUT/<date>-<host>.json and .md and prints the
@@ -202,7 +205,7 @@ func markdown(res *results) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s s | %s s | %s | %s (%s) | %s MB | %s | %s/s |\n",
 				p.Name, humanInt(p.Events), humanInt(p.Keys), num(p.ProduceSeconds), num(p.RunSeconds),
 				humanCount(p.EventsPerSec), num(p.CPUSeconds), num(p.CPUMicrosPerEvent), num(p.PeakRSSMB),
-				formatCommands(p.RedisByCommand), humanCount(p.Ceiling.OpsPerSec))
+				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), humanCount(p.Ceiling.OpsPerSec))
 		}
 	}
 	if f := res.Freshness; f != nil {
