@@ -315,6 +315,17 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	return rr, nil
 }
 
+// waitKeys waits until Redis holds n keys, ctx is done, or d passes.
+func (b *bench) waitKeys(ctx context.Context, n int64, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if k, err := redis.Int64(b.rc.Do("DBSIZE")); err != nil || k >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // msStats returns ds in ms, their median and their max.
 func msStats(ds []time.Duration) (all []float64, p50, mx float64) {
 	for _, d := range ds {
@@ -379,6 +390,11 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	case <-time.After(30 * time.Second):
 		stopPoll()
 		pr = <-pollDone
+	}
+	if perr == nil {
+		// Every event is a new key: stop feathr once all are written, so
+		// that it is not interrupted with events still unread.
+		b.waitKeys(ctx, int64(ps.produced), 30*time.Second)
 	}
 	stopRSS()
 	r, err := p.stop(time.Minute)

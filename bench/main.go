@@ -18,6 +18,7 @@
 //
 //	bench run -feathr bin/feathr -brokers 127.0.0.1:9392 -redis 127.0.0.1:6399 [-n 2000000] ...
 //	bench produce -brokers B -topic T -n N [-profile distinct|hot]
+//	bench report RESULT.json   (renders RESULT.md again)
 //
 // Results go to OUT/<date>-<host>.json and .md; the Markdown table is
 // also printed on stdout.
@@ -25,6 +26,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -73,6 +75,8 @@ func main() {
 		err = cmdRun(ctx, os.Args[2:])
 	case "produce":
 		err = cmdProduce(ctx, os.Args[2:])
+	case "report":
+		err = cmdReport(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -90,6 +94,7 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   bench run -feathr BIN -brokers HOST:PORT -redis HOST:PORT [flags]   the whole benchmark
   bench produce -brokers HOST:PORT -topic T [-n N] [-profile distinct|hot]
+  bench report RESULT.json...   render results again as Markdown (rewrites RESULT.md)
 run 'bench run -h' for the flags`)
 }
 
@@ -180,6 +185,28 @@ func cmdProduce(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("produced %d events (%d drivers) to %s in %.2fs (%.0f/s)\n",
 		*n, st.keys, *topic, st.elapsed.Seconds(), float64(*n)/st.elapsed.Seconds())
+	return nil
+}
+
+func cmdReport(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("report: name result .json files")
+	}
+	for _, path := range args {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var res results
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		md := strings.TrimSuffix(path, ".json") + ".md"
+		if err := os.WriteFile(md, []byte(markdown(&res)), 0o644); err != nil {
+			return err
+		}
+		fmt.Print(markdown(&res))
+	}
 	return nil
 }
 

@@ -184,6 +184,9 @@ func markdown(res *results) string {
 			fmt.Sprintf("p99 ≤ %s", num(targetFreshP99Ms)), f.Poller != nil && f.Poller.P99 <= targetFreshP99Ms && f.Missing == 0)
 		peak = max(peak, f.PeakRSSMB)
 	}
+	if f := res.Soak; f != nil {
+		peak = max(peak, f.PeakRSSMB)
+	}
 	if peak > 0 {
 		row(&b, "peak RSS (largest of the runs)", num(peak)+" MB", fmt.Sprintf("≤ %s MB", num(targetRSSMB)), peak <= targetRSSMB)
 	}
