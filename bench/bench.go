@@ -183,7 +183,7 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	mctx, cancel := context.WithTimeout(ctx, b.o.materialize)
 	defer cancel()
 	r, err := runFeathr(mctx, b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), nil,
-		filepath.Join(b.o.work, name+".log"),
+		filepath.Join(b.o.work, name+".log"), true,
 		"materialize", "-f", b.o.file, "--start", "earliest", "--until-caught-up")
 	if err != nil {
 		return pr, err
@@ -274,7 +274,7 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	var get []time.Duration
 	for i := range b.o.getRuns {
 		key := strconv.Itoa(1 + i*37%b.o.multiKeys)
-		r, err := runFeathr(ctx, b.o.feathr, nil, nil, logPath, "get", "--redis", url, b.table, key, feats)
+		r, err := runFeathr(ctx, b.o.feathr, nil, nil, logPath, false, "get", "--redis", url, b.table, key, feats)
 		if err != nil {
 			return rr, err
 		}
@@ -291,7 +291,7 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	}
 	var multi []time.Duration
 	for range b.o.multiRuns {
-		r, err := runFeathr(ctx, b.o.feathr, nil, strings.NewReader(string(keys)), logPath,
+		r, err := runFeathr(ctx, b.o.feathr, nil, strings.NewReader(string(keys)), logPath, false,
 			"multi-get", "--redis", url, b.table, "-", feats)
 		if err != nil {
 			return rr, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,5 +307,30 @@ func TestMaxBySecond(t *testing.T) {
 		[]time.Duration{3 * time.Millisecond, 7250 * time.Microsecond, time.Millisecond})
 	if want := []float64{7.3, 0, 1}; !slices.Equal(got, want) {
 		t.Errorf("maxBySecond = %v, want %v", got, want)
+	}
+}
+
+func TestParseTimeV(t *testing.T) {
+	out := "\tCommand being timed: \"feathr materialize\"\n\tUser time (seconds): 12.34\n\tSystem time (seconds): 1.66\n" +
+		"\tPercent of CPU this job got: 150%\n\tMaximum resident set size (kbytes): 65536\n\tExit status: 0\n"
+	cpu, rss, err := parseTimeV(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu != 14*time.Second || rss != 65536 {
+		t.Errorf("cpu %v rss %d, want 14s 65536", cpu, rss)
+	}
+	if _, _, err := parseTimeV("\tUser time (seconds): 1.00\n"); err == nil {
+		t.Error("incomplete output: no error")
+	}
+}
+
+func TestProcMem(t *testing.T) {
+	rss, hwm, err := procMemKB(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	if rss <= 0 || hwm < rss {
+		t.Errorf("VmRSS %d kB, VmHWM %d kB", rss, hwm)
 	}
 }

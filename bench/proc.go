@@ -14,12 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
-// procResult is a finished process: its wall time and, from wait4's
-// rusage (what /usr/bin/time -v reports), CPU time and peak RSS.
+// procResult is a finished process: its wall time and, when measured,
+// its CPU time and peak RSS.
 type procResult struct {
 	wall     time.Duration
 	cpu      time.Duration // user + system
@@ -28,39 +27,83 @@ type procResult struct {
 	code     int
 }
 
-// usage fills r's CPU and peak RSS from a finished process state.
-func (r *procResult) usage(ps *os.ProcessState) {
-	if ps == nil {
-		return
-	}
-	r.cpu = ps.UserTime() + ps.SystemTime()
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSSKB = int64(ru.Maxrss) // kilobytes on Linux
-	}
-	r.code = ps.ExitCode()
-}
+// timeBin is GNU time, which reports a child's CPU time and peak RSS.
+//
+// The peak RSS cannot come from this process's own wait4: Go starts
+// children with clone(CLONE_VM|CLONE_VFORK), and Linux carries the
+// high-water RSS of the mm a process leaves at exec into its ru_maxrss,
+// so a child's peak would be at least this (large) process's RSS.
+// /usr/bin/time is small, so its child's number is the child's own.
+const timeBin = "/usr/bin/time"
 
 // runFeathr runs feathr with args, env added to this process's, and stdin;
-// stderr goes to logPath. It fails unless feathr exits 0.
-func runFeathr(ctx context.Context, bin string, env []string, stdin io.Reader, logPath string, args ...string) (procResult, error) {
+// stderr goes to logPath. With measure it runs under /usr/bin/time -v and
+// fills cpu and maxRSSKB. It fails unless feathr exits 0.
+func runFeathr(ctx context.Context, bin string, env []string, stdin io.Reader, logPath string, measure bool, args ...string) (procResult, error) {
 	var out bytes.Buffer
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return procResult{}, err
 	}
 	defer logf.Close()
-	c := exec.CommandContext(ctx, bin, args...)
+	name, argv := bin, args
+	timeFile := logPath + ".time"
+	if measure {
+		name, argv = timeBin, append([]string{"-v", "-o", timeFile, bin}, args...)
+	}
+	c := exec.CommandContext(ctx, name, argv...)
 	c.Env = append(os.Environ(), env...)
 	c.Stdin, c.Stdout, c.Stderr = stdin, &out, logf
 	c.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err = c.Run()
 	r := procResult{wall: time.Since(start), stdout: out.Bytes()}
-	r.usage(c.ProcessState)
+	if c.ProcessState != nil {
+		r.code = c.ProcessState.ExitCode()
+	}
 	if err != nil {
 		return r, fmt.Errorf("feathr %s: %w (stderr in %s:\n%s)", strings.Join(args, " "), err, logPath, tailFile(logPath, 15))
 	}
+	if measure {
+		b, err := os.ReadFile(timeFile)
+		if err != nil {
+			return r, fmt.Errorf("reading %s output: %w", timeBin, err)
+		}
+		if r.cpu, r.maxRSSKB, err = parseTimeV(string(b)); err != nil {
+			return r, err
+		}
+	}
 	return r, nil
+}
+
+// parseTimeV reads user+system time and the maximum resident set size
+// from the output of GNU time -v.
+func parseTimeV(s string) (cpu time.Duration, maxRSSKB int64, err error) {
+	var found int
+	for _, line := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "User time (seconds)", "System time (seconds)":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("time -v: %s: %w", k, err)
+			}
+			cpu += time.Duration(f * float64(time.Second))
+			found++
+		case "Maximum resident set size (kbytes)":
+			if maxRSSKB, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return 0, 0, fmt.Errorf("time -v: %s: %w", k, err)
+			}
+			found++
+		}
+	}
+	if found != 3 {
+		return 0, 0, fmt.Errorf("time -v output lacks CPU times or maximum RSS: %q", s)
+	}
+	return cpu, maxRSSKB, nil
 }
 
 // bgFeathr is feathr running in the background.
@@ -74,8 +117,9 @@ type bgFeathr struct {
 	start    time.Time
 	wall     time.Duration
 
-	mu  sync.Mutex
-	rss []rssSample
+	mu    sync.Mutex
+	rss   []rssSample
+	hwmKB int64 // largest VmHWM read
 }
 
 // rssSample is the resident set size of a process at a moment.
@@ -134,8 +178,8 @@ func startFeathr(bin string, env []string, logPath string, args ...string) (*bgF
 	return p, nil
 }
 
-// sampleRSS records the process's RSS every interval until it exits or
-// ctx is done.
+// sampleRSS records the process's RSS and peak RSS every interval until
+// it exits or ctx is done.
 func (p *bgFeathr) sampleRSS(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -146,14 +190,22 @@ func (p *bgFeathr) sampleRSS(ctx context.Context, every time.Duration) {
 		case <-p.done:
 			return
 		case <-t.C:
-			kb, err := rssKB(p.cmd.Process.Pid)
-			if err != nil {
-				continue
-			}
-			p.mu.Lock()
-			p.rss = append(p.rss, rssSample{At: time.Since(p.start).Seconds(), RSSMB: float64(kb) / 1024})
-			p.mu.Unlock()
+			p.readRSS(true)
 		}
+	}
+}
+
+// readRSS reads VmRSS and VmHWM, keeping the RSS as a sample when keep.
+func (p *bgFeathr) readRSS(keep bool) {
+	rss, hwm, err := procMemKB(p.cmd.Process.Pid)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hwmKB = max(p.hwmKB, hwm)
+	if keep {
+		p.rss = append(p.rss, rssSample{At: time.Since(p.start).Seconds(), RSSMB: float64(rss) / 1024})
 	}
 }
 
@@ -183,17 +235,35 @@ func (p *bgFeathr) stop(d time.Duration) (procResult, error) {
 	select {
 	case <-p.done:
 	default:
+		p.readRSS(false)
 		p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(d):
-			p.cmd.Process.Kill()
-			<-p.done
-			return procResult{}, fmt.Errorf("feathr did not exit within %v of SIGINT; killed", d)
+		// Follow the peak through the shutdown, until the process is gone.
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		timeout := time.After(d)
+	wait:
+		for {
+			select {
+			case <-p.done:
+				break wait
+			case <-tick.C:
+				p.readRSS(false)
+			case <-timeout:
+				p.cmd.Process.Kill()
+				<-p.done
+				return procResult{}, fmt.Errorf("feathr did not exit within %v of SIGINT; killed", d)
+			}
 		}
 	}
+	// CPU times are the process's own; its ru_maxrss is not (see timeBin):
+	// the peak is the largest VmHWM read from /proc.
 	r := procResult{wall: p.wall, stdout: p.stdout.Bytes()}
-	r.usage(p.cmd.ProcessState)
+	if ps := p.cmd.ProcessState; ps != nil {
+		r.cpu, r.code = ps.UserTime()+ps.SystemTime(), ps.ExitCode()
+	}
+	p.mu.Lock()
+	r.maxRSSKB = p.hwmKB
+	p.mu.Unlock()
 	var exit *exec.ExitError
 	if p.err != nil && !errors.As(p.err, &exit) {
 		return r, p.err
@@ -204,22 +274,38 @@ func (p *bgFeathr) stop(d time.Duration) (procResult, error) {
 	return r, nil
 }
 
-// rssKB returns VmRSS of pid from /proc, in kilobytes.
-func rssKB(pid int) (int64, error) {
+// procMemKB returns VmRSS and VmHWM (peak RSS) of pid from /proc, in
+// kilobytes.
+func procMemKB(pid int) (rss, hwm int64, err error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	var found int
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			return strconv.ParseInt(f[0], 10, 64)
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
 		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, k, err)
+		}
+		if k == "VmRSS" {
+			rss = n
+		} else {
+			hwm = n
+		}
+		found++
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	if found != 2 {
+		return 0, 0, fmt.Errorf("/proc/%d/status: no VmRSS or VmHWM", pid)
+	}
+	return rss, hwm, nil
 }
 
 // summary is the JSON line feathr materialize prints at exit; the fields

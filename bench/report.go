@@ -197,8 +197,10 @@ func markdown(res *results) string {
 			fmt.Sprintf("≤ %s ms", num(targetMultiGetMs)), r.MultiP50 <= targetMultiGetMs)
 	}
 	if f := res.Soak; f != nil {
-		row(&b, fmt.Sprintf("soak %s at %s/s: RSS warm → end (max)", time.Duration(f.Seconds*float64(time.Second)), humanInt(f.Rate)),
+		row(&b, fmt.Sprintf("soak %s at %s/s: RSS after warm-up → end (max)", time.Duration(f.Seconds*float64(time.Second)), humanInt(f.Rate)),
 			fmt.Sprintf("%s → %s MB (%s)", num(f.RSSWarmMB), num(f.RSSEndMB), num(f.RSSMaxMB)), "flat", f.RSSEndMB <= f.RSSWarmMB*1.2+5)
+		row(&b, fmt.Sprintf("soak: freshness p50 / p99 / max, poller (ms, %d samples)", f.Samples), f.Poller.String(),
+			fmt.Sprintf("p99 ≤ %s", num(targetFreshP99Ms)), f.Poller != nil && f.Poller.P99 <= targetFreshP99Ms && f.Missing == 0)
 	}
 
 	if len(res.Profiles) > 0 {

@@ -45,6 +45,16 @@ die() {
 
 scripts/redis.sh install >/dev/null
 command -v redis-benchmark >/dev/null || die "redis-benchmark not found (Debian: redis-tools)"
+# GNU time measures feathr's CPU time and peak RSS.
+if [[ ! -x /usr/bin/time ]]; then
+	sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null || die "not root and no sudo: install GNU time (Debian: time) yourself"
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get update
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends time
+fi
 if [[ -z $brokers ]]; then
 	scripts/kafka.sh install
 fi
@@ -85,7 +95,7 @@ if [[ -z $brokers ]]; then
 fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+if [[ -n $(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null) ]]; then
 	commit+="+dirty"
 fi
 
