@@ -9,7 +9,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X github.com/feathrgo/feathr/cmd.version=$(VERSION)
 
-.PHONY: help build test test-unit test-e2e deps services services-stop vet fuzz demo bench proto clean
+.PHONY: help build test test-unit test-e2e deps services services-stop vet fuzz demo bench bench-tools proto clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 
 demo: build ## the seed's story on the embedded default: sandbox, materialize --timeout 10s, get, multi-get
 	FEATHR_BIN=$(BIN) scripts/demo.sh
+
+bench: ## performance benchmark on a private Kafka broker and redis-server (BENCH_N=200000, BENCH_SOAK=5m, ...: see README)
+	GO=$(GO) scripts/bench.sh
+
+bench-tools: ## build bin/feathr-bench, the benchmark's producer, poller and report
+	$(GO) build -o bin/feathr-bench ./bench
 
 proto: ## regenerate the FeatureValue protobuf code
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The targets printed next to the results (issue 6).
+var targets = map[string]float64{
+	"distinct": 0.6, // × ceiling
+	"hot":      1.5, // × ceiling
+}
+
+const (
+	targetFreshP99Ms = 25.0
+	targetRSSMB      = 150.0
+	targetGetMs      = 15.0
+	targetMultiGetMs = 150.0
+)
+
+// results is everything one run measured; it is written as JSON.
+type results struct {
+	Date         string          `json:"date"`
+	Host         string          `json:"host"`
+	Machine      machine         `json:"machine"`
+	Settings     settings        `json:"settings"`
+	Profiles     []profileResult `json:"profiles"`
+	Reads        *readResult     `json:"reads,omitempty"`
+	Freshness    *freshResult    `json:"freshness,omitempty"`
+	Soak         *freshResult    `json:"soak,omitempty"`
+	Errors       []string        `json:"errors,omitempty"`
+	TotalSeconds float64         `json:"total_seconds"`
+}
+
+type machine struct {
+	Host       string  `json:"host"`
+	CPU        string  `json:"cpu"`
+	Cores      int     `json:"cores"`
+	RAMGB      float64 `json:"ram_gb"`
+	Kernel     string  `json:"kernel"`
+	LoadBefore string  `json:"loadavg_before"`
+	LoadAfter  string  `json:"loadavg_after"`
+	Go         string  `json:"go"`
+	Redis      string  `json:"redis"`
+	Kafka      string  `json:"kafka"`
+	Commit     string  `json:"feathr_commit"`
+}
+
+type settings struct {
+	Events     int    `json:"events"`
+	Partitions int    `json:"partitions"`
+	HotKeys    int    `json:"hot_keys"`
+	Batch      int    `json:"batch_size"`
+	Clients    int    `json:"redis_clients"`
+	Rate       int    `json:"fresh_rate"`
+	Fresh      string `json:"fresh_duration"`
+	Soak       string `json:"soak_duration"`
+}
+
+// profileResult is one throughput profile.
+type profileResult struct {
+	Name              string           `json:"name"`
+	Events            int              `json:"events"`
+	Keys              int              `json:"keys"`
+	ProduceSeconds    float64          `json:"produce_seconds"`
+	ProducePerSec     float64          `json:"produce_per_sec"`
+	WallSeconds       float64          `json:"wall_seconds"`
+	RunSeconds        float64          `json:"run_seconds"`
+	EventsPerSec      float64          `json:"events_per_sec"`
+	CPUSeconds        float64          `json:"cpu_seconds"`
+	CPUMicrosPerEvent float64          `json:"cpu_us_per_event"`
+	PeakRSSMB         float64          `json:"peak_rss_mb"`
+	RedisCommands     int64            `json:"redis_commands"`
+	RedisByCommand    map[string]int64 `json:"redis_commands_by_name"`
+	KeysInRedis       int64            `json:"keys_in_redis"`
+	Ceiling           ceilingResult    `json:"ceiling"`
+	Ratio             float64          `json:"ratio"`
+	Target            float64          `json:"target_ratio"`
+	Check             string           `json:"check,omitempty"`
+	Summary           json.RawMessage  `json:"feathr_summary,omitempty"`
+}
+
+// readResult is the wall time of whole feathr get/multi-get processes.
+type readResult struct {
+	GetMs        []float64 `json:"get_ms"`
+	GetP50       float64   `json:"get_p50_ms"`
+	GetMax       float64   `json:"get_max_ms"`
+	Keys         int       `json:"multi_get_keys"`
+	MultiMs      []float64 `json:"multi_get_ms"`
+	MultiP50     float64   `json:"multi_get_p50_ms"`
+	MultiMax     float64   `json:"multi_get_max_ms"`
+	MultiMissing int       `json:"multi_get_missing_keys"`
+}
+
+// freshResult is a paced run: freshness and memory.
+type freshResult struct {
+	Rate           int          `json:"rate"`
+	Seconds        float64      `json:"seconds"`
+	Produced       int          `json:"produced"`
+	ProducedPerSec float64      `json:"produced_per_sec"`
+	Read           int64        `json:"read"`
+	Pipeline       *percentiles `json:"pipeline_freshness_ms"` // null: feathr does not report it
+	Poller         *percentiles `json:"poller_freshness_ms"`
+	ProduceAck     *percentiles `json:"kafka_produce_ack_ms"` // produce → broker ack, for diagnosis
+	// PollerMaxBySecond is the poller's largest latency (ms) among the
+	// samples produced in each second of the run.
+	PollerMaxBySecond []float64       `json:"poller_max_ms_by_second"`
+	Samples           int             `json:"poller_samples"`
+	Missing           int             `json:"poller_missing"`
+	PollIntervalMs    float64         `json:"poll_interval_ms"`
+	CPUSeconds        float64         `json:"cpu_seconds"`
+	PeakRSSMB         float64         `json:"peak_rss_mb"`
+	RSSWarmMB         float64         `json:"rss_after_warmup_mb"`
+	RSSEndMB          float64         `json:"rss_end_mb"`
+	RSSMaxMB          float64         `json:"rss_max_sampled_mb"`
+	RSS               []rssSample     `json:"rss_samples"`
+	Summary           json.RawMessage `json:"feathr_summary,omitempty"`
+}
+
+// writeResults writes OUT/<date>-<host>.json and .md and prints the
+// Markdown on w.
+func writeResults(out string, res *results, w io.Writer) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339, res.Date)
+	if err != nil {
+		t = time.Now()
+	}
+	host := strings.NewReplacer("/", "_", " ", "_").Replace(res.Host)
+	base := filepath.Join(out, t.UTC().Format("2006-01-02T1504Z")+"-"+host)
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := markdown(res)
+	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprint(w, md)
+	fmt.Fprintf(w, "\nwritten: %s.json, %s.md\n", base, base)
+	return nil
+}
+
+// markdown renders the results as a short report: the machine, the
+// summary table against the targets, and the per-profile details.
+func markdown(res *results) string {
+	var b bytes.Buffer
+	m := res.Machine
+	fmt.Fprintf(&b, "### feathr bench, %s\n\n", res.Date)
+	fmt.Fprintf(&b, "Machine: %s, %d cores, %s GB RAM, Linux %s; load average %s before, %s after. ",
+		m.CPU, m.Cores, num(m.RAMGB), m.Kernel, m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(&b, "Redis %s, Kafka %s, %s, feathr %s.\n", m.Redis, orDash(m.Kafka), m.Go, orDash(m.Commit))
+	s := res.Settings
+	fmt.Fprintf(&b, "Settings: %s events per profile, %d partitions, hot = %s drivers, batch %d, %d Redis connections; freshness at %s events/s for %s.\n\n",
+		humanInt(s.Events), s.Partitions, humanInt(s.HotKeys), s.Batch, s.Clients, humanInt(s.Rate), s.Fresh)
+
+	b.WriteString("| measure | result | target | |\n|---|---|---|---|\n")
+	var peak float64
+	for _, p := range res.Profiles {
+		peak = max(peak, p.PeakRSSMB)
+		row(&b, fmt.Sprintf("%s: materialize, events/s", p.Name),
+			fmt.Sprintf("%s/s = **%s×** ceiling (%s HSET/s)", humanCount(p.EventsPerSec), num(p.Ratio), humanCount(p.Ceiling.OpsPerSec)),
+			fmt.Sprintf("≥ %s×", num(p.Target)), p.Ratio >= p.Target && p.Check == "")
+	}
+	if f := res.Freshness; f != nil {
+		mark := "–" // feathr does not report freshness_ms
+		if f.Pipeline != nil {
+			mark = check(f.Pipeline.P99 <= targetFreshP99Ms)
+		}
+		rowMark(&b, "freshness p50 / p99 / max, pipeline (ms)", f.Pipeline.String(), fmt.Sprintf("p99 ≤ %s", num(targetFreshP99Ms)), mark)
+		row(&b, fmt.Sprintf("freshness p50 / p99 / max, poller (ms, %d samples)", f.Samples), f.Poller.String(),
+			fmt.Sprintf("p99 ≤ %s", num(targetFreshP99Ms)), f.Poller != nil && f.Poller.P99 <= targetFreshP99Ms && f.Missing == 0)
+		peak = max(peak, f.PeakRSSMB)
+	}
+	if f := res.Soak; f != nil {
+		peak = max(peak, f.PeakRSSMB)
+	}
+	if peak > 0 {
+		row(&b, "peak RSS (largest of the runs)", num(peak)+" MB", fmt.Sprintf("≤ %s MB", num(targetRSSMB)), peak <= targetRSSMB)
+	}
+	if r := res.Reads; r != nil {
+		row(&b, "`feathr get` 1 key, process wall, p50 (max)", fmt.Sprintf("%s ms (%s)", num(r.GetP50), num(r.GetMax)),
+			fmt.Sprintf("≤ %s ms", num(targetGetMs)), r.GetP50 <= targetGetMs)
+		row(&b, fmt.Sprintf("`feathr multi-get` %s keys, p50 (max)", humanInt(r.Keys)), fmt.Sprintf("%s ms (%s)", num(r.MultiP50), num(r.MultiMax)),
+			fmt.Sprintf("≤ %s ms", num(targetMultiGetMs)), r.MultiP50 <= targetMultiGetMs)
+	}
+	if f := res.Soak; f != nil {
+		row(&b, fmt.Sprintf("soak %s at %s/s: RSS after warm-up → end (max)", time.Duration(f.Seconds*float64(time.Second)), humanInt(f.Rate)),
+			fmt.Sprintf("%s → %s MB (%s)", num(f.RSSWarmMB), num(f.RSSEndMB), num(f.RSSMaxMB)), "flat", f.RSSEndMB <= f.RSSWarmMB*1.2+5)
+		row(&b, fmt.Sprintf("soak: freshness p50 / p99 / max, poller (ms, %d samples)", f.Samples), f.Poller.String(),
+			fmt.Sprintf("p99 ≤ %s", num(targetFreshP99Ms)), f.Poller != nil && f.Poller.P99 <= targetFreshP99Ms && f.Missing == 0)
+	}
+
+	if len(res.Profiles) > 0 {
+		b.WriteString("\n| profile | events | keys | produce | run | events/s | CPU s (µs/event) | peak RSS | Redis commands | ceiling |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, p := range res.Profiles {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s s | %s s | %s | %s (%s) | %s MB | %s | %s/s |\n",
+				p.Name, humanInt(p.Events), humanInt(p.Keys), num(p.ProduceSeconds), num(p.RunSeconds),
+				humanCount(p.EventsPerSec), num(p.CPUSeconds), num(p.CPUMicrosPerEvent), num(p.PeakRSSMB),
+				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), humanCount(p.Ceiling.OpsPerSec))
+		}
+	}
+	if f := res.Freshness; f != nil {
+		fmt.Fprintf(&b, "\nFreshness run: %s events at %s/s, feathr read %s, CPU %s s, RSS after warm-up %s MB, end %s MB; poller: one sample per 10 ms, polled every %s ms, %d missing; Kafka produce→ack p50 / p99 / max %s ms.\n",
+			humanInt(f.Produced), humanCount(f.ProducedPerSec), humanInt(int(f.Read)), num(f.CPUSeconds), num(f.RSSWarmMB), num(f.RSSEndMB), num(f.PollIntervalMs), f.Missing, f.ProduceAck.String())
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(&b, "\n**error**: %s\n", e)
+	}
+	for _, p := range res.Profiles {
+		if p.Check != "" {
+			fmt.Fprintf(&b, "\n**check failed** (%s): %s\n", p.Name, p.Check)
+		}
+	}
+	return b.String()
+}
+
+func row(b *bytes.Buffer, what, result, target string, ok bool) {
+	rowMark(b, what, result, target, check(ok))
+}
+
+func rowMark(b *bytes.Buffer, what, result, target, mark string) {
+	fmt.Fprintf(b, "| %s | %s | %s | %s |\n", what, result, target, mark)
+}
+
+func check(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// round rounds x to d decimals.
+func round(x float64, d int) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	p := math.Pow(10, float64(d))
+	return math.Round(x*p) / p
+}
+
+// num formats x without trailing zeros: 12, 0.61, 3.5.
+func num(x float64) string {
+	return strconv.FormatFloat(x, 'f', -1, 64)
+}
+
+// humanInt formats n with thousands separators: 2,000,000.
+func humanInt(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + humanInt(-n)
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// humanCount formats a count compactly: 950, 12.3k, 2.00M.
+func humanCount(x float64) string {
+	switch {
+	case x >= 1e6:
+		return strconv.FormatFloat(x/1e6, 'f', 2, 64) + "M"
+	case x >= 1e4:
+		return strconv.FormatFloat(x/1e3, 'f', 1, 64) + "k"
+	case x >= 1e3:
+		return strconv.FormatFloat(x/1e3, 'f', 2, 64) + "k"
+	}
+	return strconv.FormatFloat(x, 'f', 0, 64)
+}
