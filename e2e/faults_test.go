@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -449,7 +448,7 @@ func TestFaultUnreachableAtStart(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	closed := closedAddr(t)
-	silent := silentAddr(t)
+	silent := testenv.SilentAddr(t)
 	tests := []struct {
 		name, brokers, redis string
 		want                 string // in the error
@@ -488,36 +487,4 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// silentAddr returns the address of a server that accepts connections and
-// never answers, open until the test ends.
-func silentAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
 }

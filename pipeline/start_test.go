@@ -3,52 +3,20 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-)
 
-// silentBroker listens on a loopback port, accepts connections and never
-// answers, until the test ends.
-func silentBroker(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
+	"github.com/feathrgo/feathr/internal/testenv"
+)
 
 // TestNewClientGivesUp checks that the first connection to a broker that
 // never answers ends at the start timeout, or when the run is canceled,
 // rather than after sarama's minutes of retries.
 func TestNewClientGivesUp(t *testing.T) {
-	addr := silentBroker(t)
+	addr := testenv.SilentAddr(t)
 	cfg := sarama.NewConfig()
 	tests := []struct {
 		name    string
