@@ -10,39 +10,74 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// setIfNewerScript writes fields of one hash unless the hash holds a newer
-// event. KEYS[1] is the hash; ARGV[1] the hidden event-time field; ARGV[2]
-// the TTL in milliseconds (0: none); then one triple per field: name,
-// event time (unix ms), value. A field is written when the stored time is
-// absent or not newer than its own; the stored time becomes the newest
-// time written. Returns the number of fields written (0: stale).
+// setIfNewerScript writes the fields of one or more hashes, each unless
+// it holds a newer event. KEYS are the hashes; ARGV[1] is the hidden
+// event-time field and ARGV[2] the TTL in milliseconds (0: none); then,
+// for each key in turn, a count n and its fields:
+//
+//   - n > 0: the event time (unix ms) shared by all of them, then n pairs
+//     of name and value. They are written when the stored time is absent
+//     or not newer, and the stored time becomes theirs. This is the usual
+//     case: every field of a write comes from events of one time.
+//   - n < 0: -n triples of name, event time and value, when the fields of
+//     a coalesced write come from events of different times. A field is
+//     written when the stored time is absent or not newer than its own;
+//     the stored time becomes the newest time written.
+//
+// It returns, per key, the number of fields written (0: stale).
+//
+// Writing many keys per call spreads the cost of running a script over
+// them; with Redis Cluster the keys of one call must share a hash slot.
 const setIfNewerScript = `
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
-local args, n, newest, newestArg = {}, 0, nil, nil
-for i = 3, #ARGV, 3 do
-  local t = tonumber(ARGV[i+1])
-  if cur == nil or t >= cur then
-    args[n+1] = ARGV[i]
-    args[n+2] = ARGV[i+2]
-    n = n + 2
-    if newest == nil or t > newest then
-      newest = t
-      newestArg = ARGV[i+1]
+local tf, ttl = ARGV[1], tonumber(ARGV[2])
+local res = {}
+local i = 3
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local n = tonumber(ARGV[i])
+  local cur = tonumber(redis.call('HGET', key, tf))
+  local w = 0
+  if n > 0 then
+    local t = ARGV[i+1]
+    if cur == nil or tonumber(t) >= cur then
+      redis.call('HSET', key, tf, t, unpack(ARGV, i+2, i+1+2*n))
+      w = n
     end
+    i = i + 2 + 2*n
+  else
+    n = -n
+    local args, m, newest, newestArg = {}, 0, nil, nil
+    for j = i+1, i+3*n, 3 do
+      local t = tonumber(ARGV[j+1])
+      if cur == nil or t >= cur then
+        args[m+1] = ARGV[j]
+        args[m+2] = ARGV[j+2]
+        m = m + 2
+        if newest == nil or t > newest then
+          newest = t
+          newestArg = ARGV[j+1]
+        end
+      end
+    end
+    if m > 0 then
+      args[m+1] = tf
+      args[m+2] = newestArg
+      redis.call('HSET', key, unpack(args))
+      w = m / 2
+    end
+    i = i + 1 + 3*n
   end
+  if w > 0 and ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
+  end
+  res[k] = w
 end
-if n == 0 then
-  return 0
-end
-args[n+1] = ARGV[1]
-args[n+2] = newestArg
-redis.call('HSET', KEYS[1], unpack(args))
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return n / 2
+return res
 `
+
+// scriptKeys is the most keys one call of setIfNewerScript writes. Past a
+// few dozen, the cost of a call is all in its keys.
+const scriptKeys = 32
 
 // item is a queued update, or a Flush marker when flush is set.
 type item struct {
@@ -69,6 +104,7 @@ type shard struct {
 	stale   int // updates dropped in the batch: an earlier one was newer
 	args    []any
 	tables  map[*Table]tableArgs
+	calls   []call // the commands of the batch being written
 }
 
 type writeKey struct {
@@ -84,6 +120,31 @@ type write struct {
 	newest  int64 // max event time
 	updates int   // updates merged into it
 }
+
+// sameTime reports whether every field of wr comes from its newest event.
+func (wr *write) sameTime() bool {
+	for i := range wr.fields {
+		if wr.fields[i].time != wr.newest {
+			return false
+		}
+	}
+	return true
+}
+
+// call is one command sent for a batch: for callScript, setIfNewerScript
+// writing writes[from:to]; else the HSET or PEXPIRE of writes[from].
+type call struct {
+	kind     callKind
+	from, to int
+}
+
+type callKind uint8
+
+const (
+	callScript callKind = iota
+	callHSet
+	callPExpire
+)
 
 type mergedField struct {
 	name  string
@@ -256,6 +317,7 @@ func (s *shard) writeBatch() bool {
 			}
 			w.stats.batches.Add(1)
 			w.stats.commands.Add(int64(cmds))
+			w.stats.writes.Add(int64(len(s.writes)))
 			s.stale += stale
 			w.failures.recovered(w.log)
 			return true
@@ -306,101 +368,160 @@ func (s *shard) sleep(d time.Duration) bool {
 	}
 }
 
-// exec sends the batch's writes in one pipelined round trip and reads
-// every reply. It returns the number of updates found stale and the
-// number of commands sent.
+// exec writes the batch in one pipelined round trip and reads every
+// reply. It returns the number of updates found stale and the number of
+// commands sent.
 func (s *shard) exec() (stale, cmds int, err error) {
 	c, err := s.getConn()
 	if err != nil {
 		return 0, 0, err
 	}
-	for i := range s.writes {
-		n, err := s.send(c, &s.writes[i])
-		if err != nil {
-			return 0, 0, err
-		}
-		cmds += n
+	if err := s.sendBatch(c); err != nil {
+		return 0, 0, err
 	}
-	if err := c.Flush(); err != nil {
-		return 0, 0, fmt.Errorf("send batch: %w", err)
+	stale, err = s.receiveBatch(c)
+	if err != nil {
+		return 0, 0, err
 	}
-	var replyErr error
-	first := true
-	for i := range s.writes {
-		wr := &s.writes[i]
-		replies := 1
-		if wr.table.Ordering == Arrival && wr.table.TTL > 0 {
-			replies = 2 // HSET, PEXPIRE
-		}
-		for range replies {
-			var r any
-			if first {
-				// Only the first reply waits for the server: let Close
-				// interrupt it.
-				r, err = redis.ReceiveContext(c, s.w.ctx)
-				first = false
-			} else {
-				r, err = c.Receive()
-			}
-			if err != nil {
-				var re redis.Error
-				if !errors.As(err, &re) {
-					return 0, 0, fmt.Errorf("read replies: %w", err)
-				}
-				if replyErr == nil {
-					replyErr = fmt.Errorf("key %q: %w", wr.key, err)
-				}
-				continue
-			}
-			if wr.table.Ordering == EventTime {
-				if n, ok := r.(int64); ok && n == 0 {
-					stale += wr.updates
-				}
-			}
-		}
-	}
-	if replyErr != nil {
-		return 0, 0, replyErr
-	}
-	return stale, cmds, nil
+	return stale, len(s.calls), nil
 }
 
-// send sends the commands of one write and returns how many it sent.
-func (s *shard) send(c redis.Conn, wr *write) (int, error) {
-	ta, ok := s.tables[wr.table]
-	if !ok {
-		ta = tableArgs{timeField: wr.table.timeField(), ttl: wr.table.TTL.Milliseconds()}
-		s.tables[wr.table] = ta
+// sendBatch sends the commands of the batch's writes on c, recording them
+// in s.calls: the consecutive EventTime writes of a table go to one call
+// of the script, up to scriptKeys at a time.
+func (s *shard) sendBatch(c redis.Conn) error {
+	s.calls = s.calls[:0]
+	for i := 0; i < len(s.writes); {
+		wr := &s.writes[i]
+		if wr.table.Ordering == EventTime {
+			j := i + 1
+			for j < len(s.writes) && j-i < scriptKeys && s.writes[j].table == wr.table {
+				j++
+			}
+			if err := s.sendScript(c, i, j); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
+		if err := s.sendArrival(c, i); err != nil {
+			return err
+		}
+		i++
 	}
-	args := s.args[:0]
-	if wr.table.Ordering == EventTime {
-		args = append(args, s.w.script.Hash(), 1, wr.key, ta.timeField, ta.ttl)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	return nil
+}
+
+func (s *shard) tableArgs(t *Table) tableArgs {
+	ta, ok := s.tables[t]
+	if !ok {
+		ta = tableArgs{timeField: t.timeField(), ttl: t.TTL.Milliseconds()}
+		s.tables[t] = ta
+	}
+	return ta
+}
+
+// sendScript sends one call of the script for writes[from:to], all of one
+// table.
+func (s *shard) sendScript(c redis.Conn, from, to int) error {
+	ws := s.writes[from:to]
+	ta := s.tableArgs(ws[0].table)
+	args := append(s.args[:0], s.w.script.Hash(), len(ws))
+	for i := range ws {
+		args = append(args, ws[i].key)
+	}
+	args = append(args, ta.timeField, ta.ttl)
+	for i := range ws {
+		wr := &ws[i]
+		if wr.sameTime() {
+			args = append(args, len(wr.fields), wr.newest)
+			for _, f := range wr.fields {
+				args = append(args, f.name, f.value)
+			}
+			continue
+		}
+		args = append(args, -len(wr.fields))
 		for _, f := range wr.fields {
 			args = append(args, f.name, f.time, f.value)
 		}
-		err := c.Send("EVALSHA", args...)
-		s.args = clearArgs(args)
-		if err != nil {
-			return 0, fmt.Errorf("send batch: %w", err)
-		}
-		return 1, nil
 	}
-	args = append(args, wr.key)
+	err := c.Send("EVALSHA", args...)
+	s.args = clearArgs(args)
+	if err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	s.calls = append(s.calls, call{kind: callScript, from: from, to: to})
+	return nil
+}
+
+// sendArrival sends the HSET (and PEXPIRE) of writes[i], an Arrival write.
+func (s *shard) sendArrival(c redis.Conn, i int) error {
+	wr := &s.writes[i]
+	ta := s.tableArgs(wr.table)
+	args := append(s.args[:0], wr.key)
 	for _, f := range wr.fields {
 		args = append(args, f.name, f.value)
 	}
 	err := c.Send("HSET", args...)
 	s.args = clearArgs(args)
 	if err != nil {
-		return 0, fmt.Errorf("send batch: %w", err)
+		return fmt.Errorf("send batch: %w", err)
 	}
+	s.calls = append(s.calls, call{kind: callHSet, from: i, to: i + 1})
 	if wr.table.TTL <= 0 {
-		return 1, nil
+		return nil
 	}
 	if err := c.Send("PEXPIRE", wr.key, ta.ttl); err != nil {
-		return 0, fmt.Errorf("send batch: %w", err)
+		return fmt.Errorf("send batch: %w", err)
 	}
-	return 2, nil
+	s.calls = append(s.calls, call{kind: callPExpire, from: i, to: i + 1})
+	return nil
+}
+
+// receiveBatch reads the reply of every command in s.calls and returns
+// the number of updates found stale. Error replies are read to the end
+// and the first is returned.
+func (s *shard) receiveBatch(c redis.Conn) (stale int, err error) {
+	var replyErr error
+	for n, cl := range s.calls {
+		var r any
+		if n == 0 {
+			// Only the first reply waits for the server: let Close
+			// interrupt it.
+			r, err = redis.ReceiveContext(c, s.w.ctx)
+		} else {
+			r, err = c.Receive()
+		}
+		if err != nil {
+			var re redis.Error
+			if !errors.As(err, &re) {
+				return 0, fmt.Errorf("read replies: %w", err)
+			}
+			if replyErr == nil {
+				replyErr = fmt.Errorf("key %q: %w", s.writes[cl.from].key, err)
+			}
+			continue
+		}
+		if cl.kind != callScript {
+			continue
+		}
+		written, _ := r.([]any)
+		if len(written) != cl.to-cl.from {
+			return 0, fmt.Errorf("read replies: the script answered %d keys of %d", len(written), cl.to-cl.from)
+		}
+		for k, v := range written {
+			if n, ok := v.(int64); ok && n == 0 {
+				stale += s.writes[cl.from+k].updates
+			}
+		}
+	}
+	if replyErr != nil {
+		return 0, replyErr
+	}
+	return stale, nil
 }
 
 // clearArgs drops the references args holds, keeping its memory.

@@ -152,11 +152,13 @@ func TestWriterBatching(t *testing.T) {
 			}
 			flush(t, w)
 			st := w.Stats()
-			if st.Batches != 3 || st.Commands != 300 || st.Updates != 300 || a.count() != 300 {
-				t.Errorf("stats %+v, acks %d; want 3 batches, 300 commands and updates", st, a.count())
+			// EventTime: the script writes up to scriptKeys keys per call.
+			cmds := map[Ordering]int64{EventTime: 3 * ((100 + scriptKeys - 1) / scriptKeys), Arrival: 300}[ord]
+			if st.Batches != 3 || st.Commands != cmds || st.Writes != 300 || st.Updates != 300 || a.count() != 300 {
+				t.Errorf("stats %+v, acks %d; want 3 batches, %d commands, 300 writes and updates", st, a.count(), cmds)
 			}
-			if n := e.calls(cmd) - before; n != 300 {
-				t.Errorf("%s calls = %d, want 300", cmd, n)
+			if n := e.calls(cmd) - before; int64(n) != cmds {
+				t.Errorf("%s calls = %d, want %d", cmd, n, cmds)
 			}
 			if got := e.value(Key(tbl.Name, "299"), "f"); got != int64(299) {
 				t.Errorf("value = %v", got)
@@ -211,8 +213,8 @@ func TestWriterCoalesce(t *testing.T) {
 	)
 	flush(t, w)
 	st := w.Stats()
-	if st.Commands != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
-		t.Errorf("stats %+v, acks %d; want 2 commands, 3 coalesced, 1 stale, 6 acks", st, a.count())
+	if st.Commands != 2 || st.Writes != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
+		t.Errorf("stats %+v, acks %d; want 2 commands, 2 writes, 3 coalesced, 1 stale, 6 acks", st, a.count())
 	}
 	for _, c := range []struct {
 		key, field string
@@ -267,6 +269,65 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 	// Two materializations keep separate times.
 	other := &Table{Name: "o", TimeField: TimeField("other")}
 	step(other, k, 500, "other", "other")
+}
+
+// TestWriterScriptKeys writes more keys than one script call takes, with
+// a stale key among them and a coalesced write whose fields come from
+// events of different times, each judged against the stored time.
+func TestWriterScriptKeys(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{FlushInterval: time.Hour, Conns: 1})
+	tbl := &Table{Name: "sk", TTL: time.Minute, TimeField: TimeField("m")}
+	mixed, stale := Key("sk", "mixed"), Key("sk", "stale")
+	submit(t, w,
+		upd(t, tbl, mixed, 15, nil, 0, "a", "old", "b", "old"),
+		upd(t, tbl, stale, 100, nil, 0, "a", "newest"),
+	)
+	flush(t, w)
+	before := w.Stats()
+	var a acks
+	var us []Update
+	for i := range 2*scriptKeys + 5 {
+		us = append(us, upd(t, tbl, Key("sk", strconv.Itoa(i)), int64(i), &a, int64(i), "a", int64(i)))
+		if i == scriptKeys-2 {
+			us = append(us,
+				upd(t, tbl, mixed, 10, &a, 1000, "a", "ten", "b", "ten"), // b@10 is older than the stored 15
+				upd(t, tbl, mixed, 20, &a, 1001, "a", "twenty"),
+				upd(t, tbl, stale, 50, &a, 1002, "a", "stale"),
+			)
+		}
+	}
+	submit(t, w, us...)
+	flush(t, w)
+	st := w.Stats()
+	if n := st.Writes - before.Writes; n != 2*scriptKeys+5+2 {
+		t.Errorf("writes = %d, want %d", n, 2*scriptKeys+5+2)
+	}
+	if n := st.Stale - before.Stale; n != 1 {
+		t.Errorf("stale = %d, want 1", n)
+	}
+	if a.count() != len(us) {
+		t.Errorf("acks = %d, want %d", a.count(), len(us))
+	}
+	for _, c := range []struct {
+		key, field string
+		want       any
+	}{
+		{mixed, "a", "twenty"}, {mixed, "b", "old"}, {stale, "a", "newest"},
+		{Key("sk", "0"), "a", int64(0)}, {Key("sk", strconv.Itoa(2*scriptKeys+4)), "a", int64(2*scriptKeys + 4)},
+	} {
+		if got := e.value(c.key, c.field); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.key, c.field, got, c.want)
+		}
+	}
+	if got, _ := redis.String(e.do("HGET", mixed, TimeField("m")), nil); got != "20" {
+		t.Errorf("event time of %s = %q, want 20", mixed, got)
+	}
+	for _, k := range []string{mixed, Key("sk", "40")} {
+		if pttl, _ := redis.Int64(e.do("PTTL", k), nil); pttl <= 0 {
+			t.Errorf("PTTL %s = %d, want the table's TTL", k, pttl)
+		}
+	}
 }
 
 func TestWriterTTL(t *testing.T) {
