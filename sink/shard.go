@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -85,26 +86,49 @@ type item struct {
 	flush chan<- struct{}
 }
 
-// shard owns one connection and the keys that hash to it: it collects a
-// batch, coalesces it, writes it in one round trip, retries until written,
-// and acks.
+// batchesPerShard is how many batches a shard holds: while one is being
+// answered by Redis, the next is already sent and a third collects.
+const batchesPerShard = 3
+
+// shard owns one connection and the keys that hash to it. Two goroutines
+// share its work: the sender collects a batch, coalesces it and sends it
+// in one pipelined write, then collects the next while Redis answers; the
+// receiver reads each batch's replies in order, acks its updates, and
+// retries a failed batch until it is written.
+//
+// Batches are written in the order they were collected, on one
+// connection at a time: after a failure the receiver drops the
+// connection and, holding sendMu so that nothing new is sent, writes the
+// failed batch and every batch sent after it again, in order.
 type shard struct {
 	w     *Writer
 	in    chan item
-	timer *time.Timer
+	timer *time.Timer // the sender's: the batch's flush interval
+	sleep *time.Timer // the receiver's: backoff between attempts
+	free  chan *batch // batches to collect into
+	sent  chan *batch // collected batches, in order, for the receiver
 
+	// sendMu is held while a batch is sent, and by the receiver while it
+	// writes batches again after a failure. It guards what follows.
+	sendMu sync.Mutex
 	conn   redis.Conn
 	loaded bool // the script is loaded on conn
+	args   []any
+	tables map[*Table]tableArgs
+}
 
-	// The batch, reused.
+// batch is what a shard collects and writes in one round trip.
+type batch struct {
 	updates []Update
 	flushes []chan<- struct{}
 	writes  []write
 	index   map[writeKey]int
-	stale   int // updates dropped in the batch: an earlier one was newer
-	args    []any
-	tables  map[*Table]tableArgs
-	calls   []call // the commands of the batch being written
+	stale   int    // updates dropped in the batch: an earlier one was newer
+	calls   []call // the commands sent for the writes
+
+	conn    redis.Conn // the connection the batch was sent on
+	sendErr error      // the send failed
+	sentAt  time.Time
 }
 
 type writeKey struct {
@@ -159,97 +183,205 @@ type tableArgs struct {
 }
 
 func newShard(w *Writer, i int) *shard {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &shard{
+	stopped := func() *time.Timer {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}
+	s := &shard{
 		w:      w,
 		in:     make(chan item, w.opts.QueueSize),
-		timer:  t,
-		index:  make(map[writeKey]int),
+		timer:  stopped(),
+		sleep:  stopped(),
+		free:   make(chan *batch, batchesPerShard),
+		sent:   make(chan *batch, batchesPerShard),
 		tables: make(map[*Table]tableArgs),
 	}
+	for range batchesPerShard {
+		s.free <- &batch{index: make(map[writeKey]int)}
+	}
+	return s
 }
 
+// run runs the shard until the writer is closed or fails.
 func (s *shard) run() {
 	defer s.w.wg.Done()
-	defer s.dropConn()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.receive()
+	}()
+	s.send()
+	<-done
+	s.dropConn()
+}
+
+// send is the sender's loop: collect a batch, send it, hand it to the
+// receiver.
+func (s *shard) send() {
 	w := s.w
 	for {
-		var it item
+		var b *batch
 		select {
-		case it = <-s.in:
+		case b = <-s.free:
 		case <-w.ctx.Done():
 			return
 		case <-w.failed:
 			return
 		}
-		full := s.add(it)
-		if !full {
-			s.timer.Reset(w.opts.FlushInterval)
-		collect:
-			for {
-				select {
-				case it = <-s.in:
-					if s.add(it) {
-						break collect
-					}
-				case <-s.timer.C:
-					break collect
-				case <-w.ctx.Done():
-					return
-				case <-w.failed:
-					return
-				}
-			}
-			s.timer.Stop()
-		}
-		if !s.writeBatch() {
+		if !s.collect(b) {
 			return
 		}
-		s.finish()
+		s.sendMu.Lock()
+		b.conn, b.sendErr, b.sentAt = nil, nil, time.Now()
+		if len(b.writes) > 0 {
+			b.conn, b.sendErr = s.getConn(b)
+			if b.sendErr == nil {
+				b.sendErr = s.sendBatch(b.conn, b)
+			}
+		}
+		// Handed over before sendMu is released, so that a receiver
+		// recovering from a failure finds every batch sent before.
+		s.sent <- b // never blocks: it has room for every batch
+		s.sendMu.Unlock()
 	}
 }
 
-// add adds it to the batch and reports whether the batch must be sent now
-// (it is full, or it is a Flush marker).
-func (s *shard) add(it item) bool {
+// collect fills b until it is full, a Flush marker arrives, or the flush
+// interval passed since its first item. It returns false when the writer
+// was closed or failed.
+func (s *shard) collect(b *batch) bool {
+	w := s.w
+	var it item
+	select {
+	case it = <-s.in:
+	case <-w.ctx.Done():
+		return false
+	case <-w.failed:
+		return false
+	}
+	if s.add(b, it) {
+		return true
+	}
+	s.timer.Reset(w.opts.FlushInterval)
+	defer s.timer.Stop()
+	for {
+		select {
+		case it = <-s.in:
+			if s.add(b, it) {
+				return true
+			}
+		case <-s.timer.C:
+			return true
+		case <-w.ctx.Done():
+			return false
+		case <-w.failed:
+			return false
+		}
+	}
+}
+
+// receive is the receiver's loop: read each sent batch's replies, ack it,
+// and hand it back to the sender.
+func (s *shard) receive() {
+	w := s.w
+	for {
+		var b *batch
+		select {
+		case b = <-s.sent:
+		case <-w.ctx.Done():
+			return
+		case <-w.failed:
+			return
+		}
+		if !s.complete(b) {
+			return
+		}
+	}
+}
+
+// complete reads b's replies; on a failure it writes b and the batches
+// sent after it again. It returns false when the writer was closed or
+// failed first.
+func (s *shard) complete(b *batch) bool {
+	if len(b.writes) == 0 {
+		s.finish(b)
+		return true
+	}
+	err := b.sendErr
+	if err == nil {
+		var stale int
+		stale, err = s.receiveBatch(b.conn, b)
+		if err == nil {
+			s.written(b, stale, time.Since(b.sentAt))
+			s.finish(b)
+			return true
+		}
+	}
+	// Replies of later batches sent on this connection are unread: drop
+	// it, and write them again after b, in order, before anything new.
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.conn == b.conn {
+		s.dropConn()
+	}
+	if !s.retry(b, err) {
+		return false
+	}
+	s.finish(b)
+	for {
+		select {
+		case b = <-s.sent:
+		default:
+			return true
+		}
+		if len(b.writes) > 0 && !s.retry(b, nil) {
+			return false
+		}
+		s.finish(b)
+	}
+}
+
+// add adds it to b and reports whether b must be sent now (it is full, or
+// it is a Flush marker).
+func (s *shard) add(b *batch, it item) bool {
 	if it.flush != nil {
-		s.flushes = append(s.flushes, it.flush)
+		b.flushes = append(b.flushes, it.flush)
 		return true
 	}
 	u := it.u
-	s.updates = append(s.updates, u)
+	b.updates = append(b.updates, u)
 	if len(u.Fields) > 0 {
-		s.coalesce(u)
+		s.coalesce(b, u)
 	}
-	return len(s.updates) >= s.w.opts.BatchSize
+	return len(b.updates) >= s.w.opts.BatchSize
 }
 
-// coalesce merges u into the batch's write of its key.
-func (s *shard) coalesce(u Update) {
+// coalesce merges u into b's write of its key.
+func (s *shard) coalesce(b *batch, u Update) {
 	k := writeKey{u.Table, u.Key}
-	i, ok := s.index[k]
+	i, ok := b.index[k]
 	if !ok {
-		i = len(s.writes)
-		s.index[k] = i
-		if i < cap(s.writes) {
-			s.writes = s.writes[:i+1]
-			s.writes[i].fields = s.writes[i].fields[:0]
+		i = len(b.writes)
+		b.index[k] = i
+		if i < cap(b.writes) {
+			b.writes = b.writes[:i+1]
+			b.writes[i].fields = b.writes[i].fields[:0]
 		} else {
-			s.writes = append(s.writes, write{})
+			b.writes = append(b.writes, write{})
 		}
-		wr := &s.writes[i]
+		wr := &b.writes[i]
 		wr.table, wr.key, wr.newest, wr.updates = u.Table, u.Key, u.EventTime, 1
 		for _, f := range u.Fields {
 			wr.fields = append(wr.fields, mergedField{f.Name, f.Value, u.EventTime})
 		}
 		return
 	}
-	wr := &s.writes[i]
+	wr := &b.writes[i]
 	if u.Table.Ordering == EventTime && u.EventTime < wr.newest {
 		// Written in order, u would be rejected: an update of this
 		// batch already set (or tried to set) a newer event.
-		s.stale++
+		b.stale++
 		return
 	}
 	wr.updates++
@@ -267,82 +399,95 @@ next:
 	}
 }
 
-// finish acks the written batch, releases Flush waiters, and resets it.
-func (s *shard) finish() {
-	for i := range s.updates {
-		if a := s.updates[i].Acker; a != nil {
-			a.Ack(s.updates[i].Seq)
-		}
+// written counts a batch whose every reply was read.
+func (s *shard) written(b *batch, stale int, rt time.Duration) {
+	w := s.w
+	if w.opts.OnBatch != nil {
+		w.opts.OnBatch(BatchInfo{
+			Updates:   len(b.updates),
+			Writes:    len(b.writes),
+			Commands:  len(b.calls),
+			RoundTrip: rt,
+		})
 	}
-	s.w.stats.updates.Add(int64(len(s.updates)))
-	s.w.stats.stale.Add(int64(s.stale))
-	for _, f := range s.flushes {
-		f <- struct{}{}
-	}
-	clear(s.updates)
-	s.updates = s.updates[:0]
-	clear(s.flushes)
-	s.flushes = s.flushes[:0]
-	for i := range s.writes {
-		clear(s.writes[i].fields)
-		s.writes[i].table, s.writes[i].fields = nil, s.writes[i].fields[:0]
-	}
-	s.writes = s.writes[:0]
-	clear(s.index)
-	s.stale = 0
+	w.stats.batches.Add(1)
+	w.stats.commands.Add(int64(len(b.calls)))
+	w.stats.writes.Add(int64(len(b.writes)))
+	b.stale += stale
+	w.failures.recovered(w.log)
 }
 
-// writeBatch writes the batch, retrying with backoff until it succeeds.
-// It returns false when the writer was closed or failed first.
-func (s *shard) writeBatch() bool {
-	w := s.w
-	if len(s.writes) == 0 {
-		return true
+// finish acks the written batch, releases Flush waiters, resets b and
+// hands it back to the sender.
+func (s *shard) finish(b *batch) {
+	for i := range b.updates {
+		if a := b.updates[i].Acker; a != nil {
+			a.Ack(b.updates[i].Seq)
+		}
 	}
+	s.w.stats.updates.Add(int64(len(b.updates)))
+	s.w.stats.stale.Add(int64(b.stale))
+	for _, f := range b.flushes {
+		f <- struct{}{}
+	}
+	clear(b.updates)
+	b.updates = b.updates[:0]
+	clear(b.flushes)
+	b.flushes = b.flushes[:0]
+	for i := range b.writes {
+		clear(b.writes[i].fields)
+		b.writes[i].table, b.writes[i].fields = nil, b.writes[i].fields[:0]
+	}
+	b.writes = b.writes[:0]
+	clear(b.index)
+	b.stale = 0
+	b.calls = b.calls[:0]
+	b.conn, b.sendErr = nil, nil
+	s.free <- b // never blocks: it has room for every batch
+}
+
+// retry writes b until it is written, after a first attempt that failed
+// with err (nil: b was not attempted on the current connection). s.sendMu
+// is held. It returns false when the writer was closed or failed first.
+func (s *shard) retry(b *batch, err error) bool {
+	w := s.w
 	reloaded := false
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+		if err != nil {
+			w.stats.errors.Add(1)
+			if w.ctx.Err() != nil {
+				return false
+			}
+			wait := true
+			if isNoScript(err) {
+				// Redis restarted or SCRIPT FLUSH: load it again, at
+				// once the first time.
+				s.loaded = false
+				wait = reloaded
+				reloaded = true
+			}
+			if isFatal(err) {
+				w.fail(fmt.Errorf("sink: write to redis: %w", err))
+				return false
+			}
+			if wait {
+				w.failures.failure(w.log, err)
+				if !s.pause(s.backoff(attempt)) {
+					return false
+				}
+			}
 			w.stats.retries.Add(1)
 		}
 		start := time.Now()
-		stale, cmds, err := s.exec()
+		var stale int
+		stale, err = s.exec(b)
 		if err == nil {
-			if w.opts.OnBatch != nil {
-				w.opts.OnBatch(BatchInfo{
-					Updates:   len(s.updates),
-					Writes:    len(s.writes),
-					Commands:  cmds,
-					RoundTrip: time.Since(start),
-				})
-			}
-			w.stats.batches.Add(1)
-			w.stats.commands.Add(int64(cmds))
-			w.stats.writes.Add(int64(len(s.writes)))
-			s.stale += stale
-			w.failures.recovered(w.log)
+			s.written(b, stale, time.Since(start))
 			return true
 		}
-		w.stats.errors.Add(1)
-		if w.ctx.Err() != nil {
-			return false
-		}
-		if isNoScript(err) {
-			// Redis restarted or SCRIPT FLUSH: load it again, at once
-			// the first time.
-			s.loaded = false
-			if !reloaded {
-				reloaded = true
-				continue
-			}
-		}
-		if isFatal(err) {
-			w.fail(fmt.Errorf("sink: write to redis: %w", err))
-			return false
-		}
-		w.failures.failure(w.log, err)
-		if !s.sleep(s.backoff(attempt)) {
-			return false
-		}
+		// Broken, or an error reply left later replies unread: either
+		// way the next attempt starts on a new connection.
+		s.dropConn()
 	}
 }
 
@@ -355,11 +500,12 @@ func (s *shard) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1) // jitter: [d/2, d]
 }
 
-func (s *shard) sleep(d time.Duration) bool {
-	s.timer.Reset(d)
-	defer s.timer.Stop()
+// pause waits d, or until the writer is closed or fails.
+func (s *shard) pause(d time.Duration) bool {
+	s.sleep.Reset(d)
+	defer s.sleep.Stop()
 	select {
-	case <-s.timer.C:
+	case <-s.sleep.C:
 		return true
 	case <-s.w.ctx.Done():
 		return false
@@ -368,43 +514,39 @@ func (s *shard) sleep(d time.Duration) bool {
 	}
 }
 
-// exec writes the batch in one pipelined round trip and reads every
-// reply. It returns the number of updates found stale and the number of
-// commands sent.
-func (s *shard) exec() (stale, cmds int, err error) {
-	c, err := s.getConn()
+// exec writes b in one pipelined round trip on the shard's connection
+// and reads every reply; s.sendMu is held and no other batch is in flight.
+// It returns the number of updates found stale.
+func (s *shard) exec(b *batch) (stale int, err error) {
+	c, err := s.getConn(b)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	if err := s.sendBatch(c); err != nil {
-		return 0, 0, err
+	if err := s.sendBatch(c, b); err != nil {
+		return 0, err
 	}
-	stale, err = s.receiveBatch(c)
-	if err != nil {
-		return 0, 0, err
-	}
-	return stale, len(s.calls), nil
+	return s.receiveBatch(c, b)
 }
 
-// sendBatch sends the commands of the batch's writes on c, recording them
-// in s.calls: the consecutive EventTime writes of a table go to one call
-// of the script, up to scriptKeys at a time.
-func (s *shard) sendBatch(c redis.Conn) error {
-	s.calls = s.calls[:0]
-	for i := 0; i < len(s.writes); {
-		wr := &s.writes[i]
+// sendBatch sends the commands of b's writes on c, recording them in
+// b.calls: the consecutive EventTime writes of a table go to one call of
+// the script, up to scriptKeys at a time. s.sendMu is held.
+func (s *shard) sendBatch(c redis.Conn, b *batch) error {
+	b.calls = b.calls[:0]
+	for i := 0; i < len(b.writes); {
+		wr := &b.writes[i]
 		if wr.table.Ordering == EventTime {
 			j := i + 1
-			for j < len(s.writes) && j-i < scriptKeys && s.writes[j].table == wr.table {
+			for j < len(b.writes) && j-i < scriptKeys && b.writes[j].table == wr.table {
 				j++
 			}
-			if err := s.sendScript(c, i, j); err != nil {
+			if err := s.sendScript(c, b, i, j); err != nil {
 				return err
 			}
 			i = j
 			continue
 		}
-		if err := s.sendArrival(c, i); err != nil {
+		if err := s.sendArrival(c, b, i); err != nil {
 			return err
 		}
 		i++
@@ -426,8 +568,8 @@ func (s *shard) tableArgs(t *Table) tableArgs {
 
 // sendScript sends one call of the script for writes[from:to], all of one
 // table.
-func (s *shard) sendScript(c redis.Conn, from, to int) error {
-	ws := s.writes[from:to]
+func (s *shard) sendScript(c redis.Conn, b *batch, from, to int) error {
+	ws := b.writes[from:to]
 	ta := s.tableArgs(ws[0].table)
 	args := append(s.args[:0], s.w.script.Hash(), len(ws))
 	for i := range ws {
@@ -453,13 +595,13 @@ func (s *shard) sendScript(c redis.Conn, from, to int) error {
 	if err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
-	s.calls = append(s.calls, call{kind: callScript, from: from, to: to})
+	b.calls = append(b.calls, call{kind: callScript, from: from, to: to})
 	return nil
 }
 
 // sendArrival sends the HSET (and PEXPIRE) of writes[i], an Arrival write.
-func (s *shard) sendArrival(c redis.Conn, i int) error {
-	wr := &s.writes[i]
+func (s *shard) sendArrival(c redis.Conn, b *batch, i int) error {
+	wr := &b.writes[i]
 	ta := s.tableArgs(wr.table)
 	args := append(s.args[:0], wr.key)
 	for _, f := range wr.fields {
@@ -470,23 +612,23 @@ func (s *shard) sendArrival(c redis.Conn, i int) error {
 	if err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
-	s.calls = append(s.calls, call{kind: callHSet, from: i, to: i + 1})
+	b.calls = append(b.calls, call{kind: callHSet, from: i, to: i + 1})
 	if wr.table.TTL <= 0 {
 		return nil
 	}
 	if err := c.Send("PEXPIRE", wr.key, ta.ttl); err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
-	s.calls = append(s.calls, call{kind: callPExpire, from: i, to: i + 1})
+	b.calls = append(b.calls, call{kind: callPExpire, from: i, to: i + 1})
 	return nil
 }
 
-// receiveBatch reads the reply of every command in s.calls and returns
-// the number of updates found stale. Error replies are read to the end
-// and the first is returned.
-func (s *shard) receiveBatch(c redis.Conn) (stale int, err error) {
+// receiveBatch reads the reply of every command in b.calls from c and
+// returns the number of updates found stale. Error replies are read to
+// the end and the first is returned.
+func (s *shard) receiveBatch(c redis.Conn, b *batch) (stale int, err error) {
 	var replyErr error
-	for n, cl := range s.calls {
+	for n, cl := range b.calls {
 		var r any
 		if n == 0 {
 			// Only the first reply waits for the server: let Close
@@ -501,7 +643,7 @@ func (s *shard) receiveBatch(c redis.Conn) (stale int, err error) {
 				return 0, fmt.Errorf("read replies: %w", err)
 			}
 			if replyErr == nil {
-				replyErr = fmt.Errorf("key %q: %w", s.writes[cl.from].key, err)
+				replyErr = fmt.Errorf("key %q: %w", b.writes[cl.from].key, err)
 			}
 			continue
 		}
@@ -514,7 +656,7 @@ func (s *shard) receiveBatch(c redis.Conn) (stale int, err error) {
 		}
 		for k, v := range written {
 			if n, ok := v.(int64); ok && n == 0 {
-				stale += s.writes[cl.from+k].updates
+				stale += b.writes[cl.from+k].updates
 			}
 		}
 	}
@@ -530,12 +672,11 @@ func clearArgs(args []any) []any {
 	return args[:0]
 }
 
-// getConn returns the shard's healthy connection, dialing a new one (and
-// loading the script into it) when needed.
-func (s *shard) getConn() (redis.Conn, error) {
-	if s.conn != nil && s.conn.Err() != nil {
-		s.dropConn()
-	}
+// getConn returns the shard's connection for writing b, dialing a new
+// one when there is none, and loading the script into it when b needs
+// it. s.sendMu is held. A broken connection is returned as it is: its
+// batches fail, and the receiver drops it.
+func (s *shard) getConn(b *batch) (redis.Conn, error) {
 	if s.conn == nil {
 		c, err := s.w.pool.GetContext(s.w.ctx)
 		if err != nil {
@@ -543,7 +684,7 @@ func (s *shard) getConn() (redis.Conn, error) {
 		}
 		s.conn, s.loaded = c, false
 	}
-	if !s.loaded && s.needsScript() {
+	if !s.loaded && b.needsScript() {
 		if err := s.w.script.Load(s.conn); err != nil {
 			return nil, fmt.Errorf("load script: %w", err)
 		}
@@ -552,9 +693,9 @@ func (s *shard) getConn() (redis.Conn, error) {
 	return s.conn, nil
 }
 
-func (s *shard) needsScript() bool {
-	for i := range s.writes {
-		if s.writes[i].table.Ordering == EventTime {
+func (b *batch) needsScript() bool {
+	for i := range b.writes {
+		if b.writes[i].table.Ordering == EventTime {
 			return true
 		}
 	}

@@ -470,6 +470,60 @@ func TestWriterRedisDown(t *testing.T) {
 	}
 }
 
+// TestWriterOrderAcrossFailures kills the writer's connections while
+// batches of the same keys are in flight: batches sent after a failed one
+// are written again after it, so the last update of each key wins in
+// Arrival order, and every update is acknowledged.
+func TestWriterOrderAcrossFailures(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 7, Conns: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	tbl := &Table{Name: "of", Ordering: Arrival}
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	killed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { killed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			k, err := redis.Int(c.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"))
+			if err != nil {
+				t.Errorf("CLIENT KILL: %v", err)
+				return
+			}
+			n += k
+		}
+	}()
+	var a acks
+	const keys, updates = 10, 20000
+	for i := range updates {
+		submit(t, w, upd(t, tbl, Key("of", strconv.Itoa(i%keys)), int64(i), &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+	close(stop)
+	if n := <-killed; n == 0 {
+		t.Log("no connection was killed while writing")
+	} else {
+		t.Logf("killed %d connections; stats %+v", n, w.Stats())
+	}
+	if a.count() != updates {
+		t.Errorf("acks = %d, want %d", a.count(), updates)
+	}
+	for k := range keys {
+		if got, want := e.value(Key("of", strconv.Itoa(k)), "f"), int64(updates-keys+k); got != want {
+			t.Errorf("key %d = %v, want the last update %d", k, got, want)
+		}
+	}
+}
+
 func TestWriterBackpressure(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 2, QueueSize: 2, Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
