@@ -5,10 +5,12 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/feathrgo/feathr/feature"
 	"github.com/feathrgo/feathr/record"
 	"github.com/feathrgo/feathr/sink"
+	"github.com/feathrgo/feathr/transform"
 )
 
 // NullKey is how a null key part is written, as Feathr does.
@@ -38,8 +40,17 @@ func (e *TargetError) Unwrap() error { return e.Err }
 // their updates. The updates' Acker and Seq are left for the caller.
 func (s *Source) Process(r record.Record, kafkaTime time.Time, dst []sink.Update) (out []sink.Update, errs []*TargetError) {
 	eventTime := s.EventTime(r, kafkaTime).UnixMilli()
+	vars, _ := s.vars.Get().(*transform.Vars)
+	if vars == nil {
+		vars = new(transform.Vars)
+	}
+	vars.Reset(r)
+	defer func() {
+		vars.Reset(nil)
+		s.vars.Put(vars)
+	}()
 	for _, t := range s.Targets {
-		u, err := t.update(r, eventTime)
+		u, err := t.update(r, vars, eventTime)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -51,7 +62,7 @@ func (s *Source) Process(r record.Record, kafkaTime time.Time, dst []sink.Update
 	return dst, errs
 }
 
-func (t *Target) update(r record.Record, eventTime int64) (sink.Update, *TargetError) {
+func (t *Target) update(r record.Record, vars *transform.Vars, eventTime int64) (sink.Update, *TargetError) {
 	// One buffer holds the key and all encoded values of this update; it is
 	// handed to the writer, which owns it from Submit on.
 	buf := make([]byte, 0, 64+len(t.Features)*16)
@@ -77,7 +88,7 @@ func (t *Target) update(r record.Record, eventTime int64) (sink.Update, *TargetE
 	var spansArr [8]span
 	spans := spansArr[:0]
 	for _, f := range t.Features {
-		v, err := f.Program.Eval(r)
+		v, err := f.Program.EvalVars(vars)
 		if err != nil {
 			return sink.Update{}, &TargetError{Target: t, Feature: f.Name, Err: err}
 		}
@@ -91,10 +102,12 @@ func (t *Target) update(r record.Record, eventTime int64) (sink.Update, *TargetE
 		}
 		spans = append(spans, span{f.Name, start, len(buf)})
 	}
-	u := sink.Update{Table: t.Materialization.Table, Key: string(buf[:keyEnd]), EventTime: eventTime}
 	if len(spans) == 0 {
-		return u, nil
+		return sink.Update{Table: t.Materialization.Table, Key: string(buf[:keyEnd]), EventTime: eventTime}, nil
 	}
+	// The key shares buf's memory, as the values do: nothing writes to buf
+	// once it is complete, so the string never changes.
+	u := sink.Update{Table: t.Materialization.Table, Key: unsafe.String(&buf[0], keyEnd), EventTime: eventTime}
 	u.Fields = make([]sink.Field, len(spans))
 	for i, sp := range spans {
 		u.Fields[i] = sink.Field{Name: sp.name, Value: buf[sp.start:sp.end:sp.end]}
