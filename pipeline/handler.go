@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/feathrgo/feathr/decode"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -122,7 +123,7 @@ func (h *handler) setTarget(t *tracker, claim sarama.ConsumerGroupClaim) {
 // partition must stop (on_error: stop, or the run is ending).
 func (h *handler) handle(ctx context.Context, t *tracker, msg *sarama.ConsumerMessage, updates []sink.Update) ([]sink.Update, bool) {
 	h.p.read.Add(1)
-	rec, err := h.src.Decoder.Decode(msg.Value)
+	rec, err := decode.Reuse(h.src.Decoder, msg.Value, t.rec)
 	if err != nil {
 		rerr := &RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Err: fmt.Errorf("decode: %w", err)}
 		policy, topics := h.src.RecordPolicy()
@@ -132,6 +133,7 @@ func (h *handler) handle(ctx context.Context, t *tracker, msg *sarama.ConsumerMe
 		t.add(msg.Offset, 0)
 		return updates, false
 	}
+	t.rec = rec
 	updates, terrs := h.src.Process(rec, msg.Timestamp, updates)
 	for _, te := range terrs {
 		rerr := &RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
