@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -115,6 +116,35 @@ type shard struct {
 	loaded bool // the script is loaded on conn
 	args   []any
 	tables map[*Table]tableArgs
+	names  []boxedName // field names as command arguments, boxed once
+}
+
+// boxedName is a field name boxed as a command argument. Names are told
+// apart by their memory: they come from the plan, the same strings in
+// every update.
+type boxedName struct {
+	data *byte
+	len  int
+	arg  any
+}
+
+// maxBoxedNames bounds s.names; names past it are boxed at every use.
+const maxBoxedNames = 64
+
+// name returns name as a command argument, without allocating for a name
+// seen before.
+func (s *shard) name(name string) any {
+	data := unsafe.StringData(name)
+	for i := range s.names {
+		if n := &s.names[i]; n.data == data && n.len == len(name) {
+			return n.arg
+		}
+	}
+	var arg any = name
+	if len(s.names) < maxBoxedNames {
+		s.names = append(s.names, boxedName{data, len(name), arg})
+	}
+	return arg
 }
 
 // batch is what a shard collects and writes in one round trip.
@@ -581,13 +611,13 @@ func (s *shard) sendScript(c redis.Conn, b *batch, from, to int) error {
 		if wr.sameTime() {
 			args = append(args, len(wr.fields), wr.newest)
 			for _, f := range wr.fields {
-				args = append(args, f.name, f.value)
+				args = append(args, s.name(f.name), f.value)
 			}
 			continue
 		}
 		args = append(args, -len(wr.fields))
 		for _, f := range wr.fields {
-			args = append(args, f.name, f.time, f.value)
+			args = append(args, s.name(f.name), f.time, f.value)
 		}
 	}
 	err := c.Send("EVALSHA", args...)
@@ -605,7 +635,7 @@ func (s *shard) sendArrival(c redis.Conn, b *batch, i int) error {
 	ta := s.tableArgs(wr.table)
 	args := append(s.args[:0], wr.key)
 	for _, f := range wr.fields {
-		args = append(args, f.name, f.value)
+		args = append(args, s.name(f.name), f.value)
 	}
 	err := c.Send("HSET", args...)
 	s.args = clearArgs(args)
