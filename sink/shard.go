@@ -296,6 +296,16 @@ func (s *shard) collect(b *batch) bool {
 	s.timer.Reset(w.opts.FlushInterval)
 	defer s.timer.Stop()
 	for {
+		// Take what is queued without the cost of the full select; the
+		// timer is checked there, at the latest when the queue is empty.
+		select {
+		case it = <-s.in:
+			if s.add(b, it) {
+				return true
+			}
+			continue
+		default:
+		}
 		select {
 		case it = <-s.in:
 			if s.add(b, it) {
