@@ -47,7 +47,7 @@ type Source struct {
 	TimeField string
 	timeKind  record.Kind
 	Targets   []*Target
-	vars      sync.Pool // of *transform.Vars, for Process
+	scratch   sync.Pool // of *scratch, for Process
 }
 
 // Target is what one source contributes to one materialization: the
