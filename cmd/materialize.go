@@ -219,7 +219,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	sum := materializeSummary{
 		Materializations: names,
 		Stats:            pl.Stats(),
-		KeysWritten:      ws.Commands,
+		KeysWritten:      ws.Writes,
 		StaleSkipped:     ws.Stale,
 		RedisBatches:     ws.Batches,
 		RedisRetries:     ws.Retries,

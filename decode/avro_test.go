@@ -357,19 +357,64 @@ func TestAvroConcurrent(t *testing.T) {
 	}
 }
 
+func TestAvroDecodeReuse(t *testing.T) {
+	schema := `{"type": "record", "name": "R", "fields": [
+		{"name": "id", "type": "long"},
+		{"name": "name", "type": ["null", "string"]},
+		{"name": "tags", "type": {"type": "array", "items": "string"}},
+		{"name": "inner", "type": {"type": "record", "name": "I", "fields": [{"name": "x", "type": "int"}]}}]}`
+	d := mustAvro(t, schema, Limits{})
+	msgs := [][]byte{
+		encode(t, schema, map[string]any{"id": 1, "name": map[string]any{"string": "one"}, "tags": []any{"a"}, "inner": map[string]any{"x": 1}}),
+		encode(t, schema, map[string]any{"id": 2, "name": nil, "tags": []any{}, "inner": map[string]any{"x": 2}}),
+		{0x02}, // truncated: an error, and the next decode starts afresh
+		encode(t, schema, map[string]any{"id": 3, "name": map[string]any{"string": "three"}, "tags": []any{"b", "c"}, "inner": map[string]any{"x": 3}}),
+	}
+	var reused record.Record
+	for i, msg := range msgs {
+		want, wantErr := d.Decode(msg)
+		got, err := Reuse(d, msg, reused)
+		if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("message %d: Reuse = %v, %v; Decode = %v, %v", i, got, err, want, wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if reused != nil && reflect.ValueOf(got).UnsafePointer() != reflect.ValueOf(reused).UnsafePointer() {
+			t.Errorf("message %d: Reuse returned a new record", i)
+		}
+		reused = got
+	}
+}
+
 func BenchmarkAvroDecode(b *testing.B) {
 	d := mustAvro(b, driverTrips, Limits{})
 	msg := encode(b, driverTrips, map[string]any{
 		"driver_id": int64(123456789), "trips_today": int32(42),
 		"datetime": time.Date(2024, 3, 5, 7, 8, 9, 123456000, time.UTC),
 	})
-	b.ReportAllocs()
-	b.SetBytes(int64(len(msg)))
-	for b.Loop() {
-		if _, err := d.Decode(msg); err != nil {
-			b.Fatal(err)
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(msg)))
+		for b.Loop() {
+			if _, err := d.Decode(msg); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	// reuse decodes into the record of the previous message, as a
+	// partition's goroutine does.
+	b.Run("reuse", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(msg)))
+		var r record.Record
+		for b.Loop() {
+			var err error
+			if r, err = Reuse(d, msg, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkGoavroNativeFromBinary is goavro's decode of the same message,

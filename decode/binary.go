@@ -20,12 +20,14 @@ type binReader struct {
 }
 
 // decodeBinary decodes one record and requires it to use all of b.
-func decodeBinary(p *prog, b []byte, lim Limits) (record.Record, error) {
+// When reuse is not nil, the record is decoded into it: its entries are
+// replaced.
+func decodeBinary(p *prog, b []byte, lim Limits, reuse record.Record) (record.Record, error) {
 	if len(b) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), lim.MaxBytes)
 	}
 	r := binReader{buf: b, items: lim.MaxBytes, maxDepth: lim.MaxDepth}
-	m, err := r.record(p, 1)
+	m, err := r.record(p, 1, reuse)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +202,7 @@ func (r *binReader) value(p *prog, depth int) (any, error) {
 		}
 		return r.value(p.branches[i], depth)
 	case opRecord:
-		m, err := r.record(p, depth)
+		m, err := r.record(p, depth, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -251,7 +253,8 @@ func decimalFloat(b []byte, scale int) float64 {
 	return f
 }
 
-func (r *binReader) record(p *prog, depth int) (map[string]any, error) {
+// record decodes a record into m, or into a new map when m is nil.
+func (r *binReader) record(p *prog, depth int, m map[string]any) (map[string]any, error) {
 	if p.op != opRecord {
 		if p.op == opFail {
 			return nil, p.err
@@ -261,7 +264,11 @@ func (r *binReader) record(p *prog, depth int) (map[string]any, error) {
 	if depth > r.maxDepth {
 		return nil, fmt.Errorf("%w: more than %d levels", ErrTooDeep, r.maxDepth)
 	}
-	m := make(map[string]any, p.nout)
+	if m == nil {
+		m = make(map[string]any, p.nout)
+	} else {
+		clear(m)
+	}
 	for i := range p.fields {
 		f := &p.fields[i]
 		v, err := r.value(f.p, depth+1)

@@ -76,6 +76,15 @@ func (d *Confluent) Decode(b []byte) (record.Record, error) {
 // DecodeContext decodes one framed message; ctx bounds a registry lookup
 // for a schema id not seen before.
 func (d *Confluent) DecodeContext(ctx context.Context, b []byte) (record.Record, error) {
+	return d.decode(ctx, b, nil)
+}
+
+// DecodeReuse is Decode into r: see Reuser.
+func (d *Confluent) DecodeReuse(b []byte, r record.Record) (record.Record, error) {
+	return d.decode(context.Background(), b, r)
+}
+
+func (d *Confluent) decode(ctx context.Context, b []byte, reuse record.Record) (record.Record, error) {
 	if len(b) > d.lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), d.lim.MaxBytes)
 	}
@@ -90,7 +99,7 @@ func (d *Confluent) DecodeContext(ctx context.Context, b []byte) (record.Record,
 	if err != nil {
 		return nil, err
 	}
-	r, err := decodeBinary(p, b[5:], d.lim)
+	r, err := decodeBinary(p, b[5:], d.lim, reuse)
 	if err != nil {
 		return nil, fmt.Errorf("schema id %d: %w", id, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/feathrgo/feathr/decode"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -242,7 +243,7 @@ func (h *handler) setTarget(t *tracker, claim sarama.ConsumerGroupClaim) {
 func (h *handler) handle(ctx context.Context, t *claimState, msg *sarama.ConsumerMessage, updates []sink.Update) ([]sink.Update, bool) {
 	h.p.read.Add(1)
 	h.c.read.Add(1)
-	rec, err := h.src.Decoder.Decode(msg.Value)
+	rec, err := decode.Reuse(h.src.Decoder, msg.Value, t.rec)
 	if err != nil {
 		h.c.decodeErrs.Add(1)
 		rerr := &RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Err: fmt.Errorf("decode: %w", err)}
@@ -254,6 +255,7 @@ func (h *handler) handle(ctx context.Context, t *claimState, msg *sarama.Consume
 		t.add(msg.Offset, 0)
 		return updates, false
 	}
+	t.rec = rec
 	updates, terrs := h.src.Process(rec, msg.Timestamp, updates)
 	for _, te := range terrs {
 		rerr := &RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,

@@ -32,6 +32,10 @@ func saramaConfig(src *config.Source, start string, commitInterval time.Duration
 	cfg.Consumer.Offsets.AutoCommit.Enable = true
 	cfg.Consumer.Offsets.AutoCommit.Interval = commitInterval
 	cfg.Consumer.Fetch.Default = 1 << 20
+	// Room for a fetch's worth of small records per partition, and time
+	// for Redis backpressure before sarama pauses a partition's fetches.
+	cfg.ChannelBufferSize = 4096
+	cfg.Consumer.MaxProcessingTime = time.Second
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	if start == "" {
 		start = src.Kafka.Start

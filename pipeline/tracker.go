@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
+
+	"github.com/feathrgo/feathr/record"
 )
 
 // tracker follows one claimed partition's records from consumption to the
@@ -18,6 +20,11 @@ type tracker struct {
 	topic     string
 	partition int32
 	written   *atomic.Int64 // the run's count of acknowledged updates
+
+	// rec is the record decoded last: the claim's goroutine decodes the
+	// next message into its memory (see handler.handle). Only that
+	// goroutine uses it, and nothing keeps a record past its message.
+	rec record.Record
 
 	mu      sync.Mutex
 	pending []pendingRecord // by increasing offset

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/feathrgo/feathr/internal/nearest"
@@ -46,6 +47,7 @@ type Source struct {
 	TimeField string
 	timeKind  record.Kind
 	Targets   []*Target
+	scratch   sync.Pool // of *scratch, for Process
 }
 
 // Target is what one source contributes to one materialization: the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,6 +338,52 @@ func TestProcess(t *testing.T) {
 
 // TestProcessFeatureErrorNamesFeature checks the TargetError of a failing
 // transform in detail.
+// TestProcessUpdatesAreIndependent keeps the updates of many records,
+// processed from several goroutines, and checks them only afterwards:
+// updates cut from shared memory must not overlap.
+func TestProcessUpdatesAreIndependent(t *testing.T) {
+	src := processSource(t)
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	const goroutines, records = 4, 3000
+	got := make([][]sink.Update, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range records {
+				id := int64(g*records + i)
+				r := record.Record{"driver_id": id, "city": strings.Repeat("c", i%40), "n": id, "big": id, "ts": at}
+				us, errs := src.Process(r, at, nil)
+				if len(errs) > 0 {
+					t.Errorf("record %d: %v", id, errs)
+					return
+				}
+				got[g] = append(got[g], us...)
+			}
+		})
+	}
+	wg.Wait()
+	for g := range goroutines {
+		for j, u := range got[g] {
+			id := int64(g*records + j/3)
+			w := decodeUpdate(t, u)
+			var want map[string]any
+			var key string
+			switch w.table {
+			case "ct":
+				city := strings.Repeat("c", int(id%records)%40)
+				key, want = fmt.Sprintf("ct:%d#%s", id, city), map[string]any{"f_n": int32(id + 1), "f_city": strings.ToUpper(city)}
+			case "st":
+				key, want = fmt.Sprintf("st:%d", id), map[string]any{"f_big": id * 1000, "f_one": 1.0}
+			case "nt":
+				key, want = fmt.Sprintf("nt:%d", id), map[string]any{"f_n32": id}
+			}
+			if w.key != key || !reflect.DeepEqual(w.fields, want) {
+				t.Fatalf("update %d of goroutine %d = %s %v, want %s %v", j, g, w.key, w.fields, key, want)
+			}
+		}
+	}
+}
+
 func TestProcessFeatureErrorNamesFeature(t *testing.T) {
 	src := processSource(t)
 	_, errs := src.Process(record.Record{"driver_id": int64(1), "city": "x", "n": int64(1), "big": int64(math.MaxInt64 / 10)}, time.Now(), nil)

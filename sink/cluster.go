@@ -306,10 +306,18 @@ func isClusterRedirect(err error) bool {
 	return errors.As(err, &re) && redisc.ParseRedir(re) != nil
 }
 
-// hintCluster explains a redirection seen by a writer or reader that does
-// not know it talks to a cluster.
+// isCrossSlot reports whether err is Redis Cluster's CROSSSLOT reply: a
+// writer that does not know it talks to a cluster sent the script keys of
+// several slots.
+func isCrossSlot(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), "CROSSSLOT")
+}
+
+// hintCluster explains a redirection (or a CROSSSLOT refusal) seen by a
+// writer or reader that does not know it talks to a cluster.
 func hintCluster(err error) error {
-	if isClusterRedirect(err) {
+	if isClusterRedirect(err) || isCrossSlot(err) {
 		return fmt.Errorf("%w (the server is a Redis Cluster node: set online_store.redis.cluster: true, or use a redis+cluster:// URL)", err)
 	}
 	return err
@@ -327,15 +335,17 @@ type clusterShard struct {
 }
 
 // nodeWriter is a shard's connection to one node and the writes of the
-// current round that go to it.
+// current round that go to it. The nodes of a round are written
+// concurrently, each with its own argCache.
 type nodeWriter struct {
 	addr   string
 	conn   redis.Conn
 	loaded bool // the script is loaded on conn
 	writes []int
 	args   []any
-	res    []writeResult
-	err    error // the pipeline failed (connection error)
+	argCache
+	res []writeResult
+	err error // the pipeline failed (connection error)
 }
 
 // writeResult is the outcome of one write in a round.
@@ -360,15 +370,19 @@ func (cs *clusterShard) close() {
 	}
 }
 
-// exec writes the shard's batch to the cluster: it groups the writes by
-// master, sends one pipeline per master concurrently, and sends redirected
-// writes again (refreshing the slot map after MOVED) until every write
-// succeeded. It returns the number of updates found stale and of commands
-// that wrote. An error leaves the batch to be retried whole: its writes
-// are idempotent.
-func (cs *clusterShard) exec() (stale, cmds int, err error) {
-	s := cs.s
-	writes := s.writes
+// exec writes b to the cluster: it groups the writes by master, sends
+// one pipeline per master concurrently, and sends redirected writes again
+// (refreshing the slot map after MOVED) until every write succeeded. It
+// returns the number of updates found stale and of commands that wrote.
+// An error leaves the batch to be retried whole: its writes are
+// idempotent.
+//
+// Each event-time write is a call of the script of its own, with one key:
+// the keys of one call must share a hash slot, and keys of a batch rarely
+// do; a call with several keys of a slot being migrated would also be
+// refused (TRYAGAIN) while some of them are on each side.
+func (cs *clusterShard) exec(b *batch) (stale, cmds int, err error) {
+	writes := b.writes
 	cs.routes = resize(cs.routes, len(writes))
 	cs.idx = cs.idx[:0]
 	for i := range writes {
@@ -385,11 +399,11 @@ func (cs *clusterShard) exec() (stale, cmds int, err error) {
 		}
 		active := cs.group()
 		if len(active) == 1 {
-			active[0].write(cs)
+			active[0].write(cs, writes)
 		} else {
 			var wg sync.WaitGroup
 			for _, n := range active {
-				wg.Go(func() { n.write(cs) })
+				wg.Go(func() { n.write(cs, writes) })
 			}
 			wg.Wait()
 		}
@@ -494,9 +508,8 @@ func (cs *clusterShard) group() []*nodeWriter {
 
 // write sends the node's writes in one pipeline and reads their replies
 // into n.res, or sets n.err when the connection failed.
-func (n *nodeWriter) write(cs *clusterShard) {
+func (n *nodeWriter) write(cs *clusterShard, writes []write) {
 	w := cs.s.w
-	writes := cs.s.writes
 	n.res = resize(n.res, len(n.writes))
 	n.err = n.pipeline(cs, writes, w)
 	if n.err != nil && n.conn != nil {
@@ -530,7 +543,7 @@ func (n *nodeWriter) pipeline(cs *clusterShard, writes []write, w *Writer) error
 		}
 	}
 	for _, i := range n.writes {
-		if err := n.send(c, w, &writes[i], cs.routes[i].asking); err != nil {
+		if err := n.send(c, w, writes[i:i+1], cs.routes[i].asking); err != nil {
 			return fmt.Errorf("redis cluster node %s: send batch: %w", n.addr, err)
 		}
 	}
@@ -575,7 +588,12 @@ func (n *nodeWriter) pipeline(cs *clusterShard, writes []write, w *Writer) error
 				continue
 			}
 			if wr.table.Ordering == EventTime {
-				if v, ok := r.(int64); ok && v == 0 {
+				// One key per call: the script answers {fields written}.
+				written, _ := r.([]any)
+				if len(written) != 1 {
+					return fmt.Errorf("redis cluster node %s: read replies: the script answered %d keys of 1", n.addr, len(written))
+				}
+				if v, ok := written[0].(int64); ok && v == 0 {
 					res.stale = true
 				}
 			}
@@ -584,30 +602,28 @@ func (n *nodeWriter) pipeline(cs *clusterShard, writes []write, w *Writer) error
 	return nil
 }
 
-// send sends the commands of one write, each after ASKING when asking.
-func (n *nodeWriter) send(c redis.Conn, w *Writer, wr *write, asking bool) error {
+// send sends the commands of one write, one[0], each after ASKING when
+// asking.
+func (n *nodeWriter) send(c redis.Conn, w *Writer, one []write, asking bool) error {
+	wr := &one[0]
 	ask := func() error {
 		if asking {
 			return c.Send("ASKING")
 		}
 		return nil
 	}
-	ttl := wr.table.TTL.Milliseconds()
 	args := n.args[:0]
 	defer func() { n.args = clearArgs(args) }()
 	if err := ask(); err != nil {
 		return err
 	}
 	if wr.table.Ordering == EventTime {
-		args = append(args, w.script.Hash(), 1, wr.key, wr.table.timeField(), ttl)
-		for _, f := range wr.fields {
-			args = append(args, f.name, f.time, f.value)
-		}
+		args = n.appendScript(args, w.script, one)
 		return c.Send("EVALSHA", args...)
 	}
 	args = append(args, wr.key)
 	for _, f := range wr.fields {
-		args = append(args, f.name, f.value)
+		args = append(args, n.name(f.name), f.value)
 	}
 	if err := c.Send("HSET", args...); err != nil {
 		return err
@@ -618,7 +634,7 @@ func (n *nodeWriter) send(c redis.Conn, w *Writer, wr *write, asking bool) error
 	if err := ask(); err != nil {
 		return err
 	}
-	return c.Send("PEXPIRE", wr.key, ttl)
+	return c.Send("PEXPIRE", wr.key, n.tableArgs(wr.table).ttl)
 }
 
 // NewClusterWriter starts a writer into a Redis Cluster. It works as

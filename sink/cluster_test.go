@@ -170,6 +170,101 @@ func TestClusterWriterRoundTrip(t *testing.T) {
 	}
 }
 
+// TestClusterWriterScriptForms writes through a cluster, one script call
+// per key, both forms of the script's arguments (fields of one event time,
+// and a coalesced write whose fields come from events of different times,
+// each judged against the stored time), a stale key and TTLs, and checks
+// what the batch reports.
+func TestClusterWriterScriptForms(t *testing.T) {
+	t.Parallel()
+	e := newClusterEnv(t)
+	var mu sync.Mutex
+	var infos []BatchInfo
+	w := e.writer(WriterOptions{FlushInterval: time.Hour, Conns: 1, OnBatch: func(bi BatchInfo) {
+		mu.Lock()
+		infos = append(infos, bi)
+		mu.Unlock()
+	}})
+	tbl := &Table{Name: "cf", TTL: time.Minute, TimeField: TimeField("m")}
+	arr := &Table{Name: "cfa", Ordering: Arrival, TTL: time.Minute}
+	mixed, stale := Key(tbl.Name, "mixed"), Key(tbl.Name, "stale")
+	submit(t, w,
+		upd(t, tbl, mixed, 15, nil, 0, "a", "old", "b", "old"),
+		upd(t, tbl, stale, 100, nil, 0, "a", "newest"),
+	)
+	flush(t, w)
+	before := w.Stats()
+	mu.Lock()
+	infos = nil
+	mu.Unlock()
+
+	var a acks
+	us := []Update{
+		upd(t, tbl, mixed, 10, &a, 1, "a", "ten", "b", "ten"), // b@10 is older than the stored 15
+		upd(t, tbl, mixed, 20, &a, 2, "a", "twenty"),
+		upd(t, tbl, stale, 50, &a, 3, "a", "stale"),
+		upd(t, arr, Key(arr.Name, "1"), 1, &a, 4, "a", "arrival"),
+	}
+	const n = 100
+	for i := range n {
+		us = append(us, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), int64(i), &a, int64(10+i), "a", int64(i)))
+	}
+	submit(t, w, us...)
+	flush(t, w)
+
+	st := w.Stats()
+	writes, cmds := int64(n+3), int64(n+2+2) // a script call per event-time key; HSET and PEXPIRE
+	if d := st.Writes - before.Writes; d != writes {
+		t.Errorf("writes = %d, want %d", d, writes)
+	}
+	if d := st.Commands - before.Commands; d != cmds {
+		t.Errorf("commands = %d, want %d", d, cmds)
+	}
+	if d := st.Stale - before.Stale; d != 1 {
+		t.Errorf("stale = %d, want 1", d)
+	}
+	if d := st.Coalesced - before.Coalesced; d != 1 {
+		t.Errorf("coalesced = %d, want 1", d)
+	}
+	if a.count() != len(us) {
+		t.Errorf("acks = %d, want %d", a.count(), len(us))
+	}
+	mu.Lock()
+	got := slices.Clone(infos)
+	mu.Unlock()
+	want := BatchInfo{Updates: len(us), Writes: int(writes), Commands: int(cmds)}
+	if len(got) == 1 {
+		got[0].RoundTrip = 0
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("OnBatch = %+v, want one batch %+v (any round trip)", got, want)
+	}
+
+	owners := e.rc.Owners()
+	conns := e.nodeConns()
+	for _, c := range []struct {
+		key, field string
+		want       any
+	}{
+		{mixed, "a", "twenty"}, {mixed, "b", "old"}, {stale, "a", "newest"},
+		{Key(tbl.Name, "0"), "a", int64(0)}, {Key(tbl.Name, strconv.Itoa(n-1)), "a", int64(n - 1)},
+		{Key(arr.Name, "1"), "a", "arrival"},
+	} {
+		if v, err := DecodeValue(e.hget(conns, &owners, c.key, c.field)); v != c.want {
+			t.Errorf("%s %s = %v (%v), want %v", c.key, c.field, v, err, c.want)
+		}
+	}
+	if got := string(e.hget(conns, &owners, mixed, tbl.TimeField)); got != "20" {
+		t.Errorf("event time of %s = %q, want 20", mixed, got)
+	}
+	for _, k := range []string{mixed, Key(tbl.Name, "7"), Key(arr.Name, "1")} {
+		c := conns[owners[redisc.Slot(k)]]
+		if pttl, err := redis.Int64(c.Do("PTTL", k)); err != nil || pttl <= 0 {
+			t.Errorf("PTTL %s = %d, %v: want the table's TTL", k, pttl, err)
+		}
+	}
+}
+
 // TestClusterAsk writes and reads keys of a slot while it is being
 // migrated: keys already moved are answered with ASK by the old owner and
 // must be written (after ASKING) on the new one, the event-time script
@@ -411,8 +506,11 @@ func TestSingleWriterOnCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := w.Flush(ctx)
-	if err == nil || !strings.Contains(err.Error(), "MOVED") || !strings.Contains(err.Error(), "cluster: true") {
-		t.Fatalf("Flush = %v, want a MOVED error with a hint", err)
+	// A script call with keys of many slots is refused (CROSSSLOT) before
+	// it would be redirected (MOVED); a batch of one key is redirected.
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") && !strings.Contains(err.Error(), "MOVED") ||
+		!strings.Contains(err.Error(), "cluster: true") {
+		t.Fatalf("Flush = %v, want a CROSSSLOT or MOVED error with a hint", err)
 	}
 	owners := rc.Owners()
 	var elsewhere []string

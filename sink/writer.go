@@ -152,6 +152,7 @@ func (o *WriterOptions) setDefaults() {
 type WriterStats struct {
 	Batches   int64 // pipelined round trips that succeeded
 	Commands  int64 // commands in those round trips (EVALSHA, HSET, PEXPIRE)
+	Writes    int64 // keys written in those round trips, after coalescing
 	Updates   int64 // updates acknowledged
 	Coalesced int64 // updates merged into the write of an earlier update to the same key
 	Stale     int64 // updates not written because the key held a newer event
@@ -191,7 +192,7 @@ type Writer struct {
 
 	failures failureLog
 	stats    struct {
-		batches, commands, updates, coalesced, stale, retries, errors atomic.Int64
+		batches, commands, writes, updates, coalesced, stale, retries, errors atomic.Int64
 	}
 }
 
@@ -210,7 +211,7 @@ func startWriter(pool *redis.Pool, cluster *Cluster, opts WriterOptions) *Writer
 		pool:   pool,
 		opts:   opts,
 		log:    opts.Logger,
-		script: redis.NewScript(1, setIfNewerScript),
+		script: redis.NewScript(-1, setIfNewerScript),
 		ctx:    ctx,
 		cancel: cancel,
 		failed: make(chan struct{}),
@@ -240,6 +241,13 @@ func (w *Writer) Submit(ctx context.Context, u Update) error {
 		return err
 	}
 	s := w.shards[keyHash(u.Key)%uint32(len(w.shards))]
+	// The usual case first: room in the queue, without the cost of a
+	// select over four channels.
+	select {
+	case s.in <- item{u: u}:
+		return nil
+	default:
+	}
 	select {
 	case s.in <- item{u: u}:
 		return nil
@@ -312,6 +320,7 @@ func (w *Writer) Stats() WriterStats {
 	return WriterStats{
 		Batches:   w.stats.batches.Load(),
 		Commands:  w.stats.commands.Load(),
+		Writes:    w.stats.writes.Load(),
 		Updates:   w.stats.updates.Load(),
 		Coalesced: w.stats.coalesced.Load(),
 		Stale:     w.stats.stale.Load(),

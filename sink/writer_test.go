@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -153,11 +152,13 @@ func TestWriterBatching(t *testing.T) {
 			}
 			flush(t, w)
 			st := w.Stats()
-			if st.Batches != 3 || st.Commands != 300 || st.Updates != 300 || a.count() != 300 {
-				t.Errorf("stats %+v, acks %d; want 3 batches, 300 commands and updates", st, a.count())
+			// EventTime: the script writes up to scriptKeys keys per call.
+			cmds := map[Ordering]int64{EventTime: 3 * ((100 + scriptKeys - 1) / scriptKeys), Arrival: 300}[ord]
+			if st.Batches != 3 || st.Commands != cmds || st.Writes != 300 || st.Updates != 300 || a.count() != 300 {
+				t.Errorf("stats %+v, acks %d; want 3 batches, %d commands, 300 writes and updates", st, a.count(), cmds)
 			}
-			if n := e.calls(cmd) - before; n != 300 {
-				t.Errorf("%s calls = %d, want 300", cmd, n)
+			if n := e.calls(cmd) - before; int64(n) != cmds {
+				t.Errorf("%s calls = %d, want %d", cmd, n, cmds)
 			}
 			if got := e.value(Key(tbl.Name, "299"), "f"); got != int64(299) {
 				t.Errorf("value = %v", got)
@@ -212,8 +213,8 @@ func TestWriterCoalesce(t *testing.T) {
 	)
 	flush(t, w)
 	st := w.Stats()
-	if st.Commands != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
-		t.Errorf("stats %+v, acks %d; want 2 commands, 3 coalesced, 1 stale, 6 acks", st, a.count())
+	if st.Commands != 2 || st.Writes != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
+		t.Errorf("stats %+v, acks %d; want 2 commands, 2 writes, 3 coalesced, 1 stale, 6 acks", st, a.count())
 	}
 	for _, c := range []struct {
 		key, field string
@@ -268,6 +269,65 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 	// Two materializations keep separate times.
 	other := &Table{Name: "o", TimeField: TimeField("other")}
 	step(other, k, 500, "other", "other")
+}
+
+// TestWriterScriptKeys writes more keys than one script call takes, with
+// a stale key among them and a coalesced write whose fields come from
+// events of different times, each judged against the stored time.
+func TestWriterScriptKeys(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{FlushInterval: time.Hour, Conns: 1})
+	tbl := &Table{Name: "sk", TTL: time.Minute, TimeField: TimeField("m")}
+	mixed, stale := Key("sk", "mixed"), Key("sk", "stale")
+	submit(t, w,
+		upd(t, tbl, mixed, 15, nil, 0, "a", "old", "b", "old"),
+		upd(t, tbl, stale, 100, nil, 0, "a", "newest"),
+	)
+	flush(t, w)
+	before := w.Stats()
+	var a acks
+	var us []Update
+	for i := range 2*scriptKeys + 5 {
+		us = append(us, upd(t, tbl, Key("sk", strconv.Itoa(i)), int64(i), &a, int64(i), "a", int64(i)))
+		if i == scriptKeys-2 {
+			us = append(us,
+				upd(t, tbl, mixed, 10, &a, 1000, "a", "ten", "b", "ten"), // b@10 is older than the stored 15
+				upd(t, tbl, mixed, 20, &a, 1001, "a", "twenty"),
+				upd(t, tbl, stale, 50, &a, 1002, "a", "stale"),
+			)
+		}
+	}
+	submit(t, w, us...)
+	flush(t, w)
+	st := w.Stats()
+	if n := st.Writes - before.Writes; n != 2*scriptKeys+5+2 {
+		t.Errorf("writes = %d, want %d", n, 2*scriptKeys+5+2)
+	}
+	if n := st.Stale - before.Stale; n != 1 {
+		t.Errorf("stale = %d, want 1", n)
+	}
+	if a.count() != len(us) {
+		t.Errorf("acks = %d, want %d", a.count(), len(us))
+	}
+	for _, c := range []struct {
+		key, field string
+		want       any
+	}{
+		{mixed, "a", "twenty"}, {mixed, "b", "old"}, {stale, "a", "newest"},
+		{Key("sk", "0"), "a", int64(0)}, {Key("sk", strconv.Itoa(2*scriptKeys+4)), "a", int64(2*scriptKeys + 4)},
+	} {
+		if got := e.value(c.key, c.field); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.key, c.field, got, c.want)
+		}
+	}
+	if got, _ := redis.String(e.do("HGET", mixed, TimeField("m")), nil); got != "20" {
+		t.Errorf("event time of %s = %q, want 20", mixed, got)
+	}
+	for _, k := range []string{mixed, Key("sk", "40")} {
+		if pttl, _ := redis.Int64(e.do("PTTL", k), nil); pttl <= 0 {
+			t.Errorf("PTTL %s = %d, want the table's TTL", k, pttl)
+		}
+	}
 }
 
 func TestWriterTTL(t *testing.T) {
@@ -410,6 +470,60 @@ func TestWriterRedisDown(t *testing.T) {
 	}
 }
 
+// TestWriterOrderAcrossFailures kills the writer's connections while
+// batches of the same keys are in flight: batches sent after a failed one
+// are written again after it, so the last update of each key wins in
+// Arrival order, and every update is acknowledged.
+func TestWriterOrderAcrossFailures(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 7, Conns: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	tbl := &Table{Name: "of", Ordering: Arrival}
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	killed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { killed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			k, err := redis.Int(c.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"))
+			if err != nil {
+				t.Errorf("CLIENT KILL: %v", err)
+				return
+			}
+			n += k
+		}
+	}()
+	var a acks
+	const keys, updates = 10, 20000
+	for i := range updates {
+		submit(t, w, upd(t, tbl, Key("of", strconv.Itoa(i%keys)), int64(i), &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+	close(stop)
+	if n := <-killed; n == 0 {
+		t.Log("no connection was killed while writing")
+	} else {
+		t.Logf("killed %d connections; stats %+v", n, w.Stats())
+	}
+	if a.count() != updates {
+		t.Errorf("acks = %d, want %d", a.count(), updates)
+	}
+	for k := range keys {
+		if got, want := e.value(Key("of", strconv.Itoa(k)), "f"), int64(updates-keys+k); got != want {
+			t.Errorf("key %d = %v, want the last update %d", k, got, want)
+		}
+	}
+}
+
 func TestWriterBackpressure(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 2, QueueSize: 2, Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
@@ -516,33 +630,42 @@ func TestWriterFatal(t *testing.T) {
 	})
 }
 
+// BenchmarkWriter submits updates of three fields to a real redis-server
+// and reports the throughput. "distinct" never repeats a key within
+// 200,000 updates; "hot" cycles over 1,000 keys, so batches coalesce.
 func BenchmarkWriter(b *testing.B) {
 	e := newEnv(b)
 	for _, ord := range []Ordering{EventTime, Arrival} {
-		b.Run(ord.String(), func(b *testing.B) {
-			w := newWriter(b, e, WriterOptions{})
-			tbl := &Table{Name: "bench" + ord.String(), Ordering: ord, TimeField: TimeField("m")}
-			keys := make([]string, 10000)
-			for i := range keys {
-				keys[i] = Key(tbl.Name, strconv.Itoa(i))
-			}
-			fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
-			ctx := context.Background()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
-				if err := w.Submit(ctx, u); err != nil {
+		for _, kc := range []struct {
+			name string
+			n    int
+		}{{"distinct", 200_000}, {"hot", 1000}} {
+			b.Run(ord.String()+"/"+kc.name, func(b *testing.B) {
+				w := newWriter(b, e, WriterOptions{})
+				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, TimeField: TimeField("m")}
+				keys := make([]string, kc.n)
+				for i := range keys {
+					keys[i] = Key(tbl.Name, strconv.Itoa(i))
+				}
+				fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+				ctx := context.Background()
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
+					if err := w.Submit(ctx, u); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				if err := w.Flush(ctx); err != nil {
 					b.Fatal(err)
 				}
-				i++
-			}
-			if err := w.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
-			st := w.Stats()
-			_ = fmt.Sprint(st)
-		})
+				b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
+				if st := w.Stats(); st.Updates != int64(i) {
+					b.Fatalf("acknowledged %d updates of %d", st.Updates, i)
+				}
+			})
+		}
 	}
 }

@@ -61,7 +61,7 @@ func (e *Env) Compile(expr string, out feature.Type) (*Program, error) {
 	if err != nil {
 		return nil, &Error{Msg: err.Error()}
 	}
-	p.prg = prg
+	p.prg, p.adapt = prg, e.cel.CELTypeAdapter()
 	return p, nil
 }
 

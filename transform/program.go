@@ -20,6 +20,7 @@ type Program struct {
 	fields []string
 	field  string      // set when the expression is just this field
 	prg    cel.Program // nil when field is set
+	adapt  types.Adapter
 }
 
 // String returns the expression's source text.
@@ -57,6 +58,63 @@ func (p *Program) Eval(r record.Record) (any, error) {
 	}
 	return v, nil
 }
+
+// EvalVars is Eval of the record v was reset to. The programs evaluated
+// with one Vars share its conversions of the record's fields.
+func (p *Program) EvalVars(v *Vars) (any, error) {
+	if p.prg == nil {
+		return p.Eval(v.r)
+	}
+	v.adapt = p.adapt
+	val, _, err := p.prg.Eval(v)
+	if err != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, err)
+	}
+	out, err := convert(val, p.out)
+	if err != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, err)
+	}
+	return out, nil
+}
+
+// Vars is the activation of one record for the programs that read it:
+// each field the expressions read is converted to its CEL value once, for
+// all of them, where Eval converts it at every read. A Vars is for one
+// goroutine at a time; Reset readies it for the next record, keeping its
+// memory. The zero value is ready for Reset.
+type Vars struct {
+	r     record.Record
+	adapt types.Adapter
+	vals  []namedVal
+}
+
+type namedVal struct {
+	name string
+	val  ref.Val
+}
+
+// Reset makes v read r, forgetting the values of the previous record.
+func (v *Vars) Reset(r record.Record) {
+	v.r = r
+	clear(v.vals)
+	v.vals = v.vals[:0]
+}
+
+// ResolveName returns the CEL value of the field name; a missing field
+// reads as null.
+func (v *Vars) ResolveName(name string) (any, bool) {
+	for i := range v.vals {
+		if v.vals[i].name == name {
+			return v.vals[i].val, true
+		}
+	}
+	val := v.adapt.NativeToValue(v.r[name])
+	v.vals = append(v.vals, namedVal{name, val})
+	return val, true
+}
+
+// Parent returns nil: there is no enclosing activation.
+func (v *Vars) Parent() interpreter.Activation { return nil }
 
 // activation reads a record's fields for the interpreter without copying
 // them into a map of CEL values; a missing field reads as null.

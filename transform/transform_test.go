@@ -46,6 +46,10 @@ type errWant string
 
 func runEval(t *testing.T, e *Env, r record.Record, cases []evalCase) {
 	t.Helper()
+	// One Vars for every case: its values, converted once, must give
+	// what Eval gives.
+	var vars Vars
+	vars.Reset(r)
 	for _, c := range cases {
 		p, err := e.Compile(c.expr, c.out)
 		if err != nil {
@@ -53,6 +57,9 @@ func runEval(t *testing.T, e *Env, r record.Record, cases []evalCase) {
 			continue
 		}
 		got, err := p.Eval(r)
+		if gotV, errV := p.EvalVars(&vars); (err == nil) != (errV == nil) || (err != nil && err.Error() != errV.Error()) || (err == nil && !equalValue(gotV, got)) {
+			t.Errorf("EvalVars(%q) = %#v, %v; Eval gave %#v, %v", c.expr, gotV, errV, got, err)
+		}
 		if w, ok := c.want.(errWant); ok {
 			if err == nil || !strings.Contains(err.Error(), string(w)) {
 				t.Errorf("Eval(%q) = %#v, %v; want error containing %q", c.expr, got, err, w)
