@@ -1,0 +1,55 @@
+package cmd
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/feathrgo/feathr/sink"
+)
+
+// TestAppendJSONValue checks the hand-written JSON of feature values
+// against encoding/json, which get printed them with before.
+func TestAppendJSONValue(t *testing.T) {
+	values := []any{
+		nil, true, false,
+		int32(0), int32(-1), int32(math.MaxInt32), int32(math.MinInt32),
+		int64(0), int64(math.MaxInt64), int64(math.MinInt64),
+		0.0, math.Copysign(0, -1), 1.0, -2.5, 0.1, 1.0 / 3, 1e-6, 9.99e-7, 1e-7, 1.5e-300, 1e20, 1e21, 123456789e13, math.MaxFloat64, math.SmallestNonzeroFloat64,
+		float32(0), float32(0.1), float32(1.0 / 3), float32(1e-6), float32(9.99e-7), float32(1e-7), float32(1e20), float32(1e21), float32(math.MaxFloat32), float32(-3.25),
+		"", "plain", "with space", `quote"`, `back\slash`, "<b>&amp;</b>", "tab\tnew\nline", "\x00\x1f\x7f", "héllo", "\u2028\u2029", "bad \xff utf-8",
+		[]int64{1, 2}, []float32{}, []string{"a<"}, [][]byte{[]byte("x")}, sink.Sparse[float64]{Indices: []int32{1}, Values: []float64{0.5}},
+	}
+	for _, v := range values {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendJSONValue([]byte("prefix"), v)
+		if err != nil || string(got) != "prefix"+string(want) {
+			t.Errorf("appendJSONValue(%#v) = %q, %v; want prefix%s", v, got, err, want)
+		}
+	}
+	for _, v := range []any{math.NaN(), math.Inf(1), float32(math.Inf(-1))} {
+		_, want := json.Marshal(v)
+		if _, err := appendJSONValue(nil, v); err == nil || err.Error() != want.Error() {
+			t.Errorf("appendJSONValue(%v) error %v, want %v", v, err, want)
+		}
+	}
+}
+
+// FuzzAppendJSONValue compares appendJSONValue with json.Marshal on
+// arbitrary strings and floats.
+func FuzzAppendJSONValue(f *testing.F) {
+	f.Add("key", 0.1, uint32(0x3dcccccd))
+	f.Add("<\xff\u2028", 1e-7, uint32(0x7f800000))
+	f.Fuzz(func(t *testing.T, s string, d float64, bits uint32) {
+		for _, v := range []any{s, d, math.Float32frombits(bits)} {
+			want, werr := json.Marshal(v)
+			got, err := appendJSONValue(nil, v)
+			if (err != nil) != (werr != nil) || string(got) != string(want) {
+				t.Fatalf("appendJSONValue(%#v) = %q, %v; json.Marshal: %q, %v", v, got, err, want, werr)
+			}
+		}
+	})
+}
