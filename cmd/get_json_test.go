@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/feathrgo/feathr/sink"
@@ -52,4 +53,27 @@ func FuzzAppendJSONValue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkAppendGetJSON renders multi-get's JSON for 10,000 keys of the
+// four features of Feathr's streaming example.
+func BenchmarkAppendGetJSON(b *testing.B) {
+	features := []string{"f_modified_streaming_count", "f_modified_streaming_count2", "f_trips_today_is_busy", "f_trips_today_ratio"}
+	keys := make([]string, 10_000)
+	values := make([][]any, len(keys))
+	for i := range keys {
+		keys[i] = strconv.Itoa(i + 1)
+		values[i] = []any{int32(i + 1), int32(3 * i), i%3 == 0, float64(i) / 24}
+	}
+	values[7] = []any{nil, nil, nil, nil}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		out, err := appendGetJSON(nil, keys, features, values, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.SetBytes(int64(n))
 }
