@@ -133,19 +133,19 @@ func (r *Reader) read(ctx context.Context, table string, keys, features []string
 				return fmt.Errorf("sink: read: %w", err)
 			}
 		}
-		if err := c.Flush(); err != nil {
+		// Do("") flushes the chunk and reads all its replies under one
+		// read deadline, rather than one per reply.
+		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
+		if err != nil {
 			return fmt.Errorf("sink: read: %w", err)
 		}
+		if len(replies) != len(chunk) {
+			return fmt.Errorf("sink: read: %d replies for %d keys", len(replies), len(chunk))
+		}
 		for i, k := range chunk {
-			var reply any
-			if i == 0 {
-				reply, err = redis.ReceiveContext(c, ctx) // the one that waits
-			} else {
-				reply, err = c.Receive()
-			}
 			j := start + i
 			row := rows[j*nf : (j+1)*nf : (j+1)*nf]
-			if err := decodeRow(reply, err, table, k, features, row); err != nil {
+			if err := decodeRow(replies[i], nil, table, k, features, row); err != nil {
 				return err
 			}
 			out[j] = row
