@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,17 +122,29 @@ func splitList(args []string) []string {
 	return out
 }
 
-// readKeys reads one key per line, skipping blank lines.
+// readKeys reads one key per line, skipping blank lines. The keys are
+// substrings of one string, not one allocation each.
 func readKeys(r io.Reader) ([]string, error) {
-	var keys []string
+	var all []byte
+	var ends []int
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
-		if k := strings.TrimRight(sc.Text(), "\r"); k != "" {
-			keys = append(keys, k)
+		if k := bytes.TrimRight(sc.Bytes(), "\r"); len(k) > 0 {
+			all = append(all, k...)
+			ends = append(ends, len(all))
 		}
 	}
-	return keys, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	s := string(all)
+	keys := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		keys[i], start = s[start:end], end
+	}
+	return keys, nil
 }
 
 func runGet(ctx context.Context, opts *GetOptions, multi bool) error {

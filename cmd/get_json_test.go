@@ -3,7 +3,9 @@ package cmd
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/feathrgo/feathr/sink"
@@ -76,4 +78,24 @@ func BenchmarkAppendGetJSON(b *testing.B) {
 		n = len(out)
 	}
 	b.SetBytes(int64(n))
+}
+
+func TestReadKeys(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"", []string{}},
+		{"1\n2\n3\n", []string{"1", "2", "3"}},
+		{"a\r\n\r\n\nb\r\r\nc", []string{"a", "b", "c"}},
+		{"  spaced key \n#\n", []string{"  spaced key ", "#"}},
+	} {
+		got, err := readKeys(strings.NewReader(c.in))
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("readKeys(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	if _, err := readKeys(strings.NewReader(strings.Repeat("k", 2<<20))); err == nil {
+		t.Error("readKeys of a 2 MiB line: no error")
+	}
 }
