@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -41,20 +42,26 @@ func TestAppendJSONValue(t *testing.T) {
 	}
 }
 
-// FuzzAppendJSONValue compares appendJSONValue with json.Marshal on
-// arbitrary strings and floats.
-func FuzzAppendJSONValue(f *testing.F) {
-	f.Add("key", 0.1, uint32(0x3dcccccd))
-	f.Add("<\xff\u2028", 1e-7, uint32(0x7f800000))
-	f.Fuzz(func(t *testing.T, s string, d float64, bits uint32) {
-		for _, v := range []any{s, d, math.Float32frombits(bits)} {
+// TestAppendJSONValueRandom compares appendJSONValue with json.Marshal on
+// random floats of both widths (all exponents, NaN and infinities
+// included) and random strings of ASCII, control and multi-byte runes and
+// invalid UTF-8.
+func TestAppendJSONValueRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"a", "Z", "0", " ", "\"", "\\", "<", ">", "&", "\n", "\x00", "\x7f", "é", "\u2028", "\U0001F600", "\xff", "\xc3"}
+	for range 20_000 {
+		var s []byte
+		for range r.IntN(6) {
+			s = append(s, pieces[r.IntN(len(pieces))]...)
+		}
+		for _, v := range []any{string(s), math.Float64frombits(r.Uint64()), math.Float32frombits(r.Uint32()), r.NormFloat64() * math.Pow(10, float64(r.IntN(50)-25))} {
 			want, werr := json.Marshal(v)
 			got, err := appendJSONValue(nil, v)
 			if (err != nil) != (werr != nil) || string(got) != string(want) {
 				t.Fatalf("appendJSONValue(%#v) = %q, %v; json.Marshal: %q, %v", v, got, err, want, werr)
 			}
 		}
-	})
+	}
 }
 
 // BenchmarkAppendGetJSON renders multi-get's JSON for 10,000 keys of the
