@@ -60,8 +60,8 @@ func NewClusterReader(c *Cluster) *Reader { return &Reader{cluster: c} }
 // after the table, e.g. "42" or "a#b") from table. It returns, per key, the
 // decoded values in the order of features (see DecodeValue), with nil for
 // a missing key or field. Keys are read with pipelined HMGETs, 500 per
-// round trip, over up to 4 connections in parallel (per master, in a
-// cluster).
+// round trip, over up to 4 connections in parallel; in a cluster, over one
+// connection per master, the masters in parallel.
 func (r *Reader) Get(ctx context.Context, table string, keys []string, features []string) ([][]any, error) {
 	out := make([][]any, len(keys))
 	if len(keys) == 0 {
