@@ -757,8 +757,8 @@ func (r *Reader) readNode(ctx context.Context, addr, table string, keys, feature
 				redirected = append(redirected, i)
 				continue
 			}
-			row, err := decodeRow(reply, err, table, keys[i], features)
-			if err != nil {
+			row := make([]any, len(features))
+			if err := decodeRow(reply, err, table, keys[i], features, row); err != nil {
 				return nil, err
 			}
 			out[i] = row

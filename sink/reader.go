@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -34,6 +35,12 @@ func Key(table string, parts ...string) string {
 // readChunk is the number of keys read per round trip.
 const readChunk = 500
 
+// readConns is the most connections one Get reads over in parallel, each
+// a pipeline of its share of the keys, so that decoding the replies of one
+// overlaps with Redis answering the others; a Get of fewer than
+// 2*readChunk keys uses one connection.
+const readConns = 4
+
 // Reader reads feature values, as Feathr's online client does.
 type Reader struct {
 	pool    *redis.Pool
@@ -53,7 +60,8 @@ func NewClusterReader(c *Cluster) *Reader { return &Reader{cluster: c} }
 // after the table, e.g. "42" or "a#b") from table. It returns, per key, the
 // decoded values in the order of features (see DecodeValue), with nil for
 // a missing key or field. Keys are read with pipelined HMGETs, 500 per
-// round trip (per master, in a cluster).
+// round trip, over up to 4 connections in parallel; in a cluster, over one
+// connection per master, the masters in parallel.
 func (r *Reader) Get(ctx context.Context, table string, keys []string, features []string) ([][]any, error) {
 	out := make([][]any, len(keys))
 	if len(keys) == 0 {
@@ -71,60 +79,106 @@ func (r *Reader) Get(ctx context.Context, table string, keys []string, features 
 		}
 		return out, nil
 	}
+	rows := newRows(len(keys), len(features))
+	parts := min(readConns, len(keys)/readChunk)
+	if parts <= 1 {
+		if err := r.read(ctx, table, keys, features, rows, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	// Split the keys into parts of whole chunks, read concurrently.
+	chunks := (len(keys) + readChunk - 1) / readChunk
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo := p * chunks / parts * readChunk
+		hi := min((p+1)*chunks/parts*readChunk, len(keys))
+		wg.Go(func() {
+			errs[p] = r.read(ctx, table, keys[lo:hi], features, rows[lo*len(features):hi*len(features)], out[lo:hi])
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// newRows returns one backing array for the rows of n keys.
+func newRows(n, features int) []any { return make([]any, n*features) }
+
+// read reads keys over one connection with pipelined HMGETs, readChunk
+// per round trip, into out, whose rows are slices of rows.
+func (r *Reader) read(ctx context.Context, table string, keys, features []string, rows []any, out [][]any) error {
 	c, err := r.pool.GetContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sink: read: %w", err)
+		return fmt.Errorf("sink: read: %w", err)
 	}
 	defer c.Close()
 	args := make([]any, 1+len(features))
 	for i, f := range features {
 		args[1+i] = f
 	}
+	var key []byte
+	nf := len(features)
 	for start := 0; start < len(keys); start += readChunk {
 		chunk := keys[start:min(start+readChunk, len(keys))]
 		for _, k := range chunk {
-			args[0] = Key(table, k)
+			key = append(append(append(key[:0], table...), ':'), k...)
+			args[0] = key // Send copies it into the connection's buffer
 			if err := c.Send("HMGET", args...); err != nil {
-				return nil, fmt.Errorf("sink: read: %w", err)
+				return fmt.Errorf("sink: read: %w", err)
 			}
 		}
-		if err := c.Flush(); err != nil {
-			return nil, fmt.Errorf("sink: read: %w", err)
+		// Do("") flushes the chunk and reads all its replies under one
+		// read deadline, rather than one per reply.
+		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
+		if err != nil {
+			return fmt.Errorf("sink: read: %w", err)
+		}
+		if len(replies) != len(chunk) {
+			return fmt.Errorf("sink: read: %d replies for %d keys", len(replies), len(chunk))
 		}
 		for i, k := range chunk {
-			var reply any
-			if i == 0 {
-				reply, err = redis.ReceiveContext(c, ctx) // the one that waits
-			} else {
-				reply, err = c.Receive()
+			j := start + i
+			row := rows[j*nf : (j+1)*nf : (j+1)*nf]
+			if err := decodeRow(replies[i], nil, table, k, features, row); err != nil {
+				return err
 			}
-			row, err := decodeRow(reply, err, table, k, features)
-			if err != nil {
-				return nil, err
-			}
-			out[start+i] = row
+			out[j] = row
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// decodeRow decodes the HMGET reply of key k.
-func decodeRow(reply any, err error, table, k string, features []string) ([]any, error) {
-	vals, err := redis.ByteSlices(reply, err)
-	if err != nil {
-		return nil, fmt.Errorf("sink: read %s: %w", Key(table, k), hintCluster(err))
+// decodeRow decodes the HMGET reply of key k into row, which has one
+// element per feature.
+func decodeRow(reply any, err error, table, k string, features []string, row []any) error {
+	vals, ok := reply.([]any)
+	if err != nil || !ok {
+		_, err = redis.ByteSlices(reply, err) // the error of a non-array reply
+		if err == nil {
+			err = fmt.Errorf("unexpected reply %T", reply)
+		}
+		return fmt.Errorf("sink: read %s: %w", Key(table, k), hintCluster(err))
 	}
 	if len(vals) != len(features) {
-		return nil, fmt.Errorf("sink: read %s: %d values for %d features", Key(table, k), len(vals), len(features))
+		return fmt.Errorf("sink: read %s: %d values for %d features", Key(table, k), len(vals), len(features))
 	}
-	row := make([]any, len(features))
 	for j, v := range vals {
-		if v == nil {
-			continue
-		}
-		if row[j], err = DecodeValue(v); err != nil {
-			return nil, fmt.Errorf("sink: read %s field %s: %w", Key(table, k), features[j], err)
+		switch v := v.(type) {
+		case nil:
+		case []byte:
+			if row[j], err = DecodeValue(v); err != nil {
+				return fmt.Errorf("sink: read %s field %s: %w", Key(table, k), features[j], err)
+			}
+		default:
+			_, err = redis.ByteSlices(vals, nil) // the error of a non-bulk element
+			return fmt.Errorf("sink: read %s: %w", Key(table, k), err)
 		}
 	}
-	return row, nil
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/gomodule/redigo/redis"
 )
 
 func TestKey(t *testing.T) {
@@ -71,5 +73,37 @@ func TestReaderBadValue(t *testing.T) {
 	e.do("HSET", "r:1", "f", "!!notbase64")
 	if _, err := NewReader(e.pool).Get(context.Background(), "r", []string{"1"}, []string{"f"}); err == nil {
 		t.Error("corrupt value: no error")
+	}
+}
+
+// TestReaderGetParallel reads a key set large enough to be split over all
+// readConns connections, in parts of unequal size, and checks that every
+// row is its own key's.
+func TestReaderGetParallel(t *testing.T) {
+	e := newEnv(t)
+	const n = 5*readChunk + 250
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = "k" + strconv.Itoa(i)
+		if err := c.Send("HSET", Key("p", keys[i]), "i", val(t, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Do(""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewReader(e.pool).Get(context.Background(), "p", keys, []string{"i", "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range got {
+		if want := []any{int64(i), nil}; !reflect.DeepEqual(row, want) {
+			t.Fatalf("key %s = %#v, want %#v", keys[i], row, want)
+		}
 	}
 }

@@ -293,6 +293,23 @@ func sizeLongs(num protowire.Number, v []int64) int {
 // FeatureValue with no field set is returned as nil. Empty arrays are
 // returned as empty, non-nil slices.
 func DecodeValue(b64 []byte) (any, error) {
+	// Most features are scalars of a few bytes: decode those from a stack
+	// buffer without the reflective protobuf machinery.
+	if len(b64) <= scalarB64Max {
+		var buf [scalarB64Max / 4 * 3]byte
+		n, err := base64.StdEncoding.Decode(buf[:], b64)
+		if err != nil {
+			return nil, fmt.Errorf("sink: decode feature value: base64: %w", err)
+		}
+		if v, ok := decodeScalar(buf[:n]); ok {
+			return v, nil
+		}
+	}
+	return decodeFull(b64)
+}
+
+// decodeFull is DecodeValue through proto.Unmarshal, for any FeatureValue.
+func decodeFull(b64 []byte) (any, error) {
 	raw := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
 	n, err := base64.StdEncoding.Decode(raw, b64)
 	if err != nil {
@@ -303,6 +320,49 @@ func DecodeValue(b64 []byte) (any, error) {
 		return nil, fmt.Errorf("sink: decode feature value: %w", err)
 	}
 	return fromProto(&fv), nil
+}
+
+// scalarB64Max is the longest base64 value DecodeValue tries as a scalar
+// before it falls back to proto.Unmarshal.
+const scalarB64Max = 64
+
+// decodeScalar decodes raw when it is exactly one scalar field of a
+// FeatureValue (boolean, string, float, double, int or long), as
+// proto.Unmarshal followed by fromProto would; it reports false for
+// anything else, which the caller then parses in full.
+func decodeScalar(raw []byte) (any, bool) {
+	num, typ, n := protowire.ConsumeTag(raw)
+	if n < 0 {
+		return nil, false
+	}
+	raw = raw[n:]
+	switch {
+	case num == tagBool && typ == protowire.VarintType:
+		if v, m := protowire.ConsumeVarint(raw); m == len(raw) {
+			return protowire.DecodeBool(v), true
+		}
+	case num == tagString && typ == protowire.BytesType:
+		if v, m := protowire.ConsumeBytes(raw); m == len(raw) {
+			return string(v), true
+		}
+	case num == tagFloat && typ == protowire.Fixed32Type:
+		if v, m := protowire.ConsumeFixed32(raw); m == len(raw) {
+			return math.Float32frombits(v), true
+		}
+	case num == tagDouble && typ == protowire.Fixed64Type:
+		if v, m := protowire.ConsumeFixed64(raw); m == len(raw) {
+			return math.Float64frombits(v), true
+		}
+	case num == tagInt && typ == protowire.VarintType:
+		if v, m := protowire.ConsumeVarint(raw); m == len(raw) {
+			return int32(v), true
+		}
+	case num == tagLong && typ == protowire.VarintType:
+		if v, m := protowire.ConsumeVarint(raw); m == len(raw) {
+			return int64(v), true
+		}
+	}
+	return nil, false
 }
 
 // fromProto converts a parsed FeatureValue to its canonical Go value.

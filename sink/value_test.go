@@ -206,3 +206,53 @@ func BenchmarkAppendValue(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDecodeScalar checks that the scalar fast path of DecodeValue decodes
+// exactly what proto.Unmarshal does, for any bytes it accepts.
+func FuzzDecodeScalar(f *testing.F) {
+	for _, v := range []any{true, false, "", "héllo", "\xff", float32(1.5), math.Inf(-1), int32(-7), int32(1 << 30), int64(-1), int64(math.MaxInt64)} {
+		b, err := AppendValue(nil, v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raw, _ := base64.StdEncoding.DecodeString(string(b))
+		f.Add(raw)
+	}
+	for _, raw := range [][]byte{
+		{0x08, 0x02},       // bool 2
+		{0x08, 0x80, 0x00}, // bool with a non-minimal varint
+		{0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, // int32 from 10 bytes
+		{0x28, 0x01, 0x28, 0x02}, // the same field twice: the last wins
+		{0x08, 0x01, 0x30, 0x05}, // two fields of the oneof
+		{0x1d, 0x00, 0x00},       // truncated float
+		{0x12, 0x05, 'a'},        // truncated string
+		{0x10, 0x01},             // string_value with the varint wire type
+		{0x38, 0x01},             // unknown field 7
+		{},
+	} {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := decodeScalar(raw)
+		if !ok {
+			return
+		}
+		want, err := decodeFull([]byte(base64.StdEncoding.EncodeToString(raw)))
+		if err != nil {
+			t.Fatalf("decodeScalar(%x) = %#v, but proto.Unmarshal fails: %v", raw, got, err)
+		}
+		if !reflect.DeepEqual(got, want) && !(isNaN(got) && isNaN(want)) {
+			t.Fatalf("decodeScalar(%x) = %#v, proto.Unmarshal gives %#v", raw, got, want)
+		}
+	})
+}
+
+func isNaN(v any) bool {
+	switch v := v.(type) {
+	case float32:
+		return v != v
+	case float64:
+		return v != v
+	}
+	return false
+}

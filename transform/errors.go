@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/feathrgo/feathr/internal/nearest"
 
@@ -60,9 +61,13 @@ func Errors(err error) []*Error {
 	return out
 }
 
+// The regular expressions of error messages, compiled on first use rather
+// than at program start, which every feathr command pays for.
 var (
-	undeclaredRE = regexp.MustCompile(`^undeclared reference to '([^']+)'.*$`)
-	quotedNameRE = regexp.MustCompile(`'([^' ]+)'`)
+	undeclaredRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^undeclared reference to '([^']+)'.*$`)
+	})
+	quotedNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`'([^' ]+)'`) })
 )
 
 // issueErrors converts CEL issues to Errors, naming fields and functions
@@ -74,7 +79,7 @@ func (e *Env) issueErrors(expr string, iss *cel.Issues, calls map[string]bool) e
 		if loc := ce.Location; loc != nil && loc.Line() > 0 {
 			er.Line, er.Column = loc.Line(), loc.Column()+1
 		}
-		if m := undeclaredRE.FindStringSubmatch(ce.Message); m != nil {
+		if m := undeclaredRE().FindStringSubmatch(ce.Message); m != nil {
 			name := m[1]
 			if calls[name] {
 				er.Msg = fmt.Sprintf("unknown function %q", name)
@@ -89,7 +94,7 @@ func (e *Env) issueErrors(expr string, iss *cel.Issues, calls map[string]bool) e
 				}
 			}
 		} else {
-			er.Msg = quotedNameRE.ReplaceAllStringFunc(ce.Message, func(q string) string {
+			er.Msg = quotedNameRE().ReplaceAllStringFunc(ce.Message, func(q string) string {
 				return "'" + displayName(q[1:len(q)-1]) + "'"
 			})
 		}
@@ -120,27 +125,30 @@ type sparkHint struct {
 	hint string
 }
 
-var sparkHintList = []sparkHint{
-	{regexp.MustCompile(`(?i)\bis\s+not\s+null\b`), "write isnotnull(x) (or x != null) for x IS NOT NULL"},
-	{regexp.MustCompile(`(?i)\bis\s+null\b`), "write isnull(x) (or x == null) for x IS NULL"},
-	{regexp.MustCompile(`(?i)\bcase\s+when\b`), "write c ? a : b or if_else(c, a, b) for CASE WHEN"},
-	{regexp.MustCompile(`(?i)\bif\s*\(`), "write c ? a : b or if_else(c, a, b) for IF(c, a, b)"},
-	{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(int|integer|smallint|tinyint)\b`), "write cast_int(x) for CAST(x AS INT)"},
-	{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(bigint|long)\b`), "write cast_long(x) for CAST(x AS BIGINT)"},
-	{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(float|real)\b`), "write cast_float(x) for CAST(x AS FLOAT)"},
-	{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(double|decimal)\b`), "write cast_double(x) for CAST(x AS DOUBLE)"},
-	{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(string|varchar)\b`), "write cast_string(x) for CAST(x AS STRING)"},
-	{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(boolean|bool)\b`), "write cast_bool(x) for CAST(x AS BOOLEAN)"},
-	{regexp.MustCompile(`(?i)\bbetween\b`), "write x >= a && x <= b for x BETWEEN a AND b"},
-	{regexp.MustCompile(`(?i)[\s)]and\s`), "write && (or and(a, b)) for AND"},
-	{regexp.MustCompile(`(?i)[\s)]or\s`), "write || (or or(a, b)) for OR"},
-	{regexp.MustCompile(`(?i)(^|[\s(])not\s`), "write !x (or not(x)) for NOT x"},
-	{regexp.MustCompile(`<>`), "write != for <>"},
-	{regexp.MustCompile(`(^|[^=!<>])=($|[^=])`), "write == to compare (= is Spark's equality)"},
-	{regexp.MustCompile(`(?i)\sin\s*\(`), "write x in [a, b] for x IN (a, b)"},
-	{regexp.MustCompile(`(?i)\s(r?like)\s`), "write rlike(s, regex) or s.matches(regex) for LIKE/RLIKE"},
-	{regexp.MustCompile(`\b(NULL|TRUE|FALSE|Null|True|False)\b`), "write null, true and false in lower case"},
-}
+// sparkHintList is compiled on first use, not at program start.
+var sparkHintList = sync.OnceValue(func() []sparkHint {
+	return []sparkHint{
+		{regexp.MustCompile(`(?i)\bis\s+not\s+null\b`), "write isnotnull(x) (or x != null) for x IS NOT NULL"},
+		{regexp.MustCompile(`(?i)\bis\s+null\b`), "write isnull(x) (or x == null) for x IS NULL"},
+		{regexp.MustCompile(`(?i)\bcase\s+when\b`), "write c ? a : b or if_else(c, a, b) for CASE WHEN"},
+		{regexp.MustCompile(`(?i)\bif\s*\(`), "write c ? a : b or if_else(c, a, b) for IF(c, a, b)"},
+		{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(int|integer|smallint|tinyint)\b`), "write cast_int(x) for CAST(x AS INT)"},
+		{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(bigint|long)\b`), "write cast_long(x) for CAST(x AS BIGINT)"},
+		{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(float|real)\b`), "write cast_float(x) for CAST(x AS FLOAT)"},
+		{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(double|decimal)\b`), "write cast_double(x) for CAST(x AS DOUBLE)"},
+		{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(string|varchar)\b`), "write cast_string(x) for CAST(x AS STRING)"},
+		{regexp.MustCompile(`(?i)\bcast\s*\(.*\bas\s+(boolean|bool)\b`), "write cast_bool(x) for CAST(x AS BOOLEAN)"},
+		{regexp.MustCompile(`(?i)\bbetween\b`), "write x >= a && x <= b for x BETWEEN a AND b"},
+		{regexp.MustCompile(`(?i)[\s)]and\s`), "write && (or and(a, b)) for AND"},
+		{regexp.MustCompile(`(?i)[\s)]or\s`), "write || (or or(a, b)) for OR"},
+		{regexp.MustCompile(`(?i)(^|[\s(])not\s`), "write !x (or not(x)) for NOT x"},
+		{regexp.MustCompile(`<>`), "write != for <>"},
+		{regexp.MustCompile(`(^|[^=!<>])=($|[^=])`), "write == to compare (= is Spark's equality)"},
+		{regexp.MustCompile(`(?i)\sin\s*\(`), "write x in [a, b] for x IN (a, b)"},
+		{regexp.MustCompile(`(?i)\s(r?like)\s`), "write rlike(s, regex) or s.matches(regex) for LIKE/RLIKE"},
+		{regexp.MustCompile(`\b(NULL|TRUE|FALSE|Null|True|False)\b`), "write null, true and false in lower case"},
+	}
+})
 
 // sparkHints returns the hints for the Spark SQL constructs in expr,
 // outside string literals.
@@ -148,7 +156,7 @@ func sparkHints(expr string) string {
 	code := stripStrings(expr)
 	var hints []string
 	seen := func(substr string) bool { return strings.Contains(strings.Join(hints, ";"), substr) }
-	for _, h := range sparkHintList {
+	for _, h := range sparkHintList() {
 		if !h.re.MatchString(code) ||
 			(strings.HasSuffix(h.hint, "for NOT x") && seen("NOT NULL")) ||
 			(strings.HasSuffix(h.hint, "for AND") && seen("BETWEEN")) ||
