@@ -21,7 +21,12 @@ type Program struct {
 	field  string      // set when the expression is just this field
 	prg    cel.Program // nil when field is set
 	adapt  types.Adapter
+	fast   *fnode // the fast form, when the expression has one
 }
+
+// Fast reports whether the program evaluates without the CEL interpreter:
+// it is a field, or an expression the fast path evaluates (see fast.go).
+func (p *Program) Fast() bool { return p.prg == nil || p.fast != nil }
 
 // String returns the expression's source text.
 func (p *Program) String() string { return p.expr }
@@ -48,6 +53,33 @@ func (p *Program) Eval(r record.Record) (any, error) {
 		}
 		return v, nil
 	}
+	if p.fast != nil {
+		if v, err, ok := p.evalFast(r); ok {
+			return v, err
+		}
+	}
+	return p.evalCEL(r)
+}
+
+// evalFast evaluates the fast form; ok is false when r holds a value it
+// does not read.
+func (p *Program) evalFast(r record.Record) (any, error, bool) {
+	fv, ferr, ok := p.fast.eval(r)
+	if !ok {
+		return nil, nil, false
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, ferr), true
+	}
+	v, err := convertFast(fv, p.out)
+	if err != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, err), true
+	}
+	return v, nil, true
+}
+
+// evalCEL is Eval by the CEL interpreter.
+func (p *Program) evalCEL(r record.Record) (any, error) {
 	val, _, err := p.prg.Eval(activation(r))
 	if err != nil {
 		return nil, fmt.Errorf("transform %q: %w", p.expr, err)
@@ -65,6 +97,16 @@ func (p *Program) EvalVars(v *Vars) (any, error) {
 	if p.prg == nil {
 		return p.Eval(v.r)
 	}
+	if p.fast != nil {
+		if out, err, ok := p.evalFast(v.r); ok {
+			return out, err
+		}
+	}
+	return p.evalVarsCEL(v)
+}
+
+// evalVarsCEL is EvalVars by the CEL interpreter.
+func (p *Program) evalVarsCEL(v *Vars) (any, error) {
 	v.adapt = p.adapt
 	val, _, err := p.prg.Eval(v)
 	if err != nil {
