@@ -2,6 +2,7 @@ package transform
 
 import (
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 
@@ -74,6 +75,8 @@ const (
 	opCastFloat
 	opCastBool
 	opCastString
+	opFloat1 // a math function of one number
+	opRand   // rand and randn
 )
 
 // fnode is one expression of a fast form.
@@ -88,6 +91,10 @@ type fnode struct {
 	// cast is the library's implementation of a cast, for the arguments
 	// the fast path does not convert itself (strings to parse).
 	cast func(ref.Val) ref.Val
+	// opFloat1: the function and when it is null; opRand: the generator.
+	float1 func(float64) float64
+	nullIf func(float64) bool
+	rand   func() float64
 }
 
 // evalFast evaluates n for r. ok is false when a field holds a Go value
@@ -146,6 +153,8 @@ func (n *fnode) eval(r record.Record) (v fval, err *types.Err, ok bool) {
 			return fval{k: fDouble, f: float64(r.i)}, nil, true
 		}
 		return r, nil, true
+	case opRand:
+		return fval{k: fDouble, f: n.rand()}, nil, true
 	case opIsNull:
 		return fval{k: fBool, b: a.k == fNull}, nil, true
 	case opIsNotNull:
@@ -264,6 +273,20 @@ func (n *fnode) eval(r record.Record) (v fval, err *types.Err, ok bool) {
 			return fval{k: fBool, b: a.f != 0}, nil, true
 		}
 		return n.viaCEL(a)
+	case opFloat1:
+		var x float64
+		switch a.k {
+		case fInt:
+			x = float64(a.i)
+		case fDouble:
+			x = a.f
+		default:
+			return fval{}, nil, false
+		}
+		if n.nullIf != nil && n.nullIf(x) {
+			return fval{}, nil, true
+		}
+		return fval{k: fDouble, f: n.float1(x)}, nil, true
 	case opCastString:
 		switch a.k {
 		case fString:
@@ -483,7 +506,7 @@ func convertFast(v fval, t feature.Type) (any, error) {
 var arity = [...]int{opField: 0, opConst: 0, opAdd: 2, opSub: 2, opMul: 2, opDiv: 2, opMod: 2, opNeg: 1,
 	opLess: 2, opLessEq: 2, opGreater: 2, opGreaterEq: 2, opEq: 2, opNe: 2, opAnd: 2, opOr: 2, opNot: 1,
 	opIfElse: 3, opIsNull: 1, opIsNotNull: 1, opCastInt: 1, opCastDouble: 1, opCastFloat: 1, opCastBool: 1,
-	opCastString: 1}
+	opCastString: 1, opFloat1: 1, opRand: 0}
 
 // fastForm returns the fast form of x, an expression of the checked AST
 // a, or nil when some part of it has none.
@@ -587,21 +610,26 @@ func (e *Env) fastForm(a *ast.AST, x ast.Expr) *fnode {
 		n.op = opCastBool
 	case "cast_string":
 		n.op = opCastString
-		if len(args) == 1 && kind(args[0]) == fNull {
-			return nil // lists, bytes, timestamps
-		}
+	case "rand":
+		n.op, n.rand = opRand, rand.Float64
+	case "randn":
+		n.op, n.rand = opRand, rand.NormFloat64
 	default:
-		return nil
-	}
-	if len(args) != arity[n.op] {
-		return nil
-	}
-	if n.op >= opCastInt {
-		for _, c := range castFuncs() {
-			if c.name == n.name {
-				n.cast = c.unary
-			}
+		f := e.lib[n.name]
+		if f == nil || f.float1 == nil {
+			return nil
 		}
+		n.op, n.float1, n.nullIf = opFloat1, f.float1, f.nullIf
+	}
+	switch {
+	case n.op == opRand:
+		if len(args) > 1 {
+			return nil
+		}
+	case len(args) != arity[n.op]:
+		return nil
+	case n.op >= opCastInt && n.op <= opCastString:
+		n.cast = e.lib[n.name].unary
 	}
 	nodes := make([]*fnode, len(args))
 	for i, y := range args {
@@ -609,7 +637,9 @@ func (e *Env) fastForm(a *ast.AST, x ast.Expr) *fnode {
 			return nil
 		}
 	}
-	n.a = nodes[0]
+	if len(nodes) > 0 {
+		n.a = nodes[0]
+	}
 	if len(nodes) > 1 {
 		n.b = nodes[1]
 	}
