@@ -37,14 +37,27 @@ const (
 )
 
 // fval is a value of the fast path: null, an int64, a float64, a bool
-// or a string.
+// or a string. Numbers and bools are kept in the bits of n.
 type fval struct {
 	k fkind
-	b bool
-	i int64
-	f float64
+	n uint64
 	s string
 }
+
+func intVal(i int64) fval      { return fval{k: fInt, n: uint64(i)} }
+func doubleVal(f float64) fval { return fval{k: fDouble, n: math.Float64bits(f)} }
+func boolVal(b bool) fval {
+	if b {
+		return fval{k: fBool, n: 1}
+	}
+	return fval{k: fBool}
+}
+
+func (v *fval) int() int64      { return int64(v.n) }
+func (v *fval) double() float64 { return math.Float64frombits(v.n) }
+func (v *fval) bool() bool      { return v.n != 0 }
+func (v *fval) isTrue() bool    { return v.k == fBool && v.n != 0 }
+func (v *fval) isFalse() bool   { return v.k == fBool && v.n == 0 }
 
 // fop is the operation of a fast node.
 type fop uint8
@@ -97,115 +110,133 @@ type fnode struct {
 	rand   func() float64
 }
 
-// evalFast evaluates n for r. ok is false when a field holds a Go value
-// the fast path does not read; the caller then uses the interpreter.
-// err is the CEL error the interpreter would return.
-func (n *fnode) eval(r record.Record) (v fval, err *types.Err, ok bool) {
+// eval evaluates n for r into v. ok is false when a field holds a Go
+// value the fast path does not read; the caller then uses the
+// interpreter. err is the CEL error the interpreter would give.
+func (n *fnode) eval(r record.Record, v *fval) (err *types.Err, ok bool) {
 	switch n.op {
 	case opField:
 		switch x := r[n.field].(type) {
 		case nil:
-			return fval{}, nil, true
+			*v = fval{}
 		case int64:
-			return fval{k: fInt, i: x}, nil, true
+			*v = intVal(x)
 		case float64:
-			return fval{k: fDouble, f: x}, nil, true
+			*v = doubleVal(x)
 		case bool:
-			return fval{k: fBool, b: x}, nil, true
+			*v = boolVal(x)
 		case string:
-			return fval{k: fString, s: x}, nil, true
+			*v = fval{k: fString, s: x}
+		default:
+			return nil, false
 		}
-		return fval{}, nil, false
+		return nil, true
 	case opConst:
-		return n.val, nil, true
+		*v = n.val
+		return nil, true
 	}
 	// Arguments are evaluated in order; the first error is the result, as
 	// in the interpreter.
 	var a, b, c fval
 	if n.a != nil {
-		if a, err, ok = n.a.eval(r); !ok || err != nil {
-			return fval{}, err, ok
+		if err, ok = n.a.eval(r, &a); !ok || err != nil {
+			return err, ok
 		}
 	}
 	if n.b != nil {
-		if b, err, ok = n.b.eval(r); !ok || err != nil {
-			return fval{}, err, ok
+		if err, ok = n.b.eval(r, &b); !ok || err != nil {
+			return err, ok
 		}
 	}
 	if n.c != nil {
-		if c, err, ok = n.c.eval(r); !ok || err != nil {
-			return fval{}, err, ok
+		if err, ok = n.c.eval(r, &c); !ok || err != nil {
+			return err, ok
 		}
 	}
 	switch n.op {
 	case opAnd:
-		return fastAnd(a, b)
+		return fastAnd(&a, &b, v)
 	case opOr:
-		return fastOr(a, b)
+		return fastOr(&a, &b, v)
 	case opIfElse:
-		r := c
-		if a.k == fBool && a.b {
-			r = b
-		} else if a.k != fBool && a.k != fNull {
-			return fval{}, nil, false
+		if a.k != fBool && a.k != fNull {
+			return nil, false
 		}
-		if r.k == fInt && n.promote {
-			return fval{k: fDouble, f: float64(r.i)}, nil, true
+		res := &c
+		if a.isTrue() {
+			res = &b
 		}
-		return r, nil, true
+		if res.k == fInt && n.promote {
+			*v = doubleVal(float64(res.int()))
+		} else {
+			*v = *res
+		}
+		return nil, true
 	case opRand:
-		return fval{k: fDouble, f: n.rand()}, nil, true
+		*v = doubleVal(n.rand())
+		return nil, true
 	case opIsNull:
-		return fval{k: fBool, b: a.k == fNull}, nil, true
+		*v = boolVal(a.k == fNull)
+		return nil, true
 	case opIsNotNull:
-		return fval{k: fBool, b: a.k != fNull}, nil, true
+		*v = boolVal(a.k != fNull)
+		return nil, true
 	}
 	// The other functions are null when an argument is.
 	if a.k == fNull || (n.b != nil && b.k == fNull) {
-		return fval{}, nil, true
+		*v = fval{}
+		return nil, true
 	}
 	switch n.op {
 	case opAdd, opSub, opMul:
-		return fastArith(n.op, a, b)
+		return fastArith(n.op, &a, &b, v)
 	case opDiv:
-		x, y, fok := fastFloats(a, b)
+		x, y, fok := fastFloats(&a, &b)
 		if !fok {
-			return fval{}, nil, false
+			return nil, false
 		}
 		if y == 0 {
-			return fval{}, nil, true
+			*v = fval{}
+		} else {
+			*v = doubleVal(x / y)
 		}
-		return fval{k: fDouble, f: x / y}, nil, true
+		return nil, true
 	case opMod:
 		if a.k == fInt && b.k == fInt {
-			if b.i == 0 {
-				return fval{}, nil, true
+			if b.int() == 0 {
+				*v = fval{}
+			} else {
+				*v = intVal(a.int() % b.int())
 			}
-			return fval{k: fInt, i: a.i % b.i}, nil, true
+			return nil, true
 		}
-		x, y, fok := fastFloats(a, b)
+		x, y, fok := fastFloats(&a, &b)
 		if !fok {
-			return fval{}, nil, false
+			return nil, false
 		}
 		if y == 0 {
-			return fval{}, nil, true
+			*v = fval{}
+		} else {
+			*v = doubleVal(math.Mod(x, y))
 		}
-		return fval{k: fDouble, f: math.Mod(x, y)}, nil, true
+		return nil, true
 	case opNeg:
 		switch a.k {
 		case fInt:
-			if a.i == math.MinInt64 {
-				return fval{}, overflow("-").(*types.Err), true
+			if a.int() == math.MinInt64 {
+				return overflow("-").(*types.Err), true
 			}
-			return fval{k: fInt, i: -a.i}, nil, true
+			*v = intVal(-a.int())
 		case fDouble:
-			return fval{k: fDouble, f: -a.f}, nil, true
+			*v = doubleVal(-a.double())
+		default:
+			return nil, false
 		}
-		return fval{}, nil, false
+		return nil, true
 	case opLess, opLessEq, opGreater, opGreaterEq:
-		cmp, cok := fastCompare(a, b)
+		cmp, cok := fastCompare(&a, &b)
 		if !cok {
-			return fval{}, nil, false
+			return nil, false
 		}
 		var res bool
 		switch n.op {
@@ -218,108 +249,119 @@ func (n *fnode) eval(r record.Record) (v fval, err *types.Err, ok bool) {
 		default:
 			res = cmp >= 0
 		}
-		return fval{k: fBool, b: res}, nil, true
+		*v = boolVal(res)
+		return nil, true
 	case opEq, opNe:
 		var eq bool
 		switch {
 		case a.k == fInt && b.k == fInt:
-			eq = a.i == b.i
-		case isNum(a) && isNum(b):
-			x, y, _ := fastFloats(a, b)
+			eq = a.n == b.n
+		case isNum(&a) && isNum(&b):
+			x, y, _ := fastFloats(&a, &b)
 			eq = compareFloat(x, y) == 0
 		case a.k == fString && b.k == fString:
 			eq = a.s == b.s
 		case a.k == fBool && b.k == fBool:
-			eq = a.b == b.b
+			eq = a.n == b.n
 		default:
-			return fval{}, nil, false
+			return nil, false
 		}
-		return fval{k: fBool, b: eq != (n.op == opNe)}, nil, true
+		*v = boolVal(eq != (n.op == opNe))
+		return nil, true
 	case opNot:
 		if a.k != fBool {
-			return fval{}, nil, false
+			return nil, false
 		}
-		return fval{k: fBool, b: !a.b}, nil, true
+		*v = boolVal(!a.bool())
+		return nil, true
 	case opCastInt:
 		if a.k == fString {
-			return n.viaCEL(a)
+			return n.viaCEL(&a, v)
 		}
-		return fastCastInt(n.name, a, n.lo, n.hi)
+		return fastCastInt(n.name, &a, n.lo, n.hi, v)
 	case opCastDouble, opCastFloat:
 		var f float64
 		switch a.k {
 		case fDouble:
-			f = a.f
+			f = a.double()
 		case fInt:
-			f = float64(a.i)
+			f = float64(a.int())
 		case fBool:
-			if a.b {
+			if a.bool() {
 				f = 1
 			}
 		default:
-			return n.viaCEL(a)
+			return n.viaCEL(&a, v)
 		}
 		if n.op == opCastFloat {
 			f = float64(float32(f))
 		}
-		return fval{k: fDouble, f: f}, nil, true
+		*v = doubleVal(f)
+		return nil, true
 	case opCastBool:
 		switch a.k {
 		case fBool:
-			return a, nil, true
+			*v = a
 		case fInt:
-			return fval{k: fBool, b: a.i != 0}, nil, true
+			*v = boolVal(a.int() != 0)
 		case fDouble:
-			return fval{k: fBool, b: a.f != 0}, nil, true
+			*v = boolVal(a.double() != 0)
+		default:
+			return n.viaCEL(&a, v)
 		}
-		return n.viaCEL(a)
+		return nil, true
 	case opFloat1:
 		var x float64
 		switch a.k {
 		case fInt:
-			x = float64(a.i)
+			x = float64(a.int())
 		case fDouble:
-			x = a.f
+			x = a.double()
 		default:
-			return fval{}, nil, false
+			return nil, false
 		}
 		if n.nullIf != nil && n.nullIf(x) {
-			return fval{}, nil, true
+			*v = fval{}
+		} else {
+			*v = doubleVal(n.float1(x))
 		}
-		return fval{k: fDouble, f: n.float1(x)}, nil, true
+		return nil, true
 	case opCastString:
 		switch a.k {
 		case fString:
-			return a, nil, true
+			*v = a
 		case fInt:
-			return fval{k: fString, s: strconv.FormatInt(a.i, 10)}, nil, true
+			*v = fval{k: fString, s: strconv.FormatInt(a.int(), 10)}
 		case fDouble:
-			return fval{k: fString, s: formatDouble(a.f)}, nil, true
+			*v = fval{k: fString, s: formatDouble(a.double())}
 		case fBool:
-			return fval{k: fString, s: strconv.FormatBool(a.b)}, nil, true
+			*v = fval{k: fString, s: strconv.FormatBool(a.bool())}
+		default:
+			return nil, false
 		}
+		return nil, true
 	}
-	return fval{}, nil, false
+	return nil, false
 }
 
-func isNum(v fval) bool { return v.k == fInt || v.k == fDouble }
+func isNum(v *fval) bool { return v.k == fInt || v.k == fDouble }
 
 // fastFloats is floats of the fast path.
-func fastFloats(a, b fval) (float64, float64, bool) {
+func fastFloats(a, b *fval) (float64, float64, bool) {
 	var x, y float64
 	switch a.k {
 	case fInt:
-		x = float64(a.i)
+		x = float64(a.int())
 	case fDouble:
-		x = a.f
+		x = a.double()
 	default:
 		return 0, 0, false
 	}
 	switch b.k {
 	case fInt:
-		y = float64(b.i)
+		y = float64(b.int())
 	case fDouble:
-		y = b.f
+		y = b.double()
 	default:
 		return 0, 0, false
 	}
@@ -327,51 +369,55 @@ func fastFloats(a, b fval) (float64, float64, bool) {
 }
 
 // fastArith is add, sub and mul of the fast path.
-func fastArith(op fop, a, b fval) (fval, *types.Err, bool) {
+func fastArith(op fop, a, b, v *fval) (*types.Err, bool) {
 	if a.k == fInt && b.k == fInt {
-		x, y := a.i, b.i
+		x, y := a.int(), b.int()
 		var r int64
 		switch op {
 		case opAdd:
 			r = x + y
 			if (x^r)&(y^r) < 0 {
-				return fval{}, overflow("+").(*types.Err), true
+				return overflow("+").(*types.Err), true
 			}
 		case opSub:
 			r = x - y
 			if (x^y)&(x^r) < 0 {
-				return fval{}, overflow("-").(*types.Err), true
+				return overflow("-").(*types.Err), true
 			}
 		default:
 			var ok bool
 			if r, ok = mulInt(x, y); !ok {
-				return fval{}, overflow("*").(*types.Err), true
+				return overflow("*").(*types.Err), true
 			}
 		}
-		return fval{k: fInt, i: r}, nil, true
+		*v = intVal(r)
+		return nil, true
 	}
 	if x, y, ok := fastFloats(a, b); ok {
 		switch op {
 		case opAdd:
-			return fval{k: fDouble, f: x + y}, nil, true
+			*v = doubleVal(x + y)
 		case opSub:
-			return fval{k: fDouble, f: x - y}, nil, true
+			*v = doubleVal(x - y)
+		default:
+			*v = doubleVal(x * y)
 		}
-		return fval{k: fDouble, f: x * y}, nil, true
+		return nil, true
 	}
 	if op == opAdd && a.k == fString && b.k == fString {
-		return fval{k: fString, s: a.s + b.s}, nil, true
+		*v = fval{k: fString, s: a.s + b.s}
+		return nil, true
 	}
-	return fval{}, nil, false
+	return nil, false
 }
 
 // fastCompare is compare of the fast path.
-func fastCompare(a, b fval) (int, bool) {
+func fastCompare(a, b *fval) (int, bool) {
 	if a.k == fInt && b.k == fInt {
-		switch {
-		case a.i < b.i:
+		switch x, y := a.int(), b.int(); {
+		case x < y:
 			return -1, true
-		case a.i > b.i:
+		case x > y:
 			return 1, true
 		}
 		return 0, true
@@ -384,9 +430,9 @@ func fastCompare(a, b fval) (int, bool) {
 		return strings.Compare(a.s, b.s), true
 	case a.k == fBool && b.k == fBool:
 		switch {
-		case a.b == b.b:
+		case a.n == b.n:
 			return 0, true
-		case !a.b:
+		case !a.bool():
 			return -1, true
 		}
 		return 1, true
@@ -394,108 +440,119 @@ func fastCompare(a, b fval) (int, bool) {
 	return 0, false
 }
 
-func fastAnd(a, b fval) (fval, *types.Err, bool) {
-	if (a.k == fBool && !a.b) || (b.k == fBool && !b.b) {
-		return fval{k: fBool}, nil, true
+// fastAnd is and of the fast path: false if either side is false, else
+// null if either is null, else true.
+func fastAnd(a, b, v *fval) (*types.Err, bool) {
+	switch {
+	case a.isFalse() || b.isFalse():
+		*v = boolVal(false)
+	case a.k == fNull || b.k == fNull:
+		*v = fval{}
+	case a.k != fBool || b.k != fBool:
+		return nil, false
+	default:
+		*v = boolVal(true)
 	}
-	if a.k == fNull || b.k == fNull {
-		return fval{}, nil, true
-	}
-	if a.k != fBool || b.k != fBool {
-		return fval{}, nil, false
-	}
-	return fval{k: fBool, b: true}, nil, true
+	return nil, true
 }
 
-func fastOr(a, b fval) (fval, *types.Err, bool) {
-	if (a.k == fBool && a.b) || (b.k == fBool && b.b) {
-		return fval{k: fBool, b: true}, nil, true
+// fastOr is or of the fast path: true if either side is true, else null
+// if either is null, else false.
+func fastOr(a, b, v *fval) (*types.Err, bool) {
+	switch {
+	case a.isTrue() || b.isTrue():
+		*v = boolVal(true)
+	case a.k == fNull || b.k == fNull:
+		*v = fval{}
+	case a.k != fBool || b.k != fBool:
+		return nil, false
+	default:
+		*v = boolVal(false)
 	}
-	if a.k == fNull || b.k == fNull {
-		return fval{}, nil, true
-	}
-	if a.k != fBool || b.k != fBool {
-		return fval{}, nil, false
-	}
-	return fval{k: fBool}, nil, true
+	return nil, true
 }
 
-// fastCastInt is castInt of the fast path.
-func fastCastInt(name string, a fval, lo, hi int64) (fval, *types.Err, bool) {
+// fastCastInt is castInt of the fast path, for a number or a bool.
+func fastCastInt(name string, a *fval, lo, hi int64, v *fval) (*types.Err, bool) {
 	var i int64
 	switch a.k {
 	case fInt:
-		i = a.i
+		i = a.int()
 	case fDouble:
-		f := math.Trunc(a.f)
+		f := math.Trunc(a.double())
 		if math.IsNaN(f) || f < float64(lo) || f >= float64(hi)+1 {
-			return fval{}, errorf("%s: %g out of range", name, a.f).(*types.Err), true
+			return errorf("%s: %g out of range", name, a.double()).(*types.Err), true
 		}
 		i = int64(f)
 	case fBool:
-		if a.b {
+		if a.bool() {
 			i = 1
 		}
 	default:
-		return fval{}, nil, false
+		return nil, false
 	}
 	if i < lo || i > hi {
-		return fval{}, errorf("%s: %d out of range", name, i).(*types.Err), true
+		return errorf("%s: %d out of range", name, i).(*types.Err), true
 	}
-	return fval{k: fInt, i: i}, nil, true
+	*v = intVal(i)
+	return nil, true
 }
 
 // viaCEL applies the library's implementation of n's cast to a, which is
 // not null.
-func (n *fnode) viaCEL(a fval) (fval, *types.Err, bool) {
+func (n *fnode) viaCEL(a, v *fval) (*types.Err, bool) {
 	if n.cast == nil {
-		return fval{}, nil, false
+		return nil, false
 	}
-	return fromVal(n.cast(toVal(a)))
+	return fromVal(n.cast(toVal(a)), v)
 }
 
-func toVal(a fval) ref.Val {
+func toVal(a *fval) ref.Val {
 	switch a.k {
 	case fInt:
-		return types.Int(a.i)
+		return types.Int(a.int())
 	case fDouble:
-		return types.Double(a.f)
+		return types.Double(a.double())
 	case fBool:
-		return types.Bool(a.b)
+		return types.Bool(a.bool())
 	case fString:
 		return types.String(a.s)
 	}
 	return types.NullValue
 }
 
-func fromVal(v ref.Val) (fval, *types.Err, bool) {
-	switch x := v.(type) {
+// fromVal converts a CEL value into v; ok is false for a value of another
+// type than the fast path's.
+func fromVal(val ref.Val, v *fval) (err *types.Err, ok bool) {
+	switch x := val.(type) {
 	case types.Null:
-		return fval{}, nil, true
+		*v = fval{}
 	case types.Int:
-		return fval{k: fInt, i: int64(x)}, nil, true
+		*v = intVal(int64(x))
 	case types.Double:
-		return fval{k: fDouble, f: float64(x)}, nil, true
+		*v = doubleVal(float64(x))
 	case types.Bool:
-		return fval{k: fBool, b: bool(x)}, nil, true
+		*v = boolVal(bool(x))
 	case types.String:
-		return fval{k: fString, s: string(x)}, nil, true
+		*v = fval{k: fString, s: string(x)}
 	case *types.Err:
-		return fval{}, x, true
+		return x, true
+	default:
+		return nil, false
 	}
-	return fval{}, nil, false
+	return nil, true
 }
 
 // convertFast converts a fast result to the Go form of t, as convert does
 // for the CEL value.
-func convertFast(v fval, t feature.Type) (any, error) {
+func convertFast(v *fval, t feature.Type) (any, error) {
 	switch v.k {
 	case fInt:
-		return feature.FromInt64(v.i, t)
+		return feature.FromInt64(v.int(), t)
 	case fDouble:
-		return feature.FromFloat64(v.f, t)
+		return feature.FromFloat64(v.double(), t)
 	case fBool:
-		return feature.Convert(v.b, t)
+		return feature.Convert(v.bool(), t)
 	case fString:
 		return feature.Convert(v.s, t)
 	}
@@ -541,8 +598,8 @@ func (e *Env) fastForm(a *ast.AST, x ast.Expr) *fnode {
 		}
 		return nil
 	case ast.LiteralKind:
-		v, _, ok := fromVal(x.AsLiteral())
-		if !ok || v.k == fNull {
+		var v fval
+		if _, ok := fromVal(x.AsLiteral(), &v); !ok || v.k == fNull {
 			return nil
 		}
 		return &fnode{op: opConst, val: v}

@@ -64,14 +64,15 @@ func (p *Program) Eval(r record.Record) (any, error) {
 // evalFast evaluates the fast form; ok is false when r holds a value it
 // does not read.
 func (p *Program) evalFast(r record.Record) (any, error, bool) {
-	fv, ferr, ok := p.fast.eval(r)
+	var fv fval
+	ferr, ok := p.fast.eval(r, &fv)
 	if !ok {
 		return nil, nil, false
 	}
 	if ferr != nil {
 		return nil, fmt.Errorf("transform %q: %w", p.expr, ferr), true
 	}
-	v, err := convertFast(fv, p.out)
+	v, err := convertFast(&fv, p.out)
 	if err != nil {
 		return nil, fmt.Errorf("transform %q: %w", p.expr, err), true
 	}
