@@ -96,6 +96,7 @@ const (
 type fnode struct {
 	op      fop
 	field   string // opField
+	index   int    // opField: the field's index in the schema
 	val     fval   // opConst
 	a, b, c *fnode // arguments, in order
 	name    string // the function's name, for errors
@@ -113,43 +114,88 @@ type fnode struct {
 // eval evaluates n for r into v. ok is false when a field holds a Go
 // value the fast path does not read; the caller then uses the
 // interpreter. err is the CEL error the interpreter would give.
-func (n *fnode) eval(r record.Record, v *fval) (err *types.Err, ok bool) {
+func (n *fnode) eval(r record.Record, fc *fieldCache, v *fval) (err *types.Err, ok bool) {
 	switch n.op {
 	case opField:
-		switch x := r[n.field].(type) {
-		case nil:
-			*v = fval{}
-		case int64:
-			*v = intVal(x)
-		case float64:
-			*v = doubleVal(x)
-		case bool:
-			*v = boolVal(x)
-		case string:
-			*v = fval{k: fString, s: x}
-		default:
-			return nil, false
+		if fc != nil {
+			return fc.read(r, n, v)
 		}
-		return nil, true
+		return readField(r, n.field, v)
 	case opConst:
 		*v = n.val
 		return nil, true
 	}
+	return n.evalCall(r, fc, v)
+}
+
+// readField reads the field name of r into v.
+func readField(r record.Record, name string, v *fval) (err *types.Err, ok bool) {
+	switch x := r[name].(type) {
+	case nil:
+		*v = fval{}
+	case int64:
+		*v = intVal(x)
+	case float64:
+		*v = doubleVal(x)
+	case bool:
+		*v = boolVal(x)
+	case string:
+		*v = fval{k: fString, s: x}
+	default:
+		return nil, false
+	}
+	return nil, true
+}
+
+// fieldCache keeps the fields of one record that fast forms read, by
+// their index in the schema, so that each is looked up once for all the
+// programs of an Env evaluated with one Vars.
+type fieldCache struct {
+	env  *Env
+	gen  uint32   // the generation of the current record
+	seen []uint32 // seen[i] == gen: vals[i] is field i of the record
+	vals []fval
+}
+
+// reset forgets the fields read so far.
+func (fc *fieldCache) reset() {
+	fc.gen++
+	if fc.gen == 0 {
+		clear(fc.seen)
+		fc.gen = 1
+	}
+}
+
+// read reads the field of node n, an opField, into v.
+func (fc *fieldCache) read(r record.Record, n *fnode, v *fval) (err *types.Err, ok bool) {
+	if fc.seen[n.index] == fc.gen {
+		*v = fc.vals[n.index]
+		return nil, true
+	}
+	if err, ok = readField(r, n.field, v); ok {
+		fc.seen[n.index] = fc.gen
+		fc.vals[n.index] = *v
+	}
+	return err, ok
+}
+
+// evalCall evaluates a function or operator call.
+func (n *fnode) evalCall(r record.Record, fc *fieldCache, v *fval) (err *types.Err, ok bool) {
 	// Arguments are evaluated in order; the first error is the result, as
 	// in the interpreter.
 	var a, b, c fval
 	if n.a != nil {
-		if err, ok = n.a.eval(r, &a); !ok || err != nil {
+		if err, ok = n.a.eval(r, fc, &a); !ok || err != nil {
 			return err, ok
 		}
 	}
 	if n.b != nil {
-		if err, ok = n.b.eval(r, &b); !ok || err != nil {
+		if err, ok = n.b.eval(r, fc, &b); !ok || err != nil {
 			return err, ok
 		}
 	}
 	if n.c != nil {
-		if err, ok = n.c.eval(r, &c); !ok || err != nil {
+		if err, ok = n.c.eval(r, fc, &c); !ok || err != nil {
 			return err, ok
 		}
 	}
@@ -588,13 +634,15 @@ func (e *Env) fastForm(a *ast.AST, x ast.Expr) *fnode {
 	}
 	switch x.Kind() {
 	case ast.IdentKind:
-		f, ok := e.schema.Field(x.AsIdent())
-		if !ok {
+		for i, f := range e.schema.Fields {
+			if f.Name != x.AsIdent() {
+				continue
+			}
+			switch f.Type.Kind {
+			case record.Int, record.Float, record.Bool, record.String:
+				return &fnode{op: opField, field: f.Name, index: i}
+			}
 			return nil
-		}
-		switch f.Type.Kind {
-		case record.Int, record.Float, record.Bool, record.String:
-			return &fnode{op: opField, field: f.Name}
 		}
 		return nil
 	case ast.LiteralKind:

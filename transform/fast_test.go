@@ -214,7 +214,7 @@ func checkSame(t testing.TB, p *Program, r record.Record) {
 	t.Helper()
 	var vars Vars
 	vars.Reset(r)
-	fast, ferr, ok := p.evalFast(r)
+	fast, ferr, ok := p.evalFast(r, nil)
 	if !ok {
 		t.Fatalf("%q as %v: fast path refused %v", p.expr, p.out, r)
 	}
@@ -302,6 +302,35 @@ func TestFastPathMatchesCEL(t *testing.T) {
 	}
 }
 
+// TestFastPathSharedVars evaluates all the fast programs of one schema
+// with one Vars per record, as Process does, so that later programs read
+// the fields the earlier ones cached.
+func TestFastPathSharedVars(t *testing.T) {
+	var progs []*Program
+	for _, fp := range fastPrograms(t, fastExprs) {
+		if reflect.DeepEqual(fp.schema, driverTrips) {
+			progs = append(progs, fp.p)
+		}
+	}
+	if len(progs) < 50 {
+		t.Fatalf("only %d programs", len(progs))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var vars Vars
+	for range 200 {
+		r := randomRecord(rng, driverTrips)
+		vars.Reset(r)
+		for _, p := range progs {
+			got, err := p.EvalVars(&vars)
+			want, werr := p.evalCEL(r)
+			if !strings.Contains(p.expr, "rand") && !sameResult(got, err, want, werr) {
+				t.Fatalf("%q as %v for %v: EvalVars = %#v, %v; CEL = %#v, %v", p.expr, p.out, r, got, err, want, werr)
+			}
+		}
+		vars.Reset(nil)
+	}
+}
+
 // TestFastForms checks which expressions get a fast form.
 func TestFastForms(t *testing.T) {
 	e := newEnv(t)
@@ -346,7 +375,7 @@ func TestFastPathFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record.Record{"trips_today": int32(41)}
-	if _, _, ok := p.evalFast(r); ok {
+	if _, _, ok := p.evalFast(r, nil); ok {
 		t.Fatal("fast path read an int32")
 	}
 	var vars Vars

@@ -22,6 +22,7 @@ type Program struct {
 	prg    cel.Program // nil when field is set
 	adapt  types.Adapter
 	fast   *fnode // the fast form, when the expression has one
+	env    *Env   // the environment that compiled the fast form
 }
 
 // Fast reports whether the program evaluates without the CEL interpreter:
@@ -54,7 +55,7 @@ func (p *Program) Eval(r record.Record) (any, error) {
 		return v, nil
 	}
 	if p.fast != nil {
-		if v, err, ok := p.evalFast(r); ok {
+		if v, err, ok := p.evalFast(r, nil); ok {
 			return v, err
 		}
 	}
@@ -63,9 +64,9 @@ func (p *Program) Eval(r record.Record) (any, error) {
 
 // evalFast evaluates the fast form; ok is false when r holds a value it
 // does not read.
-func (p *Program) evalFast(r record.Record) (any, error, bool) {
+func (p *Program) evalFast(r record.Record, fc *fieldCache) (any, error, bool) {
 	var fv fval
-	ferr, ok := p.fast.eval(r, &fv)
+	ferr, ok := p.fast.eval(r, fc, &fv)
 	if !ok {
 		return nil, nil, false
 	}
@@ -99,7 +100,7 @@ func (p *Program) EvalVars(v *Vars) (any, error) {
 		return p.Eval(v.r)
 	}
 	if p.fast != nil {
-		if out, err, ok := p.evalFast(v.r); ok {
+		if out, err, ok := p.evalFast(v.r, v.fieldCache(p.env)); ok {
 			return out, err
 		}
 	}
@@ -129,6 +130,18 @@ type Vars struct {
 	r     record.Record
 	adapt types.Adapter
 	vals  []namedVal
+	fast  fieldCache
+}
+
+// fieldCache returns the cache of the fields fast forms compiled by env
+// read, which holds nothing of another environment's.
+func (v *Vars) fieldCache(env *Env) *fieldCache {
+	fc := &v.fast
+	if fc.env != env {
+		n := len(env.schema.Fields)
+		*fc = fieldCache{env: env, gen: 1, seen: make([]uint32, n), vals: make([]fval, n)}
+	}
+	return fc
 }
 
 type namedVal struct {
@@ -141,6 +154,12 @@ func (v *Vars) Reset(r record.Record) {
 	v.r = r
 	clear(v.vals)
 	v.vals = v.vals[:0]
+	if v.fast.env != nil {
+		v.fast.reset()
+		if r == nil {
+			clear(v.fast.vals) // keep no strings of the record
+		}
+	}
 }
 
 // ResolveName returns the CEL value of the field name; a missing field
