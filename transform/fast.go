@@ -16,12 +16,14 @@ import (
 )
 
 // The fast path evaluates the common expressions (fields, constants,
-// arithmetic, comparisons, boolean logic, if_else, null tests and casts
-// over int, double, bool and string) without the CEL interpreter: on Go
+// arithmetic, comparisons, boolean logic, if_else, null tests, casts,
+// rand, randn and the math functions of one number, over int, double,
+// bool and string) without the CEL interpreter: on Go
 // values, with no boxing into CEL values and no activation. Compile builds
 // the fast form of an expression when every part of it has one; the
 // interpreter remains the reference, and the fast form gives exactly its
-// results (values and errors), which FuzzFastPathMatchesCEL checks. A
+// results (values and errors), which TestFastPathMatchesCEL and
+// FuzzFastPathMatchesCEL check. A
 // record whose field holds a Go value of another type than its schema's
 // (which a decoder never produces) is evaluated by the interpreter.
 
@@ -628,8 +630,9 @@ func (e *Env) fastForm(a *ast.AST, x ast.Expr) *fnode {
 		return fNull // unsupported
 	}
 	if kind(x) == fNull {
-		// Only isnull and isnotnull accept any argument; every value the
-		// fast path computes has one of its four types.
+		// Every part of a fast form, an argument of isnull too, has one
+		// of the four types: a null literal, a dyn field, a timestamp or
+		// a list has no fast form.
 		return nil
 	}
 	switch x.Kind() {
