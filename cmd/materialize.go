@@ -226,7 +226,8 @@ func planTimeout(p *plan.Plan) time.Duration {
 // writerOptions sizes the writer from the materializations' sink settings:
 // the smallest batch and flush interval asked for win.
 func writerOptions(p *plan.Plan, log *slog.Logger) sink.WriterOptions {
-	o := sink.WriterOptions{Logger: log}
+	// Freshness: an update waits for its batch only while Redis is busy.
+	o := sink.WriterOptions{Logger: log, SendWhenIdle: true}
 	for _, m := range p.Materializations {
 		if b := m.Config.Sink.BatchSize; b > 0 && (o.BatchSize == 0 || b < o.BatchSize) {
 			o.BatchSize = b
