@@ -51,6 +51,9 @@ acknowledged, so a crash replays records and never skips them. It runs until
 reached, or SIGINT/SIGTERM: it then stops fetching, writes what is in flight,
 commits and exits 0. A second signal exits at once.
 
+Unless GOMEMLIMIT is set, a soft Go memory limit of 128 MiB applies (set
+GOMEMLIMIT, e.g. 512MiB or off, for larger deployments).
+
 A one-line JSON summary is printed on stdout at exit.`,
 		Example: `  feathr materialize -f features.yaml --timeout 10s
   feathr materialize -f features.yaml kafkaSampleDemo --start earliest --until-caught-up`,
