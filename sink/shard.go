@@ -338,6 +338,9 @@ func (s *shard) collect(b *batch) bool {
 			continue
 		default:
 		}
+		if w.opts.SendWhenIdle && len(s.free) == batchesPerShard-1 {
+			return true // nothing queued, nothing in flight: see SendWhenIdle
+		}
 		select {
 		case it = <-s.in:
 			if s.add(b, it) {

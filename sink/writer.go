@@ -108,6 +108,15 @@ type WriterOptions struct {
 	MaxBackoff    time.Duration // retry delay cap; default 5s
 	LogInterval   time.Duration // while writes keep failing, one log line per interval; default 10s
 
+	// SendWhenIdle sends a batch as soon as nothing is queued and no
+	// other batch of its connection is in flight, instead of waiting for
+	// it to fill or for FlushInterval: an idle connection is then not
+	// left waiting, so at moderate rates an update is written one round
+	// trip after Submit. While a batch is in flight the next one still
+	// collects, so under load batches fill as before; the cost is more,
+	// smaller batches at moderate rates (more commands and CPU).
+	SendWhenIdle bool
+
 	// OnBatch, when set, is called after each batch is written, from
 	// the goroutine of the batch's connection; it must be quick.
 	OnBatch func(BatchInfo)

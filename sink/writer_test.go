@@ -374,6 +374,40 @@ func TestWriterFlushInterval(t *testing.T) {
 	}
 }
 
+// TestWriterSendWhenIdle: with SendWhenIdle, an update submitted to an
+// idle connection is written without waiting for its batch to fill or for
+// the flush interval (an hour here), and a burst is written in full.
+func TestWriterSendWhenIdle(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 1000, FlushInterval: time.Hour, Conns: 1, SendWhenIdle: true})
+	tbl := &Table{Name: "wi", TimeField: TimeField("m")}
+	done := make(chan int64, 1)
+	submit(t, w, upd(t, tbl, "wi:lone", 1, AckFunc(func(seq int64) { done <- seq }), 7, "f", int64(1)))
+	select {
+	case seq := <-done:
+		if seq != 7 {
+			t.Fatalf("acked seq %d, want 7", seq)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a lone update on an idle connection was not written without Flush")
+	}
+	if got := e.value("wi:lone", "f"); got != int64(1) {
+		t.Fatalf("value = %v, want 1", got)
+	}
+	var a acks
+	for i := range 3000 {
+		submit(t, w, upd(t, tbl, Key("wi", strconv.Itoa(i%500)), int64(i), &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+	st := w.Stats()
+	if a.count() != 3000 || st.Updates != 3001 {
+		t.Fatalf("acks %d, stats %+v; want 3000 acks and 3001 updates", a.count(), st)
+	}
+	if got := e.value(Key("wi", "499"), "f"); got != int64(2999) {
+		t.Errorf("value = %v, want 2999", got)
+	}
+}
+
 func TestWriterAckAfterWrite(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 10})
