@@ -57,5 +57,17 @@ func BenchmarkEval(b *testing.B) {
 				}
 			}
 		})
+		if p.fast == nil {
+			continue
+		}
+		// The same expression on the interpreter, which it skips.
+		b.Run(c.name+"_cel", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.evalCEL(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

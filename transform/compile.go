@@ -62,6 +62,7 @@ func (e *Env) Compile(expr string, out feature.Type) (*Program, error) {
 		return nil, &Error{Msg: err.Error()}
 	}
 	p.prg, p.adapt = prg, e.cel.CELTypeAdapter()
+	p.fast, p.env = e.fastForm(native, native.Expr()), e
 	return p, nil
 }
 

@@ -19,6 +19,7 @@ type Env struct {
 	funcs     []string            // declared function names, for suggestions
 	constArgs map[string]constArg // functions with a pattern argument
 	progOpts  []cel.ProgramOption
+	lib       map[string]*fn // the library by name, for the fast path
 }
 
 // NewEnv returns an environment whose expressions read the top-level fields
@@ -40,8 +41,9 @@ func NewEnv(schema record.Schema) (*Env, error) {
 	for _, f := range schema.Fields {
 		opts = append(opts, cel.Variable(f.Name, celType(f.Type)))
 	}
-	e := &Env{schema: schema, constArgs: map[string]constArg{}}
+	e := &Env{schema: schema, constArgs: map[string]constArg{}, lib: map[string]*fn{}}
 	for _, f := range library() {
+		e.lib[f.name] = f
 		d, err := f.decl()
 		if err != nil {
 			return nil, fmt.Errorf("transform: %w", err)

@@ -49,6 +49,11 @@ type fn struct {
 	// nullable marks a function that handles null arguments itself;
 	// otherwise any null argument makes the result null without a call.
 	nullable bool
+	// float1, when set, is the function of one number as a float64
+	// function, which the fast path calls; nullIf, when set, tells the
+	// arguments for which the result is null instead.
+	float1 func(float64) float64
+	nullIf func(float64) bool
 }
 
 func s(result *cel.Type, args ...*cel.Type) sig { return sig{args: args, result: result} }

@@ -20,7 +20,7 @@ func mathFuncs() []*fn {
 				return badArg(name, v)
 			}
 			return types.Double(f(x))
-		}}
+		}, float1: f}
 	}
 	// logOf is a logarithm that is null for x <= 0, as in Spark.
 	logOf := func(name string, f func(float64) float64) *fn {
@@ -118,6 +118,7 @@ func mathFuncs() []*fn {
 // for which null reports true.
 func (f *fn) withUnaryNull(null func(float64) bool) *fn {
 	inner := f.unary
+	f.nullIf = null
 	f.unary = func(v ref.Val) ref.Val {
 		if x, ok := asFloat(v); ok && null(x) {
 			return types.NullValue

@@ -21,7 +21,13 @@ type Program struct {
 	field  string      // set when the expression is just this field
 	prg    cel.Program // nil when field is set
 	adapt  types.Adapter
+	fast   *fnode // the fast form, when the expression has one
+	env    *Env   // the environment that compiled the fast form
 }
+
+// Fast reports whether the program evaluates without the CEL interpreter:
+// it is a field, or an expression the fast path evaluates (see fast.go).
+func (p *Program) Fast() bool { return p.prg == nil || p.fast != nil }
 
 // String returns the expression's source text.
 func (p *Program) String() string { return p.expr }
@@ -48,6 +54,34 @@ func (p *Program) Eval(r record.Record) (any, error) {
 		}
 		return v, nil
 	}
+	if p.fast != nil {
+		if v, err, ok := p.evalFast(r, nil); ok {
+			return v, err
+		}
+	}
+	return p.evalCEL(r)
+}
+
+// evalFast evaluates the fast form; ok is false when r holds a value it
+// does not read.
+func (p *Program) evalFast(r record.Record, fc *fieldCache) (any, error, bool) {
+	var fv fval
+	ferr, ok := p.fast.eval(r, fc, &fv)
+	if !ok {
+		return nil, nil, false
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, ferr), true
+	}
+	v, err := convertFast(&fv, p.out)
+	if err != nil {
+		return nil, fmt.Errorf("transform %q: %w", p.expr, err), true
+	}
+	return v, nil, true
+}
+
+// evalCEL is Eval by the CEL interpreter.
+func (p *Program) evalCEL(r record.Record) (any, error) {
 	val, _, err := p.prg.Eval(activation(r))
 	if err != nil {
 		return nil, fmt.Errorf("transform %q: %w", p.expr, err)
@@ -65,6 +99,16 @@ func (p *Program) EvalVars(v *Vars) (any, error) {
 	if p.prg == nil {
 		return p.Eval(v.r)
 	}
+	if p.fast != nil {
+		if out, err, ok := p.evalFast(v.r, v.fieldCache(p.env)); ok {
+			return out, err
+		}
+	}
+	return p.evalVarsCEL(v)
+}
+
+// evalVarsCEL is EvalVars by the CEL interpreter.
+func (p *Program) evalVarsCEL(v *Vars) (any, error) {
 	v.adapt = p.adapt
 	val, _, err := p.prg.Eval(v)
 	if err != nil {
@@ -86,6 +130,18 @@ type Vars struct {
 	r     record.Record
 	adapt types.Adapter
 	vals  []namedVal
+	fast  fieldCache
+}
+
+// fieldCache returns the cache of the fields fast forms compiled by env
+// read, which holds nothing of another environment's.
+func (v *Vars) fieldCache(env *Env) *fieldCache {
+	fc := &v.fast
+	if fc.env != env {
+		n := len(env.schema.Fields)
+		*fc = fieldCache{env: env, gen: 1, seen: make([]uint32, n), vals: make([]fval, n)}
+	}
+	return fc
 }
 
 type namedVal struct {
@@ -98,6 +154,12 @@ func (v *Vars) Reset(r record.Record) {
 	v.r = r
 	clear(v.vals)
 	v.vals = v.vals[:0]
+	if v.fast.env != nil {
+		v.fast.reset()
+		if r == nil {
+			clear(v.fast.vals) // keep no strings of the record
+		}
+	}
 }
 
 // ResolveName returns the CEL value of the field name; a missing field
