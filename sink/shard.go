@@ -119,8 +119,9 @@ type shard struct {
 	// writes batches again after a failure. It guards what follows.
 	sendMu sync.Mutex
 	conn   redis.Conn
-	loaded bool // the script is loaded on conn
-	args   []any
+	// scriptErr is the error reply to loading the script on conn.
+	scriptErr error
+	args      []any
 	argCache
 }
 
@@ -541,9 +542,9 @@ func (s *shard) retry(b *batch, err error) bool {
 			}
 			wait := true
 			if isNoScript(err) {
-				// Redis restarted or SCRIPT FLUSH: load it again, at
-				// once the first time.
-				s.loaded = false
+				// Redis restarted or SCRIPT FLUSH: the connection is
+				// dropped, and the next one loads it again, at once
+				// the first time.
 				wait = reloaded
 				reloaded = true
 			}
@@ -757,22 +758,34 @@ func clearArgs(args []any) []any {
 }
 
 // getConn returns the shard's connection for writing b, dialing a new
-// one when there is none, and loading the script into it when b needs
-// it. s.sendMu is held. A broken connection is returned as it is: its
-// batches fail, and the receiver drops it.
+// one when there is none. s.sendMu is held. A broken connection is
+// returned as it is: its batches fail, and the receiver drops it.
+//
+// The script is loaded right after dialing, whether b needs it or not:
+// later, batches may be in flight on the connection, whose replies only
+// the receiver reads, so a round trip of the sender's own (Do) would
+// consume them. A connection that NOSCRIPT failed is dropped, and the
+// next one loads the script again. An error reply to SCRIPT LOAD (say,
+// NOPERM) fails only the batches that need the script.
 func (s *shard) getConn(b *batch) (redis.Conn, error) {
 	if s.conn == nil {
 		c, err := s.w.pool.GetContext(s.w.ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.conn, s.loaded = c, false
-	}
-	if !s.loaded && b.needsScript() {
-		if err := s.w.script.Load(s.conn); err != nil {
-			return nil, fmt.Errorf("load script: %w", err)
+		s.scriptErr = nil
+		if err := s.w.script.Load(c); err != nil {
+			var re redis.Error
+			if !errors.As(err, &re) {
+				c.Close()
+				return nil, fmt.Errorf("load script: %w", err)
+			}
+			s.scriptErr = fmt.Errorf("load script: %w", err)
 		}
-		s.loaded = true
+		s.conn = c
+	}
+	if s.scriptErr != nil && b.needsScript() {
+		return nil, s.scriptErr
 	}
 	return s.conn, nil
 }

@@ -669,3 +669,37 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// TestWriterMixedOrdering writes to an Arrival and an EventTime table
+// through one connection, one update per batch: the first batch needs no
+// script, the second does while the first is in flight. Loading the
+// script then must not read a reply the receiver is waiting for (run it
+// with -race).
+func TestWriterMixedOrdering(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 1, Conns: 1})
+	ar := &Table{Name: "ma", Ordering: Arrival}
+	et := &Table{Name: "me", Ordering: EventTime, TimeField: TimeField("m")}
+	var a acks
+	const updates = 40
+	for i := range updates {
+		tbl := ar
+		if i%2 == 1 {
+			tbl = et
+		}
+		submit(t, w, upd(t, tbl, Key(tbl.Name, "1"), int64(i), &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+	if a.count() != updates {
+		t.Errorf("acks = %d, want %d", a.count(), updates)
+	}
+	if got := e.value(Key("ma", "1"), "f"); got != int64(updates-2) {
+		t.Errorf("arrival key = %v, want %d", got, updates-2)
+	}
+	if got := e.value(Key("me", "1"), "f"); got != int64(updates-1) {
+		t.Errorf("event-time key = %v, want %d", got, updates-1)
+	}
+	if st := w.Stats(); st.Errors != 0 || st.Retries != 0 {
+		t.Errorf("stats %+v: want no error and no retry", st)
+	}
+}
