@@ -101,3 +101,28 @@ func TestRunSourceConnectFails(t *testing.T) {
 		t.Errorf("read %d records: a consumer started before every source connected", st.Read)
 	}
 }
+
+// TestDryRunStartTimeout checks that a dry run connects as Run does: a
+// broker that never answers ends it at the start timeout, with the
+// source named.
+func TestDryRunStartTimeout(t *testing.T) {
+	f, err := config.Parse("two.yaml", fmt.Appendf(nil, twoSourcesYAML, testenv.KFake(t, 1, "t"), "t", testenv.SilentAddr(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Compile(f, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := New(Options{Plan: p, Logger: slog.New(slog.DiscardHandler), StartTimeout: 300 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- pl.DryRun(context.Background(), 1, func(Row) error { return nil }) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "source bad") || !strings.Contains(err.Error(), "no broker answered within 300ms") {
+			t.Errorf("DryRun = %v, want source bad's start timeout", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("DryRun still connecting after 20s")
+	}
+}
