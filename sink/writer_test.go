@@ -703,3 +703,32 @@ func TestWriterMixedOrdering(t *testing.T) {
 		t.Errorf("stats %+v: want no error and no retry", st)
 	}
 }
+
+// TestWriterKillsDroppedConn checks that after a read error the writer
+// ends the dropped connection (CLIENT KILL ID) before it writes the
+// batches again on a new one: Redis could otherwise still run commands of
+// the old connection after them, an older arrival value over a newer one.
+func TestWriterKillsDroppedConn(t *testing.T) {
+	e := newEnv(t)
+	pool := NewPool(Options{Addr: e.srv.Addr(), ReadTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { pool.Close() })
+	w := NewWriter(pool, WriterOptions{Conns: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	tbl := &Table{Name: "kd", Ordering: Arrival}
+	submit(t, w, upd(t, tbl, "kd:1", 1, nil, 0, "f", int64(1)))
+	flush(t, w)
+	// Every command waits 1s: the write's reply times out.
+	e.do("CLIENT", "PAUSE", 1000, "ALL")
+	submit(t, w, upd(t, tbl, "kd:1", 2, nil, 0, "f", int64(2)))
+	flush(t, w)
+	if got := e.value("kd:1", "f"); got != int64(2) {
+		t.Errorf("kd:1 = %v, want 2", got)
+	}
+	if st := w.Stats(); st.Errors == 0 {
+		t.Fatalf("stats %+v: the pause caused no read error", st)
+	}
+	if n := e.calls("client|kill"); n == 0 {
+		t.Error("the dropped connection was not killed (no CLIENT KILL)")
+	}
+}
