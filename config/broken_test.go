@@ -323,6 +323,8 @@ anchors:
 		[]want{{9, 42, `sink.redis.batch_size: want an integer, got "lots"`}}},
 	{"ttl without unit", strings.Replace(base, "{table: t}", "{table: t, ttl: 3600}", 1), nil,
 		[]want{{9, 35, `sink.redis.ttl: "3600" has no unit; write a duration with a unit, such as 10s, 500ms or 1m30s`}}},
+	{"ttl under 1ms", strings.Replace(base, "{table: t}", "{table: t, ttl: 500us}", 1), nil,
+		[]want{{9, 35, `sink.redis.ttl: must be at least 1ms (Redis expires keys in whole milliseconds), got 500µs`}}},
 	{"negative timeout", withMat("    timeout: -1s\n"), nil,
 		[]want{{11, 14, `materialization "m": timeout: must not be negative, got -1s`}}},
 	{"bad flush_interval", strings.Replace(base, "{table: t}", "{table: t, flush_interval: soon}", 1), nil,

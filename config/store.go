@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 func (p *parser) redis(e *entry, r *Redis) {
@@ -149,6 +150,12 @@ func (p *parser) sink(e *entry, s *RedisSink) {
 		p.required(m, "table", e.keyPos(), e.ctx, " (the Redis table name, the prefix of its keys)")
 	}
 	s.TTL = p.duration(m["ttl"], 0)
+	if s.TTL > 0 && s.TTL < time.Millisecond {
+		// Redis expires keys in whole milliseconds: PEXPIRE 0 would
+		// delete the key at once.
+		p.errorf(m["ttl"].valPos(), "%s: must be at least 1ms (Redis expires keys in whole milliseconds), got %s", m["ttl"].ctx, s.TTL)
+		s.TTL = 0
+	}
 	s.Ordering = p.enum(m["ordering"], DefaultOrdering, orderings...)
 	s.BatchSize = p.integer(m["batch_size"], DefaultBatchSize)
 	if s.BatchSize <= 0 {

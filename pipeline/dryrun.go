@@ -64,16 +64,21 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 			cancel(errDryRunDone)
 		}
 	}
-	defer wg.Wait()
+	defer func() {
+		// On an error return, partitions of sources before it are being
+		// read: stop them first.
+		cancel(nil)
+		wg.Wait()
+	}()
 	for i, src := range p.opts.Plan.Sources {
 		cfg, err := saramaConfig(src.Config, p.opts.Start, p.opts.CommitInterval)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
 		cfg.Consumer.Offsets.AutoCommit.Enable = false
-		client, err := sarama.NewClient(src.Config.Kafka.Brokers, cfg)
+		client, err := connect(ctx, src.Config, cfg, p.opts.StartTimeout)
 		if err != nil {
-			return fmt.Errorf("source %s: connecting to Kafka at %v: %w", src.Config.Name, src.Config.Kafka.Brokers, err)
+			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
 		defer client.Close()
 		consumer, err := sarama.NewConsumerFromClient(client)
@@ -86,6 +91,9 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
 		c := p.sources[i]
+		// Rate-limited as in Run: while a broker is down, each partition
+		// reports an error every retry.
+		kafkaLog := newLimitedLogger(p.log, 5, 10*time.Second, "kafka errors not logged in the last period")
 		for tp, off := range starts {
 			pc, err := consumer.ConsumePartition(tp.topic, tp.partition, off)
 			if errors.Is(err, sarama.ErrOffsetOutOfRange) {
@@ -113,7 +121,7 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.dryRunPartition(ctx, c, src, pc, target, pending.Done, out)
+				p.dryRunPartition(ctx, c, src, pc, target, pending.Done, out, kafkaLog)
 			}()
 		}
 	}
@@ -177,7 +185,8 @@ func dryRunStarts(client sarama.Client, src *plan.Source, initial int64) (map[to
 
 // dryRunPartition evaluates one partition's records until ctx is done.
 // With a target (>= 0), caught is called once the record before it was read.
-func (p *Pipeline) dryRunPartition(ctx context.Context, c *sourceCounters, src *plan.Source, pc sarama.PartitionConsumer, target int64, caught func(), out func(Row)) {
+// Kafka errors go to kafkaLog.
+func (p *Pipeline) dryRunPartition(ctx context.Context, c *sourceCounters, src *plan.Source, pc sarama.PartitionConsumer, target int64, caught func(), out func(Row), kafkaLog *limitedLogger) {
 	defer pc.AsyncClose()
 	var updates []sink.Update
 	for {
@@ -187,7 +196,7 @@ func (p *Pipeline) dryRunPartition(ctx context.Context, c *sourceCounters, src *
 			return
 		case err, ok := <-pc.Errors():
 			if ok {
-				p.log.Warn("kafka", "source", src.Config.Name, "err", err)
+				kafkaLog.log("kafka", "source", src.Config.Name, "err", err)
 			}
 			continue
 		case m, ok := <-pc.Messages():

@@ -178,13 +178,29 @@ func (h *handler) released(sess sarama.ConsumerGroupSession, claim sarama.Consum
 	if w == nil || sess.Context().Err() != nil {
 		return // the session is ending: Cleanup flushes and commits
 	}
-	ctx, cancel := context.WithTimeout(sess.Context(), h.p.opts.ShutdownTimeout)
+	timeout := h.p.opts.ShutdownTimeout
+	if h.client != nil {
+		timeout = revokeFlushTimeout(timeout, h.client.Config().Consumer.Group.Rebalance.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(sess.Context(), timeout)
 	defer cancel()
 	if err := w.Flush(ctx); err != nil {
 		h.p.log.Warn("flushing writes of a revoked partition; its unwritten records will be read again by its new owner", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "err", err)
 		return
 	}
 	h.p.log.Info("partition revoked: its writes are flushed for the commit", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition())
+}
+
+// revokeFlushTimeout bounds the flush of a revoked partition: by the
+// shutdown timeout, and to 5s (or half of it, when shorter than 10s)
+// within the rebalance timeout, which is how long sarama waits for the
+// claim to end before it gives the rebalance up.
+func revokeFlushTimeout(shutdown, rebalance time.Duration) time.Duration {
+	if rebalance <= 0 {
+		return shutdown
+	}
+	margin := min(5*time.Second, rebalance/2)
+	return min(shutdown, rebalance-margin)
 }
 
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {

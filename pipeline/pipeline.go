@@ -142,7 +142,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			c.Close()
 		}
 	}()
-	var consumers, drains sync.WaitGroup
+	// Every source connects before any consumer starts: a source that
+	// cannot connect ends the run with nothing running that would need
+	// to be stopped and waited for.
+	handlers := make([]*handler, len(p.opts.Plan.Sources))
 	for i, src := range p.opts.Plan.Sources {
 		cfg, err := saramaConfig(src.Config, p.opts.Start, p.opts.CommitInterval)
 		if err != nil {
@@ -172,6 +175,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			defer dl.Close()
 			h.dl = dl
 		}
+		handlers[i] = h
+	}
+	var consumers, drains sync.WaitGroup
+	for i, src := range p.opts.Plan.Sources {
+		group, h := groups[i], handlers[i]
 		drains.Add(1)
 		go func() {
 			defer drains.Done()

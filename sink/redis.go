@@ -84,25 +84,41 @@ func ParseURL(s string) (Options, error) {
 	if !strings.Contains(s, "://") {
 		s = "redis://" + s
 	}
+	// The user info is parsed apart, so that no error quotes it: it
+	// ends at the last '@', and url.Parse would end it at the first '/',
+	// '?' or '#', quoting the rest of the password as a host or path.
+	scheme, rest, _ := strings.Cut(s, "://")
+	var user *url.Userinfo
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		info := rest[:at]
+		if strings.ContainsAny(info, "/?#") {
+			return Options{}, errors.New("invalid redis URL: '/', '?' or '#' before the '@' of the user info: percent-encode the password")
+		}
+		iu, err := url.Parse("redis://" + info + "@h")
+		if err != nil || iu.User == nil {
+			return Options{}, errors.New("invalid redis URL: invalid user info: percent-encode the password")
+		}
+		user, rest = iu.User, rest[at+1:]
+	}
 	// url.Parse takes one host: parse a cluster's node list apart.
 	var hosts []string
-	if scheme, rest, _ := strings.Cut(s, "://"); strings.HasSuffix(scheme, "+cluster") {
+	if strings.HasSuffix(scheme, "+cluster") {
 		end := strings.IndexAny(rest, "/?#")
 		if end < 0 {
 			end = len(rest)
 		}
-		at := strings.LastIndex(rest[:end], "@") + 1
-		hosts = strings.Split(rest[at:end], ",")
-		s = scheme + "://" + rest[:at] + "cluster.invalid" + rest[end:]
+		hosts = strings.Split(rest[:end], ",")
+		rest = "cluster.invalid" + rest[end:]
 	}
-	u, err := url.Parse(s)
+	u, err := url.Parse(scheme + "://" + rest)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, password included
+			err = ue.Err // url.Error repeats the URL
 		}
 		return Options{}, fmt.Errorf("invalid redis URL: %w", err)
 	}
+	u.User = user
 	var o Options
 	switch u.Scheme {
 	case "redis":

@@ -48,6 +48,44 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// TestParseURLSecret checks that no error quotes any part of a password,
+// even one with characters a URL must percent-encode.
+func TestParseURLSecret(t *testing.T) {
+	for _, in := range []string{
+		"redis://:s3cr/et@h",
+		"redis://:s3cr?et@h:1",
+		"redis://:s3cr#et@h:1/0",
+		"redis://u:s3cr/et@h:1/x",
+		"redis://:s3cr/et@h:99999",
+		"redis://:s3cr%zzet@h:1",
+		"redis://:s3cr et@h:1",
+		"redis://:s3cr@et@h:x",
+		"rediss://user:s3cr/et/@h:1",
+		"redis+cluster://:s3cr/et@h1:7000",
+		"redis+cluster://:s3cr?et@h1:7000,h2:7001",
+		"redis+cluster://u:s3cr%zzet@h1:7000",
+		"redis+cluster://u:s3cr#et@h1:7000,,h2",
+		"s3cr:et@h:x",
+		"s3cr/et@h",
+	} {
+		_, err := ParseURL(in)
+		if err == nil {
+			t.Errorf("ParseURL(%q): no error", in)
+			continue
+		}
+		for _, part := range []string{"s3cr", "et@", "u:"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("ParseURL(%q) error quotes %q of the user info: %v", in, part, err)
+			}
+		}
+	}
+	for _, in := range []string{"redis://:s3cr/et@h", "redis+cluster://:s3cr?et@h1:7000"} {
+		if _, err := ParseURL(in); err == nil || !strings.Contains(err.Error(), "percent-encode the password") {
+			t.Errorf("ParseURL(%q) = %v, want a hint to percent-encode the password", in, err)
+		}
+	}
+}
+
 func TestOptionsString(t *testing.T) {
 	o := Options{Addr: "h:1", Username: "u", Password: "secret", TLS: true, DB: 2}
 	if s := o.String(); s != "rediss://u:***@h:1/2" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -119,8 +120,11 @@ type shard struct {
 	// writes batches again after a failure. It guards what follows.
 	sendMu sync.Mutex
 	conn   redis.Conn
-	loaded bool // the script is loaded on conn
-	args   []any
+	// scriptErr is the error reply to loading the script on conn.
+	scriptErr error
+	connID    int64   // conn's CLIENT ID; 0: unknown
+	dropped   []int64 // IDs of connections dropped, to kill (killDropped)
+	args      []any
 	argCache
 }
 
@@ -544,9 +548,9 @@ func (s *shard) retry(b *batch, err error) bool {
 			}
 			wait := true
 			if isNoScript(err) {
-				// Redis restarted or SCRIPT FLUSH: load it again, at
-				// once the first time.
-				s.loaded = false
+				// Redis restarted or SCRIPT FLUSH: the connection is
+				// dropped, and the next one loads it again, at once
+				// the first time.
 				wait = reloaded
 				reloaded = true
 			}
@@ -760,22 +764,50 @@ func clearArgs(args []any) []any {
 }
 
 // getConn returns the shard's connection for writing b, dialing a new
-// one when there is none, and loading the script into it when b needs
-// it. s.sendMu is held. A broken connection is returned as it is: its
-// batches fail, and the receiver drops it.
+// one when there is none. s.sendMu is held. A broken connection is
+// returned as it is: its batches fail, and the receiver drops it.
+//
+// The script is loaded right after dialing, whether b needs it or not:
+// later, batches may be in flight on the connection, whose replies only
+// the receiver reads, so a round trip of the sender's own (Do) would
+// consume them. A connection that NOSCRIPT failed is dropped, and the
+// next one loads the script again. An error reply to SCRIPT LOAD (say,
+// NOPERM) fails only the batches that need the script.
 func (s *shard) getConn(b *batch) (redis.Conn, error) {
 	if s.conn == nil {
 		c, err := s.w.pool.GetContext(s.w.ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.conn, s.loaded = c, false
-	}
-	if !s.loaded && b.needsScript() {
-		if err := s.w.script.Load(s.conn); err != nil {
-			return nil, fmt.Errorf("load script: %w", err)
+		s.scriptErr = nil
+		if err := s.w.script.Load(c); err != nil {
+			var re redis.Error
+			if !errors.As(err, &re) {
+				c.Close()
+				return nil, fmt.Errorf("load script: %w", err)
+			}
+			s.scriptErr = fmt.Errorf("load script: %w", err)
 		}
-		s.loaded = true
+		id, err := redis.Int64(c.Do("CLIENT", "ID"))
+		if err != nil {
+			var re redis.Error
+			if !errors.As(err, &re) {
+				c.Close()
+				return nil, fmt.Errorf("client id: %w", err)
+			}
+			id = 0 // not allowed: this connection cannot be killed when dropped
+		}
+		// The pool hands out again a connection it drained of every
+		// reply when it was dropped: nothing of it is left to run.
+		s.dropped = slices.DeleteFunc(s.dropped, func(d int64) bool { return d == id })
+		if err := s.killDropped(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+		s.conn, s.connID = c, id
+	}
+	if s.scriptErr != nil && b.needsScript() {
+		return nil, s.scriptErr
 	}
 	return s.conn, nil
 }
@@ -789,13 +821,38 @@ func (b *batch) needsScript() bool {
 	return false
 }
 
+// killDropped ends the connections dropped since the last dial (CLIENT
+// KILL ID), on c, before anything is sent on it. Redis may not have read
+// all the commands of a dropped connection yet, and would run them after
+// the batches written again on c: an older arrival value over a newer one
+// (event-time writes are safe: the script keeps the newest). Killing the
+// connection discards what it did not run. Only a connection error keeps
+// them to kill on the next connection.
+func (s *shard) killDropped(c redis.Conn) error {
+	for len(s.dropped) > 0 {
+		_, err := c.Do("CLIENT", "KILL", "ID", s.dropped[0])
+		var re redis.Error
+		if err != nil && !errors.As(err, &re) {
+			return fmt.Errorf("kill a dropped connection: %w", err)
+		}
+		if err != nil && !strings.Contains(string(re), "No such client") {
+			s.w.log.Warn("redis: could not end a dropped connection; a write it still holds may run after newer writes", "err", err)
+		}
+		s.dropped = s.dropped[1:]
+	}
+	return nil
+}
+
 func (s *shard) dropConn() {
 	if s.cl != nil {
 		s.cl.close()
 	}
 	if s.conn != nil {
+		if s.connID != 0 {
+			s.dropped = append(s.dropped, s.connID)
+		}
 		s.conn.Close()
-		s.conn = nil
+		s.conn, s.connID = nil, 0
 	}
 }
 

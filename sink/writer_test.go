@@ -703,3 +703,66 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// TestWriterMixedOrdering writes to an Arrival and an EventTime table
+// through one connection, one update per batch: the first batch needs no
+// script, the second does while the first is in flight. Loading the
+// script then must not read a reply the receiver is waiting for (run it
+// with -race).
+func TestWriterMixedOrdering(t *testing.T) {
+	e := newEnv(t)
+	w := newWriter(t, e, WriterOptions{BatchSize: 1, Conns: 1})
+	ar := &Table{Name: "ma", Ordering: Arrival}
+	et := &Table{Name: "me", Ordering: EventTime, TimeField: TimeField("m")}
+	var a acks
+	const updates = 40
+	for i := range updates {
+		tbl := ar
+		if i%2 == 1 {
+			tbl = et
+		}
+		submit(t, w, upd(t, tbl, Key(tbl.Name, "1"), int64(i), &a, int64(i), "f", int64(i)))
+	}
+	flush(t, w)
+	if a.count() != updates {
+		t.Errorf("acks = %d, want %d", a.count(), updates)
+	}
+	if got := e.value(Key("ma", "1"), "f"); got != int64(updates-2) {
+		t.Errorf("arrival key = %v, want %d", got, updates-2)
+	}
+	if got := e.value(Key("me", "1"), "f"); got != int64(updates-1) {
+		t.Errorf("event-time key = %v, want %d", got, updates-1)
+	}
+	if st := w.Stats(); st.Errors != 0 || st.Retries != 0 {
+		t.Errorf("stats %+v: want no error and no retry", st)
+	}
+}
+
+// TestWriterKillsDroppedConn checks that after a read error the writer
+// ends the dropped connection (CLIENT KILL ID) before it writes the
+// batches again on a new one: Redis could otherwise still run commands of
+// the old connection after them, an older arrival value over a newer one.
+func TestWriterKillsDroppedConn(t *testing.T) {
+	e := newEnv(t)
+	pool := NewPool(Options{Addr: e.srv.Addr(), ReadTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { pool.Close() })
+	w := NewWriter(pool, WriterOptions{Conns: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	tbl := &Table{Name: "kd", Ordering: Arrival}
+	submit(t, w, upd(t, tbl, "kd:1", 1, nil, 0, "f", int64(1)))
+	flush(t, w)
+	// Every command waits 1s: the write's reply times out.
+	e.do("CLIENT", "PAUSE", 1000, "ALL")
+	submit(t, w, upd(t, tbl, "kd:1", 2, nil, 0, "f", int64(2)))
+	flush(t, w)
+	if got := e.value("kd:1", "f"); got != int64(2) {
+		t.Errorf("kd:1 = %v, want 2", got)
+	}
+	if st := w.Stats(); st.Errors == 0 {
+		t.Fatalf("stats %+v: the pause caused no read error", st)
+	}
+	if n := e.calls("client|kill"); n == 0 {
+		t.Error("the dropped connection was not killed (no CLIENT KILL)")
+	}
+}
