@@ -558,26 +558,7 @@ func BenchmarkWriterCluster(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			w := c.make()
 			defer w.Close()
-			tbl := &Table{Name: "bench", TimeField: TimeField("m")}
-			keys := make([]string, 10000)
-			for i := range keys {
-				keys[i] = Key(tbl.Name, strconv.Itoa(i))
-			}
-			fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
-			ctx := context.Background()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
-				if err := w.Submit(ctx, u); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-			if err := w.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
+			benchSubmit(b, w, &Table{Name: "bench", TimeField: TimeField("m")}, 10000)
 		})
 	}
 }

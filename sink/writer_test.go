@@ -677,30 +677,37 @@ func BenchmarkWriter(b *testing.B) {
 			b.Run(ord.String()+"/"+kc.name, func(b *testing.B) {
 				w := newWriter(b, e, WriterOptions{})
 				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, TimeField: TimeField("m")}
-				keys := make([]string, kc.n)
-				for i := range keys {
-					keys[i] = Key(tbl.Name, strconv.Itoa(i))
-				}
-				fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
-				ctx := context.Background()
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
-					if err := w.Submit(ctx, u); err != nil {
-						b.Fatal(err)
-					}
-					i++
-				}
-				if err := w.Flush(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
-				if st := w.Stats(); st.Updates != int64(i) {
-					b.Fatalf("acknowledged %d updates of %d", st.Updates, i)
-				}
+				benchSubmit(b, w, tbl, kc.n)
 			})
 		}
+	}
+}
+
+// benchSubmit submits updates of three fields, cycling over n keys of tbl,
+// for as long as the benchmark runs, flushes, reports updates/s, and
+// checks that every update was acknowledged.
+func benchSubmit(b *testing.B, w *Writer, tbl *Table, n int) {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = Key(tbl.Name, strconv.Itoa(i))
+	}
+	fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		u := Update{Table: tbl, Key: keys[i%len(keys)], Fields: fields, EventTime: int64(i)}
+		if err := w.Submit(ctx, u); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if err := w.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
+	if st := w.Stats(); st.Updates != int64(i) {
+		b.Fatalf("acknowledged %d updates of %d", st.Updates, i)
 	}
 }
 
