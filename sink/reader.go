@@ -3,34 +3,10 @@ package sink
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/gomodule/redigo/redis"
 )
-
-// NullKeyPart stands for a null key part in a Redis key, as in Feathr.
-const NullKeyPart = "_null_"
-
-// Key returns the Redis key of an entity in a table, Feathr's layout:
-// "<table>:<k1>#<k2>...". Callers pass NullKeyPart for a null part.
-func Key(table string, parts ...string) string {
-	n := len(table) + 1 + max(len(parts)-1, 0)
-	for _, p := range parts {
-		n += len(p)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(table)
-	b.WriteByte(':')
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte('#')
-		}
-		b.WriteString(p)
-	}
-	return b.String()
-}
 
 // readChunk is the number of keys read per round trip.
 const readChunk = 500
@@ -127,7 +103,7 @@ func (r *Reader) read(ctx context.Context, table string, keys, features []string
 	for start := 0; start < len(keys); start += readChunk {
 		chunk := keys[start:min(start+readChunk, len(keys))]
 		for _, k := range chunk {
-			key = append(append(append(key[:0], table...), ':'), k...)
+			key = append(AppendKeyStart(key[:0], table), k...)
 			args[0] = key // Send copies it into the connection's buffer
 			if err := c.Send("HMGET", args...); err != nil {
 				return fmt.Errorf("sink: read: %w", err)
