@@ -29,7 +29,7 @@ type MaterializeOptions struct {
 	File             string
 	Materializations []string
 	Timeout          time.Duration
-	Start            string
+	Start            config.Start // zero: each source's start
 	UntilCaughtUp    bool
 	RedisURL         string
 	LogFormat        string
@@ -81,9 +81,6 @@ A one-line JSON summary is printed on stdout at exit.`,
   feathr materialize -f features.yaml --dry-run --start earliest --dry-run-rows 5`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Materializations = args
-			if opts.Start != "" && opts.Start != "earliest" && opts.Start != "latest" {
-				return usageErrorf("--start must be earliest or latest, not %q", opts.Start)
-			}
 			if opts.LogFormat != "text" && opts.LogFormat != "json" {
 				return usageErrorf("--log-format must be text or json, not %q", opts.LogFormat)
 			}
@@ -107,7 +104,7 @@ A one-line JSON summary is printed on stdout at exit.`,
 	}
 	c.Flags().StringVarP(&opts.File, "file", "f", "features.yaml", "feature definition file")
 	c.Flags().DurationVar(&opts.Timeout, "timeout", 0, "stop after this long (default: the materializations' timeout, else run until stopped)")
-	c.Flags().StringVar(&opts.Start, "start", "", "where a consumer group without committed offsets begins: earliest or latest (default: each source's start)")
+	c.Flags().Var(startFlag{&opts.Start}, "start", "where a consumer group without committed offsets begins: earliest or latest (default: each source's start)")
 	c.Flags().BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "stop once every assigned partition is written up to its high watermark at start")
 	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL overriding the file's online_store (redis://, rediss://, or redis+cluster://host:port,host:port for a cluster; put passwords in FEATHR_REDIS_URL instead)")
 	c.Flags().StringVar(&opts.LogFormat, "log-format", "text", "log format on stderr: text or json")
@@ -445,4 +442,19 @@ func progress(ctx context.Context, s IOStreams, pl *pipeline.Pipeline) {
 			last = st.Read
 		}
 	}
+}
+
+// startFlag is the --start flag: a config.Start parsed from its text.
+type startFlag struct{ v *config.Start }
+
+func (f startFlag) String() string { return f.v.String() }
+func (f startFlag) Type() string   { return "earliest|latest" }
+
+func (f startFlag) Set(s string) error {
+	v, ok := config.ParseStart(s)
+	if !ok {
+		return fmt.Errorf("want earliest or latest, not %q", s)
+	}
+	*f.v = v
+	return nil
 }

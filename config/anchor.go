@@ -34,12 +34,10 @@ func (p *parser) key(e entry) *Key {
 		k.TypePos = t.valPos()
 		if s, ok := p.scalar(t); ok {
 			kt, err := feature.ParseKeyType(s)
-			k.Type = s
 			if err != nil {
 				p.errorf(t.valPos(), "%s: %w", t.ctx, err)
-			} else {
-				k.Type = kt.String()
 			}
+			k.Type = kt
 		}
 	} else {
 		p.required(m, "type", k.Pos, c, " (one of BOOL, INT32, INT64, FLOAT, DOUBLE, STRING, BYTES)")
@@ -96,12 +94,10 @@ func (p *parser) feature(e entry, a *Anchor) *Feature {
 		f.TypePos = t.valPos()
 		if s, ok := p.scalar(t); ok {
 			ft, err := feature.ParseType(s)
-			f.Type = s
 			if err != nil {
 				p.errorf(t.valPos(), "%s: %w", t.ctx, err)
-			} else {
-				f.Type = ft.String()
 			}
+			f.Type = ft
 		}
 	} else {
 		p.required(m, "type", f.Pos, c, " (e.g. INT32, DOUBLE, BOOLEAN, STRING, FLOAT_VECTOR)")

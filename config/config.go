@@ -17,7 +17,11 @@
 // expression or a schema.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/feathrgo/feathr/feature"
+)
 
 // Pos is a position in the YAML file, 1-based.
 type Pos struct {
@@ -41,7 +45,7 @@ type Source struct {
 	Name   string
 	Pos    Pos
 	Kafka  Kafka
-	Format string // "avro" (default), "confluent" or "json"
+	Format Format
 	// FormatPos is where the format is given, or Pos if it is not.
 	FormatPos Pos
 	// Schema is the Avro schema JSON; SchemaPos is where its text starts.
@@ -50,7 +54,7 @@ type Source struct {
 	// Timestamp names the event-time field; empty means the Kafka record timestamp.
 	Timestamp    string
 	TimestampPos Pos
-	Registry     *Registry // for format "confluent"
+	Registry     *Registry // for FormatConfluent
 
 	schemaLoc *locator // maps the schema text into the file
 }
@@ -60,15 +64,15 @@ type Kafka struct {
 	Brokers  []string
 	Topics   []string
 	Group    string // consumer group; defaults to "feathr-<source name>"
-	Start    string // "latest" (default) or "earliest"
+	Start    Start
 	Security Security
 	Pos      Pos
 }
 
 // Security holds a Kafka connection's protocol and credentials.
 type Security struct {
-	Protocol  string // PLAINTEXT (default), SSL, SASL_PLAINTEXT, SASL_SSL
-	Mechanism string // PLAIN (default with SASL), SCRAM-SHA-256, SCRAM-SHA-512
+	Protocol  Protocol
+	Mechanism Mechanism // with SASL only
 	Username  string
 	Password  string // after ${VAR} expansion, or read from PasswordFile; never print it
 	// PasswordFile is the file the password was read from, if any.
@@ -99,7 +103,7 @@ type Key struct {
 	Pos         Pos
 	Column      string
 	ColumnPos   Pos
-	Type        string // BOOL, INT32, INT64, FLOAT, DOUBLE, STRING, BYTES
+	Type        feature.KeyType // zero when not valid (reported)
 	TypePos     Pos
 	FullName    string
 	Description string
@@ -122,7 +126,7 @@ type Anchor struct {
 type Feature struct {
 	Name    string
 	Pos     Pos
-	Type    string // a Feathr feature type name, e.g. INT32
+	Type    feature.Type // zero when not valid (reported)
 	TypePos Pos
 	// Transform is the expression; empty means the field of the same name.
 	Transform    string
@@ -165,15 +169,15 @@ type Materialization struct {
 	FeaturesPos Pos
 	FeaturePos  []Pos         // position of each entry of Features
 	Timeout     time.Duration // 0: run until stopped
-	OnError     string        // "skip" (default), "dead-letter" or "stop"
-	DeadLetter  string        // topic for on_error: dead-letter
+	OnError     OnError
+	DeadLetter  string // topic for DeadLetter
 }
 
 // RedisSink is the Redis table a materialization writes.
 type RedisSink struct {
 	Table    string
 	TTL      time.Duration // 0: no expiry
-	Ordering string        // "event" (default) or "arrival"
+	Ordering Ordering
 	// BatchSize bounds how many updates go in one pipelined write (default 1000);
 	// FlushInterval bounds how long an update waits for its batch (default 5ms).
 	BatchSize     int

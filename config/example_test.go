@@ -18,8 +18,8 @@ func TestExample(t *testing.T) {
 	}
 	s := f.Source("kafkaStreamingSource")
 	if s == nil || !reflect.DeepEqual(s.Kafka.Brokers, []string{"localhost:9092"}) ||
-		!reflect.DeepEqual(s.Kafka.Topics, []string{"driver-trips"}) || s.Format != "avro" ||
-		s.Timestamp != "datetime" || s.Kafka.Start != "latest" {
+		!reflect.DeepEqual(s.Kafka.Topics, []string{"driver-trips"}) || s.Format != FormatAvro ||
+		s.Timestamp != "datetime" || s.Kafka.Start != StartLatest {
 		t.Fatalf("source: %+v", s)
 	}
 	const schema = `{
@@ -38,7 +38,7 @@ func TestExample(t *testing.T) {
 	if s.Schema != schema {
 		t.Errorf("schema:\n%s", s.Schema)
 	}
-	if k := f.Key("driver_id"); k == nil || k.Type != "INT64" || k.Column != "driver_id" {
+	if k := f.Key("driver_id"); k == nil || k.Type.String() != "INT64" || k.Column != "driver_id" {
 		t.Errorf("key: %+v", k)
 	}
 	a := f.Anchor("kafkaAnchor")
@@ -50,7 +50,7 @@ func TestExample(t *testing.T) {
 		"f_modified_streaming_count2": {"INT32", "trips_today + randn() * cos(trips_today)"},
 		"f_trips_today_is_busy":       {"BOOLEAN", "trips_today > 10"},
 	} {
-		if ft := f.Feature(name); ft == nil || ft.Type != want[0] || ft.Transform != want[1] || ft.Anchor != a {
+		if ft := f.Feature(name); ft == nil || ft.Type.String() != want[0] || ft.Transform != want[1] || ft.Anchor != a {
 			t.Errorf("feature %s: %+v", name, ft)
 		}
 	}
@@ -85,7 +85,7 @@ func TestExampleSecretsFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sec := f.Sources[0].Kafka.Security; sec.Username != "$ConnectionString" || sec.Password != "Endpoint=sb://x/" || sec.Mechanism != "PLAIN" {
+	if sec := f.Sources[0].Kafka.Security; sec.Username != "$ConnectionString" || sec.Password != "Endpoint=sb://x/" || sec.Mechanism != MechanismPlain {
 		t.Errorf("security: %+v", sec)
 	}
 	_, err = Parse(examplePath, []byte(src), env(nil))

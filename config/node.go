@@ -240,21 +240,19 @@ func (p *parser) str(e *entry) string {
 	return s
 }
 
-// enum returns the canonical spelling of a value that must be one of
-// allowed (compared without case), def if it is absent. An unknown value
-// is reported and returned as written.
-func (p *parser) enum(e *entry, def string, allowed ...string) string {
+// enum returns the value of an enumeration whose names are names
+// (compared without case), def if e is absent. An unknown value is
+// reported and returned as zero (not set).
+func enum[E ~uint8](p *parser, e *entry, def E, names []string) E {
 	s, ok := p.scalar(e)
 	if !ok {
 		return def
 	}
-	for _, a := range allowed {
-		if strings.EqualFold(s, a) {
-			return a
-		}
+	if v, ok := parseEnum[E](names, s); ok {
+		return v
 	}
-	p.errorf(e.valPos(), "%s: unknown value %q (want %s)", e.ctx, s, oneOf(allowed))
-	return s
+	p.errorf(e.valPos(), "%s: unknown value %q (want %s)", e.ctx, s, oneOf(names))
+	return 0
 }
 
 // oneOf returns "a", "a or b", or "one of a, b, c".

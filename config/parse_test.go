@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/feathrgo/feathr/feature"
 )
 
 // clearLocators drops the unexported locators so Files compare with
@@ -72,8 +74,8 @@ func TestParseAllFields(t *testing.T) {
 		Key: []string{"driver_id", "city"}, KeyPos: Pos{27, 10}, KeyEntryPos: []Pos{{27, 11}, {27, 22}},
 	}
 	an.Features = []*Feature{
-		{Name: "f_a", Pos: Pos{29, 7}, Type: "INT32", TypePos: Pos{29, 19}, Transform: "x + 1", TransformPos: Pos{29, 38}, Anchor: an},
-		{Name: "f_b", Pos: Pos{30, 7}, Type: "FLOAT_VECTOR", TypePos: Pos{30, 19}, TransformPos: Pos{30, 7}, Anchor: an},
+		{Name: "f_a", Pos: Pos{29, 7}, Type: feature.Int32, TypePos: Pos{29, 19}, Transform: "x + 1", TransformPos: Pos{29, 38}, Anchor: an},
+		{Name: "f_b", Pos: Pos{30, 7}, Type: feature.FloatVector, TypePos: Pos{30, 19}, TransformPos: Pos{30, 7}, Anchor: an},
 	}
 	want := &File{
 		Path: "test.yaml",
@@ -81,23 +83,23 @@ func TestParseAllFields(t *testing.T) {
 			Name: "src", Pos: Pos{2, 3},
 			Kafka: Kafka{
 				Brokers: []string{"k1:9093", "k2:9093"}, Topics: []string{"trips", "trips-eu"},
-				Group: "my-group", Start: "earliest", Pos: Pos{3, 5},
+				Group: "my-group", Start: StartEarliest, Pos: Pos{3, 5},
 				Security: Security{
-					Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512",
+					Protocol: ProtocolSASLSSL, Mechanism: MechanismSCRAMSHA512,
 					Username: "$ConnectionString", Password: "Endpoint=sb://x",
 					CAFile: ca, CertFile: cert, KeyFile: key,
 					InsecureSkipVerify: true, Pos: Pos{8, 7},
 				},
 			},
-			Format: "confluent", FormatPos: Pos{17, 13},
+			Format: FormatConfluent, FormatPos: Pos{17, 13},
 			Schema: `"string"`, SchemaPos: Pos{18, 14},
 			Timestamp: "ts", TimestampPos: Pos{19, 16},
 			Registry: &Registry{URL: "https://registry:8081", Username: "ru", Password: "rpw", Pos: Pos{20, 5}},
 		}},
 		Keys: []*Key{
-			{Name: "driver_id", Pos: Pos{22, 3}, Column: "driver", ColumnPos: Pos{22, 23}, Type: "INT64", TypePos: Pos{22, 37},
+			{Name: "driver_id", Pos: Pos{22, 3}, Column: "driver", ColumnPos: Pos{22, 23}, Type: feature.KeyInt64, TypePos: Pos{22, 37},
 				FullName: "nyc driver id", Description: "driver id"},
-			{Name: "city", Pos: Pos{23, 3}, Column: "city", ColumnPos: Pos{23, 3}, Type: "STRING", TypePos: Pos{23, 16}},
+			{Name: "city", Pos: Pos{23, 3}, Column: "city", ColumnPos: Pos{23, 3}, Type: feature.KeyString, TypePos: Pos{23, 16}},
 		},
 		Anchors: []*Anchor{an},
 		OnlineStore: OnlineStore{Redis: Redis{
@@ -105,9 +107,9 @@ func TestParseAllFields(t *testing.T) {
 		}},
 		Materializations: []*Materialization{{
 			Name: "mat", Pos: Pos{34, 3},
-			Sink:     RedisSink{Table: "tbl", TTL: 90 * time.Minute, Ordering: "arrival", BatchSize: 16, FlushInterval: 0},
+			Sink:     RedisSink{Table: "tbl", TTL: 90 * time.Minute, Ordering: OrderArrival, BatchSize: 16, FlushInterval: 0},
 			Features: []string{"f_a"}, FeaturesPos: Pos{36, 15}, FeaturePos: []Pos{{36, 15}},
-			Timeout: 10 * time.Second, OnError: "dead-letter", DeadLetter: "trips-failed",
+			Timeout: 10 * time.Second, OnError: DeadLetter, DeadLetter: "trips-failed",
 		}},
 	}
 	if !reflect.DeepEqual(f, want) {
@@ -163,8 +165,8 @@ func TestParseDefaults(t *testing.T) {
 		    features: [trips_today]
 	`), nil)
 	s := f.Sources[0]
-	if s.Format != "avro" || s.Kafka.Group != "feathr-s" || s.Kafka.Start != "latest" ||
-		s.Kafka.Security.Protocol != "PLAINTEXT" || s.Kafka.Security.Mechanism != "" ||
+	if s.Format != FormatAvro || s.Kafka.Group != "feathr-s" || s.Kafka.Start != StartLatest ||
+		s.Kafka.Security.Protocol != ProtocolPlaintext || s.Kafka.Security.Mechanism != 0 ||
 		s.Timestamp != "" || s.Registry != nil || s.FormatPos != s.Pos || s.TimestampPos != s.Pos {
 		t.Errorf("source defaults: %+v", *s)
 	}
@@ -183,8 +185,8 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("redis defaults: %+v", r)
 	}
 	m := f.Materializations[0]
-	if m.Sink != (RedisSink{Table: "t", Ordering: "event", BatchSize: 1000, FlushInterval: 5 * time.Millisecond}) ||
-		m.Timeout != 0 || m.OnError != "skip" || m.DeadLetter != "" {
+	if m.Sink != (RedisSink{Table: "t", Ordering: OrderEvent, BatchSize: 1000, FlushInterval: 5 * time.Millisecond}) ||
+		m.Timeout != 0 || m.OnError != Skip || m.DeadLetter != "" {
 		t.Errorf("materialization defaults: %+v", *m)
 	}
 }
@@ -200,7 +202,7 @@ func TestParseSASLDefaultMechanism(t *testing.T) {
 		    format: json
 	`), nil)
 	sec := f.Sources[0].Kafka.Security
-	if sec.Mechanism != "PLAIN" || sec.Username != "$ConnectionString" || sec.Password != "$ecret" {
+	if sec.Mechanism != MechanismPlain || sec.Username != "$ConnectionString" || sec.Password != "$ecret" {
 		t.Errorf("got %+v", sec)
 	}
 }
@@ -230,7 +232,7 @@ func TestParseFormats(t *testing.T) {
 	} {
 		src := "sources:\n  s:\n    kafka: {brokers: [\"b:9092\"], topics: [t]}\n    " + tt.extra
 		f := mustParse(t, src, nil)
-		if got := f.Sources[0].Format; got != tt.format {
+		if got := f.Sources[0].Format.String(); got != tt.format {
 			t.Errorf("%q: format %q, want %q", tt.extra, got, tt.format)
 		}
 	}
@@ -252,7 +254,7 @@ func TestParseMergeKeysAndAliases(t *testing.T) {
 		t.Fatalf("got %d sources", len(f.Sources))
 	}
 	us := f.Sources[1]
-	if us.Format != "json" || us.Kafka.Topics[0] != "us" || us.Kafka.Brokers[0] != "b:9092" || us.Kafka.Group != "feathr-us" {
+	if us.Format != FormatJSON || us.Kafka.Topics[0] != "us" || us.Kafka.Brokers[0] != "b:9092" || us.Kafka.Group != "feathr-us" {
 		t.Errorf("us: %+v", *us)
 	}
 }

@@ -23,7 +23,7 @@ func (p *parser) source(e entry) *Source {
 		p.required(m, "kafka", s.Pos, c, " (its brokers and topics)")
 	}
 
-	s.Format = p.enum(m["format"], DefaultFormat, formats...)
+	s.Format = enum(p, m["format"], DefaultFormat, formatNames)
 	s.FormatPos = s.Pos
 	if f := m["format"]; f.present() {
 		s.FormatPos = f.valPos()
@@ -32,7 +32,7 @@ func (p *parser) source(e entry) *Source {
 	s.SchemaPos = s.Pos
 	if sc := m["schema"]; sc.present() {
 		p.schema(sc, s)
-	} else if s.Format == "avro" {
+	} else if s.Format == FormatAvro {
 		p.required(m, "schema", s.Pos, c, " for format avro: the Avro schema JSON, e.g. schema: |")
 	}
 
@@ -48,10 +48,10 @@ func (p *parser) source(e entry) *Source {
 
 	if r := m["registry"]; r.present() {
 		s.Registry = p.registry(r)
-		if s.Format != "confluent" {
+		if s.Format != FormatConfluent {
 			p.errorf(r.keyPos(), "%s: is only used with format confluent", r.ctx)
 		}
-	} else if s.Format == "confluent" {
+	} else if s.Format == FormatConfluent {
 		p.required(m, "registry", s.Pos, c, " for format confluent: the schema registry's url")
 	}
 	return s
@@ -67,7 +67,7 @@ func (p *parser) schema(e *entry, s *Source) {
 	s.Schema = p.str(e)
 	s.SchemaPos = s.SchemaAt(1, 1)
 	if strings.TrimSpace(s.Schema) == "" {
-		if s.Format == "avro" {
+		if s.Format == FormatAvro {
 			p.errorf(e.valPos(), "%s: is empty; format avro needs the Avro schema JSON", e.ctx)
 		}
 		return
@@ -120,7 +120,7 @@ func (p *parser) kafka(e *entry, s *Source) {
 	if k.Group == "" {
 		k.Group = DefaultGroupPrefix + s.Name
 	}
-	k.Start = p.enum(m["start"], DefaultStart, starts...)
+	k.Start = enum(p, m["start"], DefaultStart, startNames)
 	k.Security.Protocol = DefaultProtocol
 	if sec := m["security"]; sec.present() {
 		p.security(sec, &k.Security)
@@ -160,14 +160,13 @@ func (p *parser) security(e *entry, sec *Security) {
 	sec.Pos = e.keyPos()
 	m := p.object(e.val, e.ctx, "protocol", "mechanism", "username", "password", "password_file",
 		"ca_file", "cert_file", "key_file", "insecure_skip_verify")
-	sec.Protocol = p.enum(m["protocol"], DefaultProtocol, protocols...)
-	sasl := strings.HasPrefix(sec.Protocol, "SASL_")
-	tls := sec.Protocol == "SSL" || sec.Protocol == "SASL_SSL"
+	sec.Protocol = enum(p, m["protocol"], DefaultProtocol, protocolNames)
+	sasl, tls := sec.Protocol.SASL(), sec.Protocol.TLS()
 
 	if sasl {
-		sec.Mechanism = p.enum(m["mechanism"], DefaultMechanism, mechanisms...)
+		sec.Mechanism = enum(p, m["mechanism"], DefaultMechanism, mechanismNames)
 	} else if me := m["mechanism"]; me.present() {
-		sec.Mechanism = p.enum(me, "", mechanisms...)
+		sec.Mechanism = enum(p, me, Mechanism(0), mechanismNames)
 		p.errorf(me.keyPos(), "%s: is only used with protocol SASL_PLAINTEXT or SASL_SSL", me.ctx)
 	}
 

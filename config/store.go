@@ -123,16 +123,16 @@ func (p *parser) materialization(e entry) *Materialization {
 	}
 
 	mt.Timeout = p.duration(m["timeout"], 0)
-	mt.OnError = p.enum(m["on_error"], DefaultOnError, onErrors...)
+	mt.OnError = enum(p, m["on_error"], DefaultOnError, onErrorNames)
 	if dl := m["dead_letter"]; dl.present() {
 		var ok bool
 		mt.DeadLetter, ok = p.scalar(dl)
-		if mt.OnError != "dead-letter" {
+		if mt.OnError != DeadLetter {
 			p.errorf(dl.keyPos(), "%s: is only used with on_error: dead-letter", dl.ctx)
 		} else if msg := checkTopic(mt.DeadLetter); ok && msg != "" {
 			p.errorf(dl.valPos(), "%s: %s", dl.ctx, msg)
 		}
-	} else if mt.OnError == "dead-letter" {
+	} else if mt.OnError == DeadLetter {
 		p.required(m, "dead_letter", mt.Pos, c, " with on_error: dead-letter (the topic that receives failed records)")
 	}
 	return mt
@@ -156,7 +156,7 @@ func (p *parser) sink(e *entry, s *RedisSink) {
 		p.errorf(m["ttl"].valPos(), "%s: must be at least 1ms (Redis expires keys in whole milliseconds), got %s", m["ttl"].ctx, s.TTL)
 		s.TTL = 0
 	}
-	s.Ordering = p.enum(m["ordering"], DefaultOrdering, orderings...)
+	s.Ordering = enum(p, m["ordering"], DefaultOrdering, orderingNames)
 	s.BatchSize = p.integer(m["batch_size"], DefaultBatchSize)
 	if s.BatchSize <= 0 {
 		p.errorf(m["batch_size"].valPos(), "%s: must be at least 1, got %d", m["batch_size"].ctx, s.BatchSize)

@@ -108,7 +108,7 @@ func benchPipeline(b *testing.B, n, keys int) {
 			b.Fatal(err)
 		}
 		w := sink.NewWriter(pool, sink.WriterOptions{Logger: log})
-		pl := New(Options{Plan: p, Writer: w, Logger: log, Start: "earliest", UntilCaughtUp: true})
+		pl := New(Options{Plan: p, Writer: w, Logger: log, Start: config.StartEarliest, UntilCaughtUp: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		b.StartTimer()
 		start := time.Now()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -216,7 +217,7 @@ func (p *Pipeline) dryRunPartition(ctx context.Context, c *sourceCounters, src *
 func (p *Pipeline) dryRunRecord(c *sourceCounters, src *plan.Source, msg *sarama.ConsumerMessage, updates []sink.Update, out func(Row)) []sink.Update {
 	p.read.Add(1)
 	c.read.Add(1)
-	bad := func(rerr *RecordError, policy plan.OnError) {
+	bad := func(rerr *RecordError, policy config.OnError) {
 		p.errs.Add(1)
 		p.errLog.log("bad record (dry run: on_error: "+policy.String()+" would apply)", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "err", rerr.Err)
 	}

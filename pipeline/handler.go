@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/decode"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
@@ -312,14 +313,14 @@ func (h *handler) handle(ctx context.Context, t *claimState, msg *sarama.Consume
 
 // recordFailed counts and logs a bad record and applies policy. It reports
 // whether consumption goes on past the record.
-func (h *handler) recordFailed(ctx context.Context, msg *sarama.ConsumerMessage, rerr *RecordError, policy plan.OnError, dlTopics []string) bool {
+func (h *handler) recordFailed(ctx context.Context, msg *sarama.ConsumerMessage, rerr *RecordError, policy config.OnError, dlTopics []string) bool {
 	h.p.errs.Add(1)
 	switch policy {
-	case plan.Stop:
+	case config.Stop:
 		h.p.log.Error("bad record; stopping (on_error: stop)", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "err", rerr.Err)
 		h.p.fail(rerr)
 		return false
-	case plan.DeadLetter:
+	case config.DeadLetter:
 		for _, topic := range dlTopics {
 			if err := h.dl.send(msg, topic, rerr); err != nil {
 				h.p.log.Error("cannot write to the dead-letter topic; stopping", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "dead_letter", topic, "err", err)

@@ -20,8 +20,8 @@ import (
 )
 
 // saramaConfig builds the consumer configuration of a source. start, when
-// set, overrides the source's own start ("earliest" or "latest").
-func saramaConfig(src *config.Source, start string, commitInterval time.Duration) (*sarama.Config, error) {
+// set (not zero), overrides the source's own start.
+func saramaConfig(src *config.Source, start config.Start, commitInterval time.Duration) (*sarama.Config, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "feathr"
 	cfg.Version = sarama.V2_8_0_0
@@ -44,16 +44,12 @@ func saramaConfig(src *config.Source, start string, commitInterval time.Duration
 	cfg.ChannelBufferSize = 4096
 	cfg.Consumer.MaxProcessingTime = time.Second
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
-	if start == "" {
+	if start == 0 {
 		start = src.Kafka.Start
 	}
-	switch start {
-	case "earliest":
+	cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
+	if start == config.StartEarliest {
 		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	case "", "latest":
-		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
-	default:
-		return nil, fmt.Errorf("start %q: want earliest or latest", start)
 	}
 	if err := applySecurity(cfg, src.Kafka.Security); err != nil {
 		return nil, err
@@ -67,9 +63,9 @@ func saramaConfig(src *config.Source, start string, commitInterval time.Duration
 // applySecurity sets TLS and SASL from the source's security settings.
 func applySecurity(cfg *sarama.Config, sec config.Security) error {
 	switch sec.Protocol {
-	case "", "PLAINTEXT":
+	case 0, config.ProtocolPlaintext:
 		return nil
-	case "SSL", "SASL_SSL":
+	case config.ProtocolSSL, config.ProtocolSASLSSL:
 		tc, err := tlsconf.Client(tlsconf.Files{
 			CAFile: sec.CAFile, CertFile: sec.CertFile, KeyFile: sec.KeyFile,
 			InsecureSkipVerify: sec.InsecureSkipVerify,
@@ -79,26 +75,26 @@ func applySecurity(cfg *sarama.Config, sec config.Security) error {
 		}
 		cfg.Net.TLS.Enable = true
 		cfg.Net.TLS.Config = tc
-	case "SASL_PLAINTEXT":
+	case config.ProtocolSASLPlaintext:
 	default:
-		return fmt.Errorf("security protocol %q is not supported", sec.Protocol)
+		return fmt.Errorf("security protocol %v is not supported", sec.Protocol)
 	}
-	if sec.Protocol == "SASL_SSL" || sec.Protocol == "SASL_PLAINTEXT" {
+	if sec.Protocol.SASL() {
 		cfg.Net.SASL.Enable = true
 		cfg.Net.SASL.Handshake = true
 		cfg.Net.SASL.User = sec.Username
 		cfg.Net.SASL.Password = sec.Password
 		switch sec.Mechanism {
-		case "", "PLAIN":
+		case 0, config.MechanismPlain:
 			cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		case "SCRAM-SHA-256":
+		case config.MechanismSCRAMSHA256:
 			cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
 			cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
-		case "SCRAM-SHA-512":
+		case config.MechanismSCRAMSHA512:
 			cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
 			cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
 		default:
-			return fmt.Errorf("SASL mechanism %q is not supported (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", sec.Mechanism)
+			return fmt.Errorf("SASL mechanism %v is not supported (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", sec.Mechanism)
 		}
 	}
 	return nil
@@ -172,13 +168,13 @@ func connectHint(err error, sec config.Security) string {
 		return fmt.Sprintf("; the broker refused the client certificate %s: is it signed by a CA the broker trusts?", sec.CertFile)
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
 		switch {
-		case strings.HasPrefix(sec.Protocol, "SASL_"):
+		case sec.Protocol.SASL():
 			return fmt.Sprintf("; the broker closed the connection: check security.username, the password and mechanism %s, and that the listener speaks %s", sec.Mechanism, sec.Protocol)
-		case sec.Protocol == "SSL":
+		case sec.Protocol == config.ProtocolSSL:
 			return "; the broker closed the connection: check that the listener speaks SSL and whether it requires a client certificate (cert_file, key_file)"
 		}
 		return "; the broker closed the connection: check security.protocol (does the listener need SSL or SASL?)"
-	case errors.Is(err, sarama.ErrOutOfBrokers) && sec.Protocol != "" && sec.Protocol != "PLAINTEXT":
+	case errors.Is(err, sarama.ErrOutOfBrokers) && sec.Protocol != 0 && sec.Protocol != config.ProtocolPlaintext:
 		return fmt.Sprintf("; check that security.protocol %s is what the listener at these brokers speaks", sec.Protocol)
 	}
 	return ""

@@ -22,16 +22,16 @@ import (
 // says so and does not show the password.
 func TestSASLMechanisms(t *testing.T) {
 	const right, wrong = "right-pass-1f9c", "wrong-pass-77ab"
-	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
-		t.Run(mech, func(t *testing.T) {
-			c := testenv.KFakeCluster(t, kfake.EnableSASL(), kfake.Superuser(mech, "feathr", right))
+	for _, mech := range []config.Mechanism{config.MechanismPlain, config.MechanismSCRAMSHA256, config.MechanismSCRAMSHA512} {
+		t.Run(mech.String(), func(t *testing.T) {
+			c := testenv.KFakeCluster(t, kfake.EnableSASL(), kfake.Superuser(mech.String(), "feathr", right))
 			brokers := c.ListenAddrs()
 			for _, pw := range []string{right, wrong} {
 				src := &config.Source{Name: "s", Kafka: config.Kafka{
 					Brokers: brokers, Topics: []string{"t"},
-					Security: config.Security{Protocol: "SASL_PLAINTEXT", Mechanism: mech, Username: "feathr", Password: pw},
+					Security: config.Security{Protocol: config.ProtocolSASLPlaintext, Mechanism: mech, Username: "feathr", Password: pw},
 				}}
-				cfg, err := saramaConfig(src, "earliest", time.Second)
+				cfg, err := saramaConfig(src, config.StartEarliest, time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -63,16 +63,16 @@ func TestApplySecurity(t *testing.T) {
 		mech      sarama.SASLMechanism
 		err       string
 	}{
-		{sec: config.Security{Protocol: "PLAINTEXT"}},
+		{sec: config.Security{Protocol: config.ProtocolPlaintext}},
 		{sec: config.Security{}},
-		{sec: config.Security{Protocol: "SSL"}, tls: true},
-		{sec: config.Security{Protocol: "SASL_SSL", Mechanism: "PLAIN", Username: "$ConnectionString", Password: "Endpoint=sb://x"}, tls: true, sasl: true, mech: sarama.SASLTypePlaintext},
-		{sec: config.Security{Protocol: "SASL_PLAINTEXT", Mechanism: "SCRAM-SHA-256", Username: "u", Password: "p"}, sasl: true, mech: sarama.SASLTypeSCRAMSHA256},
-		{sec: config.Security{Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512", Username: "u", Password: "p"}, tls: true, sasl: true, mech: sarama.SASLTypeSCRAMSHA512},
-		{sec: config.Security{Protocol: "SASL_SSL", Mechanism: "GSSAPI"}, err: `SASL mechanism "GSSAPI" is not supported`},
-		{sec: config.Security{Protocol: "SSL", CAFile: "/nonexistent/ca.pem"}, err: "kafka TLS: reading CA file: open /nonexistent/ca.pem"},
-		{sec: config.Security{Protocol: "SSL", CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}, err: "loading client certificate /nonexistent/c.pem"},
-		{sec: config.Security{Protocol: "KERBEROS"}, err: `security protocol "KERBEROS" is not supported`},
+		{sec: config.Security{Protocol: config.ProtocolSSL}, tls: true},
+		{sec: config.Security{Protocol: config.ProtocolSASLSSL, Mechanism: config.MechanismPlain, Username: "$ConnectionString", Password: "Endpoint=sb://x"}, tls: true, sasl: true, mech: sarama.SASLTypePlaintext},
+		{sec: config.Security{Protocol: config.ProtocolSASLPlaintext, Mechanism: config.MechanismSCRAMSHA256, Username: "u", Password: "p"}, sasl: true, mech: sarama.SASLTypeSCRAMSHA256},
+		{sec: config.Security{Protocol: config.ProtocolSASLSSL, Mechanism: config.MechanismSCRAMSHA512, Username: "u", Password: "p"}, tls: true, sasl: true, mech: sarama.SASLTypeSCRAMSHA512},
+		{sec: config.Security{Protocol: config.ProtocolSASLSSL, Mechanism: 99}, err: `SASL mechanism config.Mechanism(99) is not supported`},
+		{sec: config.Security{Protocol: config.ProtocolSSL, CAFile: "/nonexistent/ca.pem"}, err: "kafka TLS: reading CA file: open /nonexistent/ca.pem"},
+		{sec: config.Security{Protocol: config.ProtocolSSL, CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}, err: "loading client certificate /nonexistent/c.pem"},
+		{sec: config.Security{Protocol: 99}, err: `security protocol config.Protocol(99) is not supported`},
 	} {
 		cfg := sarama.NewConfig()
 		err := applySecurity(cfg, c.sec)
@@ -100,21 +100,21 @@ func TestApplySecurity(t *testing.T) {
 
 func TestConnectHint(t *testing.T) {
 	wrap := func(err error) error { return sarama.Wrap(sarama.ErrOutOfBrokers, err) }
-	scram := config.Security{Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512", Username: "u", Password: "pw-b1e4"}
+	scram := config.Security{Protocol: config.ProtocolSASLSSL, Mechanism: config.MechanismSCRAMSHA512, Username: "u", Password: "pw-b1e4"}
 	for _, c := range []struct {
 		err  error
 		sec  config.Security
 		want string
 	}{
-		{wrap(x509.UnknownAuthorityError{}), config.Security{Protocol: "SSL"}, "set security.ca_file"},
-		{wrap(x509.UnknownAuthorityError{}), config.Security{Protocol: "SSL", CAFile: "/ca.pem"}, "not signed by a CA in ca_file /ca.pem"},
-		{wrap(x509.HostnameError{}), config.Security{Protocol: "SSL"}, "not valid for the host"},
+		{wrap(x509.UnknownAuthorityError{}), config.Security{Protocol: config.ProtocolSSL}, "set security.ca_file"},
+		{wrap(x509.UnknownAuthorityError{}), config.Security{Protocol: config.ProtocolSSL, CAFile: "/ca.pem"}, "not signed by a CA in ca_file /ca.pem"},
+		{wrap(x509.HostnameError{}), config.Security{Protocol: config.ProtocolSSL}, "not valid for the host"},
 		{wrap(sarama.ErrSASLAuthenticationFailed), scram, "refused the credentials"},
 		{wrap(sarama.ErrUnsupportedSASLMechanism), scram, "does not offer mechanism SCRAM-SHA-512"},
-		{wrap(errors.New("remote error: tls: bad certificate")), config.Security{Protocol: "SSL"}, "may require a client certificate"},
-		{wrap(errors.New("remote error: tls: unknown certificate authority")), config.Security{Protocol: "SSL", CertFile: "/c.pem"}, "refused the client certificate /c.pem"},
+		{wrap(errors.New("remote error: tls: bad certificate")), config.Security{Protocol: config.ProtocolSSL}, "may require a client certificate"},
+		{wrap(errors.New("remote error: tls: unknown certificate authority")), config.Security{Protocol: config.ProtocolSSL, CertFile: "/c.pem"}, "refused the client certificate /c.pem"},
 		{wrap(io.EOF), scram, "check security.username"},
-		{wrap(io.EOF), config.Security{Protocol: "SSL"}, "speaks SSL"},
+		{wrap(io.EOF), config.Security{Protocol: config.ProtocolSSL}, "speaks SSL"},
 		{wrap(io.EOF), config.Security{}, "check security.protocol"},
 		{sarama.ErrOutOfBrokers, scram, "security.protocol SASL_SSL is what the listener"},
 		{sarama.ErrOutOfBrokers, config.Security{}, ""},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -234,7 +235,7 @@ func (s *freshSession) MarkOffset(topic string, partition int32, offset int64, m
 
 // failed counts a bad record that policy let through in the target tc, or
 // in every target when tc is nil (the record could not be decoded).
-func (c *sourceCounters) failed(tc *targetCounters, policy plan.OnError) {
+func (c *sourceCounters) failed(tc *targetCounters, policy config.OnError) {
 	if tc == nil {
 		for i := range c.targets {
 			c.failed(&c.targets[i], policy)
@@ -242,9 +243,9 @@ func (c *sourceCounters) failed(tc *targetCounters, policy plan.OnError) {
 		return
 	}
 	switch policy {
-	case plan.DeadLetter:
+	case config.DeadLetter:
 		tc.dead.Add(1)
-	case plan.Skip:
+	case config.Skip:
 		tc.skipped.Add(1)
 	}
 }

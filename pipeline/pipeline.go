@@ -15,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -25,8 +26,8 @@ type Options struct {
 	Writer *sink.Writer
 	Logger *slog.Logger
 	// Start overrides where a consumer group without committed offsets
-	// begins: "earliest" or "latest"; empty keeps each source's setting.
-	Start string
+	// begins; zero keeps each source's setting.
+	Start config.Start
 	// UntilCaughtUp stops the run once every assigned partition reached the
 	// high watermark it had when it was assigned, and all of it is written.
 	UntilCaughtUp bool

@@ -36,7 +36,7 @@ type Plan struct {
 type Materialization struct {
 	Config  *config.Materialization
 	Table   *sink.Table
-	OnError OnError
+	OnError config.OnError
 }
 
 // Source is one compiled Kafka source and the targets its records feed.
@@ -70,27 +70,6 @@ type Feature struct {
 	Name    string
 	Type    feature.Type
 	Program *transform.Program
-}
-
-// OnError is what a materialization does with a record it cannot process.
-type OnError uint8
-
-// The record error policies.
-const (
-	Skip OnError = iota
-	DeadLetter
-	Stop
-)
-
-// String returns the policy's name as written in the config.
-func (p OnError) String() string {
-	switch p {
-	case DeadLetter:
-		return "dead-letter"
-	case Stop:
-		return "stop"
-	}
-	return "skip"
 }
 
 // Options select what Compile compiles.
@@ -181,16 +160,16 @@ func (c *compiler) compileSources() {
 // the same problem twice.
 func schemaReported(s *config.Source) bool {
 	if strings.TrimSpace(s.Schema) == "" {
-		return s.Format == "avro"
+		return s.Format == config.FormatAvro
 	}
 	return !json.Valid([]byte(s.Schema))
 }
 
 func newDecoder(s *config.Source, lim decode.Limits) (decode.Decoder, error) {
 	switch s.Format {
-	case "json":
+	case config.FormatJSON:
 		return decode.NewJSON(s.Schema, lim)
-	case "confluent":
+	case config.FormatConfluent:
 		if s.Registry == nil {
 			return nil, fmt.Errorf("format confluent needs a registry")
 		}
@@ -218,8 +197,8 @@ func (c *compiler) compileAnchors() {
 			c.checkKey(a, key, se.schema)
 		}
 		for _, f := range a.Features {
-			ft, err := feature.ParseType(f.Type)
-			if err != nil {
+			ft := f.Type
+			if ft == 0 {
 				continue // reported by config
 			}
 			expr := f.Transform
@@ -274,8 +253,8 @@ func collectTransformErrors(err error, out *[]*transform.Error) {
 // checkKey reports a key column that is missing from the schema or whose
 // type cannot be the key's declared type.
 func (c *compiler) checkKey(a *config.Anchor, k *config.Key, schema record.Schema) {
-	kt, err := feature.ParseKeyType(k.Type)
-	if err != nil {
+	kt := k.Type
+	if kt == 0 {
 		return // reported by config
 	}
 	fld, ok := schema.Field(k.Column)
@@ -328,7 +307,7 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 		}
 		pm := &Materialization{
 			Config:  m,
-			OnError: parseOnError(m.OnError),
+			OnError: m.OnError,
 			Table: &sink.Table{
 				Name:      m.Sink.Table,
 				TTL:       m.Sink.TTL,
@@ -336,12 +315,12 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 				TimeField: sink.TimeField(m.Name),
 			},
 		}
-		if m.Sink.Ordering == "arrival" {
+		if m.Sink.Ordering == config.OrderArrival {
 			pm.Table.Ordering = sink.Arrival
 		}
 		p.Materializations = append(p.Materializations, pm)
 		targets := map[string]*Target{} // by source name
-		for i, name := range m.Features {
+		for _, name := range m.Features {
 			cf := c.file.Feature(name)
 			if cf == nil || cf.Anchor == nil {
 				continue // reported by config
@@ -359,8 +338,7 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 					if k == nil {
 						continue
 					}
-					kt, _ := feature.ParseKeyType(k.Type)
-					t.Key = append(t.Key, KeyPart{Name: k.Name, Column: k.Column, Type: kt})
+					t.Key = append(t.Key, KeyPart{Name: k.Name, Column: k.Column, Type: k.Type})
 				}
 				targets[se.src.Config.Name] = t
 				se.src.Targets = append(se.src.Targets, t)
@@ -368,7 +346,6 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 					srcSeen[se.src.Config.Name] = se.src
 				}
 			}
-			_ = i
 			t.Features = append(t.Features, f)
 		}
 	}
@@ -377,16 +354,6 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 			p.Sources = append(p.Sources, src)
 		}
 	}
-}
-
-func parseOnError(s string) OnError {
-	switch s {
-	case "dead-letter":
-		return DeadLetter
-	case "stop":
-		return Stop
-	}
-	return Skip
 }
 
 // EventTime returns the record's event time: the configured timestamp field,
@@ -420,7 +387,7 @@ func suggest(name string, s record.Schema) string {
 
 // DeadLetterTopic returns the materialization's dead-letter topic, or "".
 func (m *Materialization) DeadLetterTopic() string {
-	if m.OnError != DeadLetter {
+	if m.OnError != config.DeadLetter {
 		return ""
 	}
 	return m.Config.DeadLetter
@@ -430,17 +397,17 @@ func (m *Materialization) DeadLetterTopic() string {
 // it (it cannot be decoded): the strictest of the source's materializations
 // (stop, then dead-letter, then skip), with the dead-letter topics to send
 // it to.
-func (s *Source) RecordPolicy() (OnError, []string) {
-	policy := Skip
+func (s *Source) RecordPolicy() (config.OnError, []string) {
+	policy := config.Skip
 	var topics []string
 	for _, t := range s.Targets {
 		m := t.Materialization
-		if m.OnError == Stop {
-			policy = Stop
+		if m.OnError == config.Stop {
+			policy = config.Stop
 		}
 		if topic := m.DeadLetterTopic(); topic != "" {
-			if policy == Skip {
-				policy = DeadLetter
+			if policy == config.Skip {
+				policy = config.DeadLetter
 			}
 			if !slices.Contains(topics, topic) {
 				topics = append(topics, topic)
@@ -453,7 +420,7 @@ func (s *Source) RecordPolicy() (OnError, []string) {
 // NeedsDeadLetter reports whether any materialization of s dead-letters.
 func (s *Source) NeedsDeadLetter() bool {
 	for _, t := range s.Targets {
-		if t.Materialization.OnError == DeadLetter {
+		if t.Materialization.OnError == config.DeadLetter {
 			return true
 		}
 	}

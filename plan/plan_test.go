@@ -296,7 +296,7 @@ func TestCompileTwoSourcesOneMaterialization(t *testing.T) {
 		t.Fatalf("%d materializations, want 1", len(p.Materializations))
 	}
 	m := p.Materializations[0]
-	if m.Config.Name != "both" || m.Table.Name != "driver_table" || m.Table.TTL.Seconds() != 60 || m.OnError != Stop {
+	if m.Config.Name != "both" || m.Table.Name != "driver_table" || m.Table.TTL.Seconds() != 60 || m.OnError != config.Stop {
 		t.Errorf("materialization = %s table %s ttl %v on_error %v", m.Config.Name, m.Table.Name, m.Table.TTL, m.OnError)
 	}
 	if m.Table.TimeField != "__feathr_event_time:both" {
@@ -369,13 +369,13 @@ func TestCompileAllMaterializations(t *testing.T) {
 		t.Errorf("materializations %v, sources %v", names, sources)
 	}
 	other := p.Materializations[1]
-	if other.OnError != Skip || other.Table.Ordering != 1 { // sink.Arrival
+	if other.OnError != config.Skip || other.Table.Ordering != 1 { // sink.Arrival
 		t.Errorf("other: on_error %v, ordering %v", other.OnError, other.Table.Ordering)
 	}
 }
 
 func TestRecordPolicy(t *testing.T) {
-	mk := func(name string, policy OnError, dl string) *Target {
+	mk := func(name string, policy config.OnError, dl string) *Target {
 		return &Target{Materialization: &Materialization{
 			Config:  &config.Materialization{Name: name, DeadLetter: dl},
 			OnError: policy,
@@ -384,15 +384,15 @@ func TestRecordPolicy(t *testing.T) {
 	tests := []struct {
 		name    string
 		targets []*Target
-		policy  OnError
+		policy  config.OnError
 		topics  []string
 		needsDL bool
 	}{
-		{"none", nil, Skip, nil, false},
-		{"skip", []*Target{mk("a", Skip, "")}, Skip, nil, false},
-		{"dead-letter", []*Target{mk("a", Skip, ""), mk("b", DeadLetter, "dl")}, DeadLetter, []string{"dl"}, true},
-		{"stop wins", []*Target{mk("a", DeadLetter, "dl"), mk("b", Stop, "")}, Stop, []string{"dl"}, true},
-		{"topics once", []*Target{mk("a", DeadLetter, "dl"), mk("b", DeadLetter, "dl"), mk("c", DeadLetter, "dl2")}, DeadLetter, []string{"dl", "dl2"}, true},
+		{"none", nil, config.Skip, nil, false},
+		{"skip", []*Target{mk("a", config.Skip, "")}, config.Skip, nil, false},
+		{"dead-letter", []*Target{mk("a", config.Skip, ""), mk("b", config.DeadLetter, "dl")}, config.DeadLetter, []string{"dl"}, true},
+		{"stop wins", []*Target{mk("a", config.DeadLetter, "dl"), mk("b", config.Stop, "")}, config.Stop, []string{"dl"}, true},
+		{"topics once", []*Target{mk("a", config.DeadLetter, "dl"), mk("b", config.DeadLetter, "dl"), mk("c", config.DeadLetter, "dl2")}, config.DeadLetter, []string{"dl", "dl2"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

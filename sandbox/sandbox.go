@@ -105,7 +105,7 @@ func (s *Sandbox) Produce(ctx context.Context, opts Options, produced func(n int
 	}
 	var gens []*generator
 	for _, src := range opts.File.Sources {
-		if src.Format != "" && src.Format != "avro" {
+		if src.Format != config.FormatAvro {
 			return fmt.Errorf("source %s: the sandbox produces plain Avro only, not %s", src.Name, src.Format)
 		}
 		g, err := newGenerator(opts.File, src, opts.Entities)
