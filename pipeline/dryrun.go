@@ -9,8 +9,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/feathrgo/feathr/config"
-	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
 
@@ -43,35 +41,16 @@ var errDryRunDone = errors.New("dry run: rows printed")
 func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var (
-		mu      sync.Mutex
-		emitted int
-		wg      sync.WaitGroup
-		pending sync.WaitGroup // partitions not caught up, until-caught-up only
-	)
-	out := func(r Row) {
-		mu.Lock()
-		defer mu.Unlock()
-		if context.Cause(ctx) != nil {
-			return
-		}
-		if err := emit(r); err != nil {
-			cancel(fmt.Errorf("dry run: %w", err))
-			return
-		}
-		emitted++
-		p.written.Add(1)
-		if rows > 0 && emitted >= rows {
-			cancel(errDryRunDone)
-		}
-	}
+	p.stop, p.dryRun = cancel, true
+	out := &printer{emit: emit, rows: rows, stop: cancel}
+	var wg sync.WaitGroup
 	defer func() {
 		// On an error return, partitions of sources before it are being
 		// read: stop them first.
 		cancel(nil)
 		wg.Wait()
 	}()
-	for i, src := range p.opts.Plan.Sources {
+	for _, src := range p.sources {
 		cfg, err := saramaConfig(src.Config, p.opts.Start, p.opts.CommitInterval)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
@@ -91,65 +70,43 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
 		}
-		c := p.sources[i]
-		// Rate-limited as in Run: while a broker is down, each partition
-		// reports an error every retry.
-		kafkaLog := newLimitedLogger(p.log, 5, 10*time.Second, "kafka errors not logged in the last period")
+		claims := map[string][]int32{}
+		for tp := range starts {
+			claims[tp.topic] = append(claims[tp.topic], tp.partition)
+		}
+		p.assigned(src, claims)
+		kafkaLog := newKafkaLogger(p.log)
 		for tp, off := range starts {
 			pc, err := consumer.ConsumePartition(tp.topic, tp.partition, off)
 			if errors.Is(err, sarama.ErrOffsetOutOfRange) {
-				pc, err = consumer.ConsumePartition(tp.topic, tp.partition, cfg.Consumer.Offsets.Initial)
+				off = cfg.Consumer.Offsets.Initial
+				pc, err = consumer.ConsumePartition(tp.topic, tp.partition, off)
 			}
 			if err != nil {
 				return fmt.Errorf("source %s: consuming %s/%d: %w", src.Config.Name, tp.topic, tp.partition, err)
 			}
-			target := int64(-1)
-			if p.opts.UntilCaughtUp {
-				target = pc.HighWaterMarkOffset()
-				if hwm, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest); err == nil {
-					target = hwm
-				}
-				start := off
-				if start < 0 { // oldest or newest
-					start, _ = client.GetOffset(tp.topic, tp.partition, off)
-				}
-				if start >= target {
-					target = -1
-				} else {
-					pending.Add(1)
-				}
+			pt := p.newPartition(src, nil, noMarks{}, tp.topic, tp.partition, pc.HighWaterMarkOffset)
+			pt.writer = &rowWriter{printer: out, src: src, topic: tp.topic, partition: tp.partition}
+			hwm := pc.HighWaterMarkOffset()
+			if n, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest); err == nil {
+				hwm = n
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.dryRunPartition(ctx, c, src, pc, target, pending.Done, out, kafkaLog)
-			}()
+			p.partitionStarted(pt)
+			p.watchCatchUp(pt, client, off, hwm)
+			wg.Go(func() {
+				defer p.partitionEnded(pt)
+				p.dryRunPartition(ctx, pt, pc, kafkaLog)
+			})
 		}
-	}
-	if p.opts.UntilCaughtUp {
-		go func() {
-			pending.Wait()
-			p.caughtUp.Store(true)
-			cancel(errCaughtUp)
-		}()
 	}
 	p.log.Info("dry run: reading without writing to Redis or committing offsets")
 	<-ctx.Done()
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errCaughtUp) &&
-		!errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, errDryRunDone) {
-		return cause
-	}
-	return nil
-}
-
-type topicPartition struct {
-	topic     string
-	partition int32
+	return endError(ctx)
 }
 
 // dryRunStarts returns where each partition of src's topics is read
 // from: the offset the source's group committed, else initial.
-func dryRunStarts(client sarama.Client, src *plan.Source, initial int64) (map[topicPartition]int64, error) {
+func dryRunStarts(client sarama.Client, src *source, initial int64) (map[topicPartition]int64, error) {
 	parts := map[string][]int32{}
 	for _, topic := range src.Config.Kafka.Topics {
 		ps, err := client.Partitions(topic)
@@ -184,74 +141,89 @@ func dryRunStarts(client sarama.Client, src *plan.Source, initial int64) (map[to
 	return starts, nil
 }
 
-// dryRunPartition evaluates one partition's records until ctx is done.
-// With a target (>= 0), caught is called once the record before it was read.
+// dryRunPartition reads one partition's messages until ctx is done.
 // Kafka errors go to kafkaLog.
-func (p *Pipeline) dryRunPartition(ctx context.Context, c *sourceCounters, src *plan.Source, pc sarama.PartitionConsumer, target int64, caught func(), out func(Row), kafkaLog *limitedLogger) {
+func (p *Pipeline) dryRunPartition(ctx context.Context, pt *partition, pc sarama.PartitionConsumer, kafkaLog *limitedLogger) {
 	defer pc.AsyncClose()
-	var updates []sink.Update
 	for {
-		var msg *sarama.ConsumerMessage
 		select {
 		case <-ctx.Done():
 			return
 		case err, ok := <-pc.Errors():
 			if ok {
-				kafkaLog.log("kafka", "source", src.Config.Name, "err", err)
+				kafkaLog.log("kafka", "source", pt.src.Config.Name, "err", err)
 			}
-			continue
-		case m, ok := <-pc.Messages():
+		case msg, ok := <-pc.Messages():
 			if !ok {
 				return
 			}
-			msg = m
-		}
-		updates = p.dryRunRecord(c, src, msg, updates[:0], out)
-		if target >= 0 && msg.Offset+1 >= target {
-			target = -1
-			caught()
+			pt.handle(ctx, msg)
 		}
 	}
 }
 
-func (p *Pipeline) dryRunRecord(c *sourceCounters, src *plan.Source, msg *sarama.ConsumerMessage, updates []sink.Update, out func(Row)) []sink.Update {
-	p.read.Add(1)
-	c.read.Add(1)
-	bad := func(rerr *RecordError, policy config.OnError) {
-		p.errs.Add(1)
-		p.errLog.log("bad record (dry run: on_error: "+policy.String()+" would apply)", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "err", rerr.Err)
-	}
-	rec, err := src.Decoder.Decode(msg.Value)
-	if err != nil {
-		c.decodeErrs.Add(1)
-		policy, _ := src.RecordPolicy()
-		bad(&RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Err: fmt.Errorf("decode: %w", err)}, policy)
-		return updates
-	}
-	updates, terrs := src.Process(rec, msg.Timestamp, updates)
-	for _, te := range terrs {
-		if tc := c.targetOf(te.Target); tc != nil && te.Feature == "" {
-			tc.keyErrs.Add(1)
-		} else if tc != nil {
-			tc.fnErrs.Add(1)
-		}
-		bad(&RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
-			Materialization: te.Target.Materialization.Config.Name, Err: te}, te.Target.Materialization.OnError)
-	}
-	for _, u := range updates {
-		r := Row{Key: u.Key, Features: make(map[string]any, len(u.Fields)), EventTime: time.UnixMilli(u.EventTime).UTC(),
-			Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
-		if tc := c.target(u.Table); tc != nil {
-			r.Materialization = tc.name
-		}
-		for _, f := range u.Fields {
-			v, err := sink.DecodeValue(f.Value)
-			if err != nil {
-				v = fmt.Sprintf("<%v>", err)
-			}
-			r.Features[f.Name] = v
-		}
-		out(r)
-	}
-	return updates
+// printer emits a dry run's rows, one call at a time, and ends the run
+// once it emitted rows of them (rows > 0) or emitting failed.
+type printer struct {
+	emit func(Row) error
+	rows int
+	stop context.CancelCauseFunc
+
+	mu      sync.Mutex
+	emitted int
+	done    bool
 }
+
+// rowWriter is the Writer of a dry run's partition: it prints each update
+// as a row and acknowledges it at once.
+type rowWriter struct {
+	*printer
+	src       *source
+	topic     string
+	partition int32
+}
+
+// Submit prints u; after the last row it returns context.Canceled, as a
+// writer does when the run ends.
+func (w *rowWriter) Submit(ctx context.Context, u sink.Update) error {
+	r := Row{Key: u.Key, Features: make(map[string]any, len(u.Fields)), EventTime: time.UnixMilli(u.EventTime).UTC(),
+		Topic: w.topic, Partition: w.partition, Offset: u.Seq}
+	if t := w.src.targetOf(u.Table); t != nil {
+		r.Materialization = t.name
+	}
+	for _, f := range u.Fields {
+		v, err := sink.DecodeValue(f.Value)
+		if err != nil {
+			v = fmt.Sprintf("<%v>", err)
+		}
+		r.Features[f.Name] = v
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done || ctx.Err() != nil {
+		return context.Canceled
+	}
+	if err := w.emit(r); err != nil {
+		w.done = true
+		w.stop(fmt.Errorf("dry run: %w", err))
+		return context.Canceled
+	}
+	w.emitted++
+	if w.rows > 0 && w.emitted >= w.rows {
+		w.done = true
+		w.stop(errDryRunDone)
+	}
+	if u.Acker != nil {
+		u.Acker.Ack(u.Seq)
+	}
+	return nil
+}
+
+// Flush has nothing to wait for: every row is printed when submitted.
+func (w *rowWriter) Flush(context.Context) error { return nil }
+
+// Failed is never closed: a failed emit ends the run itself.
+func (w *rowWriter) Failed() <-chan struct{} { return nil }
+
+// Err is nil: see Failed.
+func (w *rowWriter) Err() error { return nil }

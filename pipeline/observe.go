@@ -3,14 +3,7 @@ package pipeline
 import (
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/IBM/sarama"
-
-	"github.com/feathrgo/feathr/config"
-	"github.com/feathrgo/feathr/plan"
-	"github.com/feathrgo/feathr/sink"
 )
 
 // Hooks let a caller watch a run, for metrics. Each is optional, may be
@@ -55,74 +48,12 @@ type PartitionStats struct {
 	Lag       int64 // records not consumed yet: high watermark minus position
 }
 
-// sourceCounters are the run's counters of one source.
-type sourceCounters struct {
-	name                     string
-	read, decodeErrs, rebals atomic.Int64
-	generation               atomic.Int64 // last consumer group generation seen; -1 none
-	sessions                 atomic.Int32 // open consumer group sessions
-	targets                  []targetCounters
-}
-
-type targetCounters struct {
-	name                                    string
-	table                                   *sink.Table
-	written, skipped, dead, keyErrs, fnErrs atomic.Int64
-}
-
-func newSourceCounters(src *plan.Source) *sourceCounters {
-	c := &sourceCounters{name: src.Config.Name, targets: make([]targetCounters, len(src.Targets))}
-	c.generation.Store(-1)
-	for i, t := range src.Targets {
-		c.targets[i].name = t.Materialization.Config.Name
-		c.targets[i].table = t.Materialization.Table
-	}
-	return c
-}
-
-// target returns the counters of the target that writes table.
-func (c *sourceCounters) target(table *sink.Table) *targetCounters {
-	for i := range c.targets {
-		if c.targets[i].table == table {
-			return &c.targets[i]
-		}
-	}
-	return nil
-}
-
-// targetOf returns the counters of the target t.
-func (c *sourceCounters) targetOf(t *plan.Target) *targetCounters {
-	if t == nil {
-		return nil
-	}
-	return c.target(t.Materialization.Table)
-}
-
-// observeGeneration counts a rebalance when sess is of a generation this
-// source did not see yet. With an eager strategy every rebalance starts a
-// session; with a cooperative one the session stays and its generation
-// changes, which claims starting or stopping notice.
-func (c *sourceCounters) observeGeneration(sess sarama.ConsumerGroupSession) {
-	g := int64(sess.GenerationID())
-	for {
-		old := c.generation.Load()
-		if g <= old {
-			return
-		}
-		if c.generation.CompareAndSwap(old, g) {
-			c.rebals.Add(1)
-			return
-		}
-	}
-}
-
 // SourceStats returns the counters of each source, in plan order.
 func (p *Pipeline) SourceStats() []SourceStats {
 	out := make([]SourceStats, len(p.sources))
 	for i, c := range p.sources {
-		s := SourceStats{Source: c.name, Read: c.read.Load(), DecodeErrors: c.decodeErrs.Load(), Rebalances: c.rebals.Load()}
-		for j := range c.targets {
-			t := &c.targets[j]
+		s := SourceStats{Source: c.Config.Name, Read: c.read.Load(), DecodeErrors: c.decodeErrs.Load(), Rebalances: c.rebals.Load()}
+		for _, t := range c.targets {
 			s.Materializations = append(s.Materializations, MaterializationStats{
 				Materialization: t.name,
 				Written:         t.written.Load(),
@@ -140,9 +71,9 @@ func (p *Pipeline) SourceStats() []SourceStats {
 // Partitions returns the partitions this process consumes now, sorted.
 func (p *Pipeline) Partitions() []PartitionStats {
 	p.mu.Lock()
-	out := make([]PartitionStats, 0, len(p.trackers))
-	for t, src := range p.trackers {
-		out = append(out, PartitionStats{Source: src, Topic: t.topic, Partition: t.partition, Lag: t.lag()})
+	out := make([]PartitionStats, 0, len(p.partitions))
+	for pt := range p.partitions {
+		out = append(out, PartitionStats{Source: pt.src.Config.Name, Topic: pt.topic, Partition: pt.partition, Lag: pt.lag()})
 	}
 	p.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -172,24 +103,12 @@ func (p *Pipeline) Assigned() bool {
 	return true
 }
 
-// targetAcker counts a target's written records on their way to the
-// partition's tracker.
-type targetAcker struct {
-	t *tracker
-	c *targetCounters
-}
-
-func (a *targetAcker) Ack(seq int64) {
-	a.c.written.Add(1)
-	a.t.Ack(seq)
-}
-
-// freshSession is the session a claim's tracker marks offsets through.
-// It keeps the Kafka timestamps of the records that produced updates and,
-// as the tracker marks an offset (every record below it is written),
-// reports how long ago each of them was produced.
+// freshSession is the marker a partition's tracker marks offsets
+// through. It keeps the Kafka timestamps of the records that produced
+// updates and, as the tracker marks an offset (every record below it is
+// written), reports how long ago each of them was produced.
 type freshSession struct {
-	sarama.ConsumerGroupSession
+	marker
 	fresh func(time.Duration)
 
 	mu      sync.Mutex
@@ -214,7 +133,7 @@ func (s *freshSession) push(offset int64, ts time.Time) {
 
 // MarkOffset forwards the mark and times the records it covers.
 func (s *freshSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
-	s.ConsumerGroupSession.MarkOffset(topic, partition, offset, metadata)
+	s.marker.MarkOffset(topic, partition, offset, metadata)
 	s.mu.Lock()
 	if s.head < len(s.pending) && s.pending[s.head].offset < offset {
 		now := time.Now().UnixNano()
@@ -231,21 +150,4 @@ func (s *freshSession) MarkOffset(topic string, partition int32, offset int64, m
 		}
 	}
 	s.mu.Unlock()
-}
-
-// failed counts a bad record that policy let through in the target tc, or
-// in every target when tc is nil (the record could not be decoded).
-func (c *sourceCounters) failed(tc *targetCounters, policy config.OnError) {
-	if tc == nil {
-		for i := range c.targets {
-			c.failed(&c.targets[i], policy)
-		}
-		return
-	}
-	switch policy {
-	case config.DeadLetter:
-		tc.dead.Add(1)
-	case config.Skip:
-		tc.skipped.Add(1)
-	}
 }

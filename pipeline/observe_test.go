@@ -3,13 +3,10 @@ package pipeline
 import (
 	"testing"
 	"time"
-
-	"github.com/IBM/sarama"
 )
 
 // markSession records the offsets marked through it.
 type markSession struct {
-	sarama.ConsumerGroupSession
 	marked []int64
 }
 
@@ -20,7 +17,7 @@ func (s *markSession) MarkOffset(_ string, _ int32, offset int64, _ string) {
 func TestFreshSession(t *testing.T) {
 	inner := &markSession{}
 	var got []time.Duration
-	s := &freshSession{ConsumerGroupSession: inner, fresh: func(d time.Duration) { got = append(got, d) }}
+	s := &freshSession{marker: inner, fresh: func(d time.Duration) { got = append(got, d) }}
 	now := time.Now()
 	s.push(10, now.Add(-3*time.Second))
 	s.push(11, time.Time{}) // no timestamp: not timed
@@ -47,7 +44,7 @@ func TestFreshSession(t *testing.T) {
 // BenchmarkFreshSession is the cost per record of timing freshness: a
 // push when the record is consumed and its share of a mark.
 func BenchmarkFreshSession(b *testing.B) {
-	s := &freshSession{ConsumerGroupSession: &nopSession{}, fresh: func(time.Duration) {}}
+	s := &freshSession{marker: noMarks{}, fresh: func(time.Duration) {}}
 	ts := time.Now()
 	for i := int64(0); b.Loop(); i++ {
 		s.push(i, ts)
@@ -56,7 +53,3 @@ func BenchmarkFreshSession(b *testing.B) {
 		}
 	}
 }
-
-type nopSession struct{ sarama.ConsumerGroupSession }
-
-func (nopSession) MarkOffset(string, int32, int64, string) {}

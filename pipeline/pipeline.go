@@ -1,7 +1,25 @@
-// Package pipeline runs a compiled plan: one Kafka consumer group per
-// source, each claimed partition read in order (decode → transform → key)
-// into the sink's batched writer, and an offset marked for commit only once
-// the Redis writes it produced were acknowledged.
+// Package pipeline runs a compiled plan: Kafka in, updates out.
+//
+// Run joins one Kafka consumer group per source and reads each claimed
+// partition in order; DryRun reads the same partitions without a group
+// and prints the updates instead of writing them. Both hand every message
+// to one record path (record.go: decode → event time → each target's key
+// and features → encoded values), apply the materialization's on_error
+// policy to a bad record in one place (partition.go), and mark an offset
+// for commit only once the writer acknowledged every update at or below
+// it (tracker.go).
+//
+// The files: pipeline.go (Run, the run's counters and its end),
+// group.go (the consumer group handler: assignment, revocation,
+// until-caught-up), partition.go (one partition's messages, the policies),
+// record.go (the record path), source.go (a source's targets and
+// counters), tracker.go (offsets), dryrun.go, kafka.go (the Kafka client's
+// configuration and security), deadletter.go, strategy.go (rebalance
+// strategies), observe.go (stats for metrics), limit.go (rate-limited
+// logs).
+//
+// pipeline imports plan, decode, transform, sink and config; nothing but
+// cmd imports it.
 package pipeline
 
 import (
@@ -20,10 +38,23 @@ import (
 	"github.com/feathrgo/feathr/sink"
 )
 
+// Writer takes the updates of consumed records and acknowledges each
+// (sink.Update.Acker) once it is durable; *sink.Writer is one. It is
+// closed by its owner after the run.
+type Writer interface {
+	// Submit queues an update; it blocks while the writer is full.
+	Submit(ctx context.Context, u sink.Update) error
+	// Flush waits until every update submitted before it is acknowledged.
+	Flush(ctx context.Context) error
+	// Failed is closed when the writer stopped for good; Err says why.
+	Failed() <-chan struct{}
+	Err() error
+}
+
 // Options configure a run.
 type Options struct {
 	Plan   *plan.Plan
-	Writer *sink.Writer
+	Writer Writer // Run only; a dry run prints instead
 	Logger *slog.Logger
 	// Start overrides where a consumer group without committed offsets
 	// begins; zero keeps each source's setting.
@@ -63,17 +94,17 @@ type Pipeline struct {
 	opts   Options
 	log    *slog.Logger
 	errLog *limitedLogger
+	dryRun bool // set by DryRun: nothing is written, dead-lettered or committed
 
 	read, written, skipped, errs, dead atomic.Int64
 
-	sources []*sourceCounters // as Plan.Sources
+	sources []*source // as Plan.Sources
 
-	mu       sync.Mutex
-	trackers map[*tracker]string // → source name
-	caught   map[string]bool     // "topic/partition" → caught up, until-caught-up only
-	setups   int                 // sources whose first session started
-	caughtUp atomic.Bool
-	stop     context.CancelCauseFunc
+	mu         sync.Mutex
+	partitions map[*partition]bool
+	catchUp    catchUp
+	caughtUp   atomic.Bool
+	stop       context.CancelCauseFunc
 }
 
 // New prepares a run of opts.Plan.
@@ -91,15 +122,16 @@ func New(opts Options) *Pipeline {
 		opts.StartTimeout = 30 * time.Second
 	}
 	p := &Pipeline{
-		opts:     opts,
-		log:      opts.Logger,
-		errLog:   newLimitedLogger(opts.Logger, 10, 10*time.Second, "bad records not logged in the last period (see the counts in the summary)"),
-		trackers: map[*tracker]string{},
-		caught:   map[string]bool{},
+		opts:       opts,
+		log:        opts.Logger,
+		errLog:     newLimitedLogger(opts.Logger, 10, 10*time.Second, "bad records not logged in the last period (see the counts in the summary)"),
+		partitions: map[*partition]bool{},
+		catchUp:    catchUp{joined: map[*source]bool{}, parts: map[sourcePartition]bool{}},
 	}
 	if opts.Plan != nil {
+		tables := map[*plan.Materialization]*sink.Table{}
 		for _, src := range opts.Plan.Sources {
-			p.sources = append(p.sources, newSourceCounters(src))
+			p.sources = append(p.sources, newSource(src, tables))
 		}
 	}
 	return p
@@ -112,14 +144,14 @@ func (p *Pipeline) Stats() Stats {
 		Errors: p.errs.Load(), DeadLettered: p.dead.Load(),
 	}
 	p.mu.Lock()
-	for t := range p.trackers {
-		s.Lag += t.lag()
+	for pt := range p.partitions {
+		s.Lag += pt.lag()
 	}
 	p.mu.Unlock()
 	return s
 }
 
-// ErrCaughtUp is the cause of a run's end with UntilCaughtUp.
+// errCaughtUp is the cause of a run's end with UntilCaughtUp.
 var errCaughtUp = errors.New("caught up")
 
 // Run consumes until ctx is done, the run caught up (UntilCaughtUp), or a
@@ -146,8 +178,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Every source connects before any consumer starts: a source that
 	// cannot connect ends the run with nothing running that would need
 	// to be stopped and waited for.
-	handlers := make([]*handler, len(p.opts.Plan.Sources))
-	for i, src := range p.opts.Plan.Sources {
+	handlers := make([]*handler, len(p.sources))
+	for i, src := range p.sources {
 		cfg, err := saramaConfig(src.Config, p.opts.Start, p.opts.CommitInterval)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Config.Name, err)
@@ -167,7 +199,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return fmt.Errorf("source %s: joining consumer group %s: %w", src.Config.Name, src.Config.Kafka.Group, err)
 		}
 		groups = append(groups, group)
-		h := &handler{p: p, src: src, client: client, c: p.sources[i]}
+		h := &handler{p: p, src: src, client: client}
 		if src.NeedsDeadLetter() {
 			dl, err := newDeadLetter(src.Config, cfg)
 			if err != nil {
@@ -179,34 +211,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		handlers[i] = h
 	}
 	var consumers, drains sync.WaitGroup
-	for i, src := range p.opts.Plan.Sources {
+	for i, src := range p.sources {
 		group, h := groups[i], handlers[i]
-		drains.Add(1)
-		go func() {
-			defer drains.Done()
+		drains.Go(func() {
 			// While a broker is down, sarama reports an error per
 			// partition every retry: rate-limited, so an outage of many
 			// partitions cannot flood the log.
-			kafkaLog := newLimitedLogger(p.log, 5, 10*time.Second, "kafka errors not logged in the last period")
+			kafkaLog := newKafkaLogger(p.log)
 			for err := range group.Errors() {
 				kafkaLog.log("kafka", "source", src.Config.Name, "err", err)
 			}
-		}()
-		consumers.Add(1)
-		go func() {
-			defer consumers.Done()
-			p.consume(ctx, group, src, h)
-		}()
+		})
+		consumers.Go(func() { p.consume(ctx, group, src, h) })
 	}
-	if w := p.opts.Writer; w != nil {
-		go func() {
-			select {
-			case <-w.Failed():
-				cancel(fmt.Errorf("redis: %w", w.Err()))
-			case <-ctx.Done():
-			}
-		}()
-	}
+	p.watchWriter(ctx)
 	<-ctx.Done()
 	// Each session flushes the writer and commits in Cleanup before its
 	// Consume returns; then the groups close, which ends their error channels.
@@ -218,10 +236,41 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	groups = nil
 	drains.Wait()
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errCaughtUp) && !errors.Is(cause, context.DeadlineExceeded) {
-		return cause
+	return endError(ctx)
+}
+
+// watchWriter ends the run when the writer fails for good.
+func (p *Pipeline) watchWriter(ctx context.Context) {
+	w := p.opts.Writer
+	if w == nil {
+		return
 	}
-	return nil
+	go func() {
+		select {
+		case <-w.Failed():
+			p.fail(fmt.Errorf("redis: %w", w.Err()))
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// endError is the error a run ends with, from the cause of its context:
+// nil for an ordinary end (canceled, the deadline, caught up, a dry run's
+// rows printed), else the cause.
+func endError(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	for _, ordinary := range []error{context.Canceled, context.DeadlineExceeded, errCaughtUp, errDryRunDone} {
+		if errors.Is(cause, ordinary) {
+			return nil
+		}
+	}
+	return cause
+}
+
+// newKafkaLogger rate-limits the Kafka client's errors: while a broker is
+// down, each partition reports one every retry.
+func newKafkaLogger(log *slog.Logger) *limitedLogger {
+	return newLimitedLogger(log, 5, 10*time.Second, "kafka errors not logged in the last period")
 }
 
 // newClient connects to brokers as sarama.NewClient does, giving up after
@@ -259,7 +308,7 @@ func newClient(ctx context.Context, brokers []string, cfg *sarama.Config, timeou
 
 // consume runs the group's sessions one after another (a rebalance ends
 // one) until ctx is done, backing off after errors.
-func (p *Pipeline) consume(ctx context.Context, group sarama.ConsumerGroup, src *plan.Source, h *handler) {
+func (p *Pipeline) consume(ctx context.Context, group sarama.ConsumerGroup, src *source, h *handler) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := group.Consume(ctx, src.Config.Kafka.Topics, h)
@@ -283,54 +332,27 @@ func (p *Pipeline) consume(ctx context.Context, group sarama.ConsumerGroup, src 
 	}
 }
 
-func (p *Pipeline) addTracker(t *tracker, source string) {
+// partitionStarted registers a partition's consumer for the run's stats.
+func (p *Pipeline) partitionStarted(pt *partition) {
 	p.mu.Lock()
-	p.trackers[t] = source
+	p.partitions[pt] = true
 	p.mu.Unlock()
 }
 
-func (p *Pipeline) removeTracker(t *tracker) {
+// partitionEnded unregisters a partition's consumer.
+func (p *Pipeline) partitionEnded(pt *partition) {
 	p.mu.Lock()
-	delete(p.trackers, t)
+	delete(p.partitions, pt)
 	p.mu.Unlock()
-}
-
-// sessionStarted records the partitions a source's session was assigned,
-// for until-caught-up.
-func (p *Pipeline) sessionStarted(sess sarama.ConsumerGroupSession) {
-	if !p.opts.UntilCaughtUp {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.setups++
-	for topic, parts := range sess.Claims() {
-		for _, part := range parts {
-			k := fmt.Sprintf("%s/%d", topic, part)
-			if _, ok := p.caught[k]; !ok {
-				p.caught[k] = false
-			}
-		}
-	}
 }
 
 // CaughtUp reports whether the run ended because it caught up.
 func (p *Pipeline) CaughtUp() bool { return p.caughtUp.Load() }
 
-func (p *Pipeline) partitionCaughtUp(topic string, partition int32) {
-	p.mu.Lock()
-	p.caught[fmt.Sprintf("%s/%d", topic, partition)] = true
-	all := p.setups >= len(p.opts.Plan.Sources)
-	for _, done := range p.caught {
-		all = all && done
-	}
-	p.mu.Unlock()
-	if all {
-		p.log.Info("caught up: every assigned partition is written up to its high watermark")
-		p.caughtUp.Store(true)
-		p.stop(errCaughtUp)
-	}
-}
-
 // fail ends the run with err.
 func (p *Pipeline) fail(err error) { p.stop(err) }
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}

@@ -4,27 +4,29 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-
-	"github.com/IBM/sarama"
-
-	"github.com/feathrgo/feathr/record"
 )
 
-// tracker follows one claimed partition's records from consumption to the
+// marker takes the offsets a tracker marks for commit: a consumer group
+// session (sarama.ConsumerGroupSession is one), or nothing in a dry run.
+type marker interface {
+	MarkOffset(topic string, partition int32, offset int64, metadata string)
+}
+
+// noMarks is the marker of a dry run, which commits nothing.
+type noMarks struct{}
+
+func (noMarks) MarkOffset(string, int32, int64, string) {}
+
+// tracker follows one partition's records from consumption to the
 // acknowledged Redis writes they produced, and marks an offset for commit
 // only once every record at or below it is fully written. Acks may arrive
 // in any order and from any goroutine.
 type tracker struct {
-	sess      sarama.ConsumerGroupSession
-	claim     sarama.ConsumerGroupClaim
+	marks     marker
 	topic     string
 	partition int32
+	hwm       func() int64  // the partition's high watermark, for lag
 	written   *atomic.Int64 // the run's count of acknowledged updates
-
-	// rec is the record decoded last: the claim's goroutine decodes the
-	// next message into its memory (see handler.handle). Only that
-	// goroutine uses it, and nothing keeps a record past its message.
-	rec record.Record
 
 	mu      sync.Mutex
 	pending []pendingRecord // by increasing offset
@@ -39,8 +41,8 @@ type pendingRecord struct {
 	remaining int32
 }
 
-func newTracker(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, written *atomic.Int64) *tracker {
-	t := &tracker{sess: sess, claim: claim, topic: claim.Topic(), partition: claim.Partition(), written: written, marked: -1, target: -1}
+func newTracker(marks marker, topic string, partition int32, hwm func() int64, written *atomic.Int64) *tracker {
+	t := &tracker{marks: marks, topic: topic, partition: partition, hwm: hwm, written: written, marked: -1, target: -1}
 	t.last.Store(-1)
 	return t
 }
@@ -105,7 +107,7 @@ func (t *tracker) advance() bool {
 	if len(t.pending) == 0 {
 		t.pending = t.pending[:0:0] // let the old backing array go
 	}
-	t.sess.MarkOffset(t.topic, t.partition, t.marked, "")
+	t.marks.MarkOffset(t.topic, t.partition, t.marked, "")
 	return true
 }
 
@@ -123,7 +125,7 @@ func (t *tracker) checkDone() {
 
 // lag is how many records of the partition are not consumed yet.
 func (t *tracker) lag() int64 {
-	hwm := t.claim.HighWaterMarkOffset()
+	hwm := t.hwm()
 	last := t.last.Load()
 	if last < 0 {
 		t.mu.Lock()

@@ -77,7 +77,8 @@ func newTestTracker(t *testing.T, hwm int64) (*tracker, *fakeSession, *atomic.In
 	t.Helper()
 	sess := &fakeSession{}
 	written := new(atomic.Int64)
-	return newTracker(sess, &fakeClaim{initial: sarama.OffsetOldest, hwm: hwm}, written), sess, written
+	c := &fakeClaim{initial: sarama.OffsetOldest, hwm: hwm}
+	return newTracker(sess, c.Topic(), c.Partition(), c.HighWaterMarkOffset, written), sess, written
 }
 
 // step is one call on a tracker: add(offset, n) or, with ack, Ack(offset).

@@ -1,7 +1,12 @@
 // Package plan compiles a loaded config into what runs: for each Kafka
-// source a decoder and the targets it feeds, each target a Redis table with
-// its key builder and compiled feature programs. Compile reports every
-// problem it finds, located in the YAML file.
+// source a decoder and the targets it feeds, each target the key columns
+// and compiled feature programs of one materialization. Compile reports
+// every problem it finds, located in the YAML file; it is all of
+// validate's checks but the file's own.
+//
+// plan imports config, decode, transform, feature and record. It knows
+// nothing of Kafka or of the store's wire format: the pipeline runs a
+// plan, and package sink encodes what it writes.
 package plan
 
 import (
@@ -10,7 +15,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/feathrgo/feathr/internal/nearest"
@@ -19,7 +23,6 @@ import (
 	"github.com/feathrgo/feathr/decode"
 	"github.com/feathrgo/feathr/feature"
 	"github.com/feathrgo/feathr/record"
-	"github.com/feathrgo/feathr/sink"
 	"github.com/feathrgo/feathr/transform"
 )
 
@@ -35,7 +38,6 @@ type Plan struct {
 // Materialization is one compiled materialization.
 type Materialization struct {
 	Config  *config.Materialization
-	Table   *sink.Table
 	OnError config.OnError
 }
 
@@ -47,7 +49,6 @@ type Source struct {
 	TimeField string
 	timeKind  record.Kind
 	Targets   []*Target
-	scratch   sync.Pool // of *scratch, for Process
 }
 
 // Target is what one source contributes to one materialization: the
@@ -76,7 +77,7 @@ type Feature struct {
 type Options struct {
 	// Materializations names the materializations to run; empty means all.
 	Materializations []string
-	// Decode sets the decoders' limits and registry client.
+	// Limits bound what the decoders accept of one message.
 	Limits decode.Limits
 }
 
@@ -305,19 +306,7 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 		if len(names) > 0 && !selected[m.Name] {
 			continue
 		}
-		pm := &Materialization{
-			Config:  m,
-			OnError: m.OnError,
-			Table: &sink.Table{
-				Name:      m.Sink.Table,
-				TTL:       m.Sink.TTL,
-				Ordering:  sink.EventTime,
-				TimeField: sink.TimeField(m.Name),
-			},
-		}
-		if m.Sink.Ordering == config.OrderArrival {
-			pm.Table.Ordering = sink.Arrival
-		}
+		pm := &Materialization{Config: m, OnError: m.OnError}
 		p.Materializations = append(p.Materializations, pm)
 		targets := map[string]*Target{} // by source name
 		for _, name := range m.Features {
@@ -354,6 +343,29 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 			p.Sources = append(p.Sources, src)
 		}
 	}
+}
+
+// Timeout is how long a run of p lasts unless told otherwise: the longest
+// timeout of the selected materializations, or 0 (until stopped) when any
+// of them has none.
+func (p *Plan) Timeout() time.Duration {
+	var t time.Duration
+	for _, m := range p.Materializations {
+		if m.Config.Timeout == 0 {
+			return 0
+		}
+		t = max(t, m.Config.Timeout)
+	}
+	return t
+}
+
+// Names returns the names of the selected materializations, in file order.
+func (p *Plan) Names() []string {
+	names := make([]string, len(p.Materializations))
+	for i, m := range p.Materializations {
+		names[i] = m.Config.Name
+	}
+	return names
 }
 
 // EventTime returns the record's event time: the configured timestamp field,

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/feature"
 	"github.com/feathrgo/feathr/record"
+	"github.com/feathrgo/feathr/sink"
 )
 
 // baseYAML is a valid file. The line numbers in the comments on the right
@@ -296,11 +298,12 @@ func TestCompileTwoSourcesOneMaterialization(t *testing.T) {
 		t.Fatalf("%d materializations, want 1", len(p.Materializations))
 	}
 	m := p.Materializations[0]
-	if m.Config.Name != "both" || m.Table.Name != "driver_table" || m.Table.TTL.Seconds() != 60 || m.OnError != config.Stop {
-		t.Errorf("materialization = %s table %s ttl %v on_error %v", m.Config.Name, m.Table.Name, m.Table.TTL, m.OnError)
+	tbl := sink.NewTable(m.Config.Name, m.Config.Sink)
+	if m.Config.Name != "both" || tbl.Name != "driver_table" || tbl.TTL.Seconds() != 60 || m.OnError != config.Stop {
+		t.Errorf("materialization = %s table %s ttl %v on_error %v", m.Config.Name, tbl.Name, tbl.TTL, m.OnError)
 	}
-	if m.Table.TimeField != "__feathr_event_time:both" {
-		t.Errorf("TimeField = %q", m.Table.TimeField)
+	if tbl.TimeField != "__feathr_event_time:both" {
+		t.Errorf("TimeField = %q", tbl.TimeField)
 	}
 
 	// Sources in file order, the unused one left out; one target each.
@@ -369,8 +372,8 @@ func TestCompileAllMaterializations(t *testing.T) {
 		t.Errorf("materializations %v, sources %v", names, sources)
 	}
 	other := p.Materializations[1]
-	if other.OnError != config.Skip || other.Table.Ordering != 1 { // sink.Arrival
-		t.Errorf("other: on_error %v, ordering %v", other.OnError, other.Table.Ordering)
+	if ordering := sink.NewTable(other.Config.Name, other.Config.Sink).Ordering; other.OnError != config.Skip || ordering != sink.Arrival {
+		t.Errorf("other: on_error %v, ordering %v", other.OnError, ordering)
 	}
 }
 
@@ -403,6 +406,31 @@ func TestRecordPolicy(t *testing.T) {
 			}
 			if got := s.NeedsDeadLetter(); got != tt.needsDL {
 				t.Errorf("NeedsDeadLetter = %v, want %v", got, tt.needsDL)
+			}
+		})
+	}
+}
+
+func TestEventTime(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	kafka := at.Add(-time.Minute)
+	tests := []struct {
+		name  string
+		field string
+		rec   record.Record
+		want  time.Time
+	}{
+		{"no timestamp field", "", record.Record{"ts": at}, kafka},
+		{"timestamp", "ts", record.Record{"ts": at}, at},
+		{"epoch milliseconds", "ts", record.Record{"ts": at.UnixMilli()}, time.UnixMilli(at.UnixMilli())},
+		{"null", "ts", record.Record{"ts": nil}, kafka},
+		{"missing", "ts", record.Record{}, kafka},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Source{TimeField: tt.field}
+			if got := s.EventTime(tt.rec, kafka); !got.Equal(tt.want) {
+				t.Errorf("EventTime = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package plan
+package pipeline
 
 import (
 	"errors"
@@ -11,9 +11,25 @@ import (
 	"time"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/record"
 	"github.com/feathrgo/feathr/sink"
 )
+
+// compileSource parses and compiles yaml, which must be valid, and
+// returns the run's view of its source i.
+func compileSource(t testing.TB, yaml string, i int) *source {
+	t.Helper()
+	f, err := config.Parse("f.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	p, err := plan.Compile(f, plan.Options{})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return newSource(p.Sources[i], map[*plan.Materialization]*sink.Table{})
+}
 
 // processYAML has one source feeding three materializations: one under a
 // composite key, one under a single key, and one under an INT32 key of a
@@ -63,17 +79,14 @@ materializations:
     features: [f_n32]
 `
 
-// processSource compiles processYAML and returns its one source.
-func processSource(t *testing.T) *Source {
+// processPath returns a record path of processYAML's one source.
+func processPath(t *testing.T) *recordPath {
 	t.Helper()
-	p, errs := compileErrs(t, processYAML, Options{})
-	if len(errs) > 0 {
-		t.Fatalf("problems:\n%v", errs)
+	src := compileSource(t, processYAML, 0)
+	if len(src.targets) != 3 {
+		t.Fatalf("source has %d targets, want 3", len(src.targets))
 	}
-	if len(p.Sources) != 1 || len(p.Sources[0].Targets) != 3 {
-		t.Fatalf("plan has %d sources, want 1 with 3 targets", len(p.Sources))
-	}
-	return p.Sources[0]
+	return &recordPath{src: src}
 }
 
 // wantUpdate is an update as a test expects it: decoded values.
@@ -97,8 +110,8 @@ func decodeUpdate(t *testing.T, u sink.Update) wantUpdate {
 	return got
 }
 
-func TestProcess(t *testing.T) {
-	src := processSource(t)
+func TestRecordPathEvaluate(t *testing.T) {
+	rp := processPath(t)
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	kafkaTime := at.Add(time.Hour)
 	atMs, kafkaMs := at.UnixMilli(), kafkaTime.UnixMilli()
@@ -107,7 +120,7 @@ func TestProcess(t *testing.T) {
 		name string
 		rec  record.Record
 		want []wantUpdate
-		errs []string // TargetError messages, in target order
+		errs []string // evalError messages, in target order
 	}{
 		{
 			name: "every target",
@@ -156,9 +169,9 @@ func TestProcess(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := []sink.Update{{Key: "already:there"}}
-			out, errs := src.Process(tt.rec, kafkaTime, prefix)
+			out, errs := rp.evaluate(tt.rec, kafkaTime, prefix)
 			if len(out) == 0 || out[0].Key != "already:there" {
-				t.Fatalf("Process did not append to dst")
+				t.Fatalf("evaluate did not append to dst")
 			}
 			var got []wantUpdate
 			for _, u := range out[1:] {
@@ -177,10 +190,10 @@ func TestProcess(t *testing.T) {
 				if !strings.HasPrefix(e.Error(), tt.errs[i]) {
 					t.Errorf("error %d = %q, want prefix %q", i, e, tt.errs[i])
 				}
-				if e.Target == nil || !strings.HasPrefix(tt.errs[i], "materialization "+e.Target.Materialization.Config.Name+":") {
-					t.Errorf("error %d names target %v", i, e.Target)
+				if e.target == nil || !strings.HasPrefix(tt.errs[i], "materialization "+e.target.Materialization.Config.Name+":") {
+					t.Errorf("error %d names target %v", i, e.target)
 				}
-				if e.Unwrap() == nil || !errors.Is(e, e.Err) {
+				if e.Unwrap() == nil || !errors.Is(e, e.err) {
 					t.Errorf("error %d does not wrap its cause", i)
 				}
 			}
@@ -188,23 +201,22 @@ func TestProcess(t *testing.T) {
 	}
 }
 
-// TestProcessFeatureErrorNamesFeature checks the TargetError of a failing
-// transform in detail.
-// TestProcessUpdatesAreIndependent keeps the updates of many records,
+// TestRecordPathUpdatesAreIndependent keeps the updates of many records,
 // processed from several goroutines, and checks them only afterwards:
 // updates cut from shared memory must not overlap.
-func TestProcessUpdatesAreIndependent(t *testing.T) {
-	src := processSource(t)
+func TestRecordPathUpdatesAreIndependent(t *testing.T) {
+	src := processPath(t).src
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	const goroutines, records = 4, 3000
 	got := make([][]sink.Update, goroutines)
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
+			rp := &recordPath{src: src} // one per partition, as in a run
 			for i := range records {
 				id := int64(g*records + i)
 				r := record.Record{"driver_id": id, "city": strings.Repeat("c", i%40), "n": id, "big": id, "ts": at}
-				us, errs := src.Process(r, at, nil)
+				us, errs := rp.evaluate(r, at, nil)
 				if len(errs) > 0 {
 					t.Errorf("record %d: %v", id, errs)
 					return
@@ -236,49 +248,26 @@ func TestProcessUpdatesAreIndependent(t *testing.T) {
 	}
 }
 
-func TestProcessFeatureErrorNamesFeature(t *testing.T) {
-	src := processSource(t)
-	_, errs := src.Process(record.Record{"driver_id": int64(1), "city": "x", "n": int64(1), "big": int64(math.MaxInt64 / 10)}, time.Now(), nil)
+// TestRecordPathFeatureErrorNamesFeature checks the error of a failing
+// transform in detail.
+func TestRecordPathFeatureErrorNamesFeature(t *testing.T) {
+	rp := processPath(t)
+	_, errs := rp.evaluate(record.Record{"driver_id": int64(1), "city": "x", "n": int64(1), "big": int64(math.MaxInt64 / 10)}, time.Now(), nil)
 	if len(errs) != 1 {
 		t.Fatalf("errors = %v, want 1", errs)
 	}
 	e := errs[0]
-	if e.Feature != "f_big" || e.Target.Materialization.Config.Name != "single" || e.Target.Materialization.Table.Name != "st" {
-		t.Errorf("error names feature %q of %q", e.Feature, e.Target.Materialization.Config.Name)
+	if e.feature != "f_big" || e.target.Materialization.Config.Name != "single" || e.target.table.Name != "st" {
+		t.Errorf("error names feature %q of %q", e.feature, e.target.Materialization.Config.Name)
 	}
 	if !strings.Contains(e.Error(), "overflow") {
 		t.Errorf("error = %q, want it to say overflow", e)
 	}
 }
 
-func TestEventTime(t *testing.T) {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
-	kafka := at.Add(-time.Minute)
-	tests := []struct {
-		name  string
-		field string
-		rec   record.Record
-		want  time.Time
-	}{
-		{"no timestamp field", "", record.Record{"ts": at}, kafka},
-		{"timestamp", "ts", record.Record{"ts": at}, at},
-		{"epoch milliseconds", "ts", record.Record{"ts": at.UnixMilli()}, time.UnixMilli(at.UnixMilli())},
-		{"null", "ts", record.Record{"ts": nil}, kafka},
-		{"missing", "ts", record.Record{}, kafka},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &Source{TimeField: tt.field}
-			if got := s.EventTime(tt.rec, kafka); !got.Equal(tt.want) {
-				t.Errorf("EventTime = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-// TestProcessEventTimeFromLongField compiles a source whose timestamp is a
+// TestRecordPathEventTimeFromLongField compiles a source whose timestamp is a
 // long of epoch milliseconds.
-func TestProcessEventTimeFromLongField(t *testing.T) {
+func TestRecordPathEventTimeFromLongField(t *testing.T) {
 	src := `sources:
   s:
     kafka: {brokers: ["localhost:9092"], topics: [t]}
@@ -297,27 +286,27 @@ materializations:
     sink: {redis: {table: t}}
     features: [at]
 `
-	p, errs := compileErrs(t, src, Options{})
-	if len(errs) > 0 {
-		t.Fatalf("problems:\n%v", errs)
-	}
-	out, terrs := p.Sources[0].Process(record.Record{"id": "a", "at": int64(1_700_000_000_123)}, time.Unix(1, 0), nil)
+	rp := &recordPath{src: compileSource(t, src, 0)}
+	out, terrs := rp.evaluate(record.Record{"id": "a", "at": int64(1_700_000_000_123)}, time.Unix(1, 0), nil)
 	if len(terrs) > 0 || len(out) != 1 {
-		t.Fatalf("Process = %v, %v", out, terrs)
+		t.Fatalf("evaluate = %v, %v", out, terrs)
 	}
 	if out[0].Key != "t:a" || out[0].EventTime != 1_700_000_000_123 {
 		t.Errorf("update %s at %d, want t:a at 1700000000123", out[0].Key, out[0].EventTime)
 	}
 }
 
-// TestTargetErrorMessages checks both forms of TargetError.Error.
-func TestTargetErrorMessages(t *testing.T) {
-	tg := &Target{Materialization: &Materialization{Config: &config.Materialization{Name: "m"}}}
+// TestEvalErrorMessages checks every form of evalError.Error.
+func TestEvalErrorMessages(t *testing.T) {
+	tg := &target{name: "m"}
 	cause := errors.New("boom")
-	if got := (&TargetError{Target: tg, Feature: "f", Err: cause}).Error(); got != "materialization m: feature f: boom" {
+	if got := (&evalError{target: tg, feature: "f", err: cause}).Error(); got != "materialization m: feature f: boom" {
 		t.Errorf("feature error = %q", got)
 	}
-	if got := (&TargetError{Target: tg, Err: cause}).Error(); got != "materialization m: key: boom" {
+	if got := (&evalError{target: tg, err: cause}).Error(); got != "materialization m: key: boom" {
 		t.Errorf("key error = %q", got)
+	}
+	if got := (&evalError{err: cause}).Error(); got != "decode: boom" {
+		t.Errorf("decode error = %q", got)
 	}
 }

@@ -1,18 +1,15 @@
-package plan
+package pipeline
 
 import (
 	"encoding/binary"
 	"testing"
 	"time"
 
-	"github.com/feathrgo/feathr/config"
-	"github.com/feathrgo/feathr/decode"
-	"github.com/feathrgo/feathr/record"
 	"github.com/feathrgo/feathr/sink"
 )
 
-// benchYAML is the seed's DriverTrips materialization.
-const benchYAML = `sources:
+// processBenchYAML is the seed's DriverTrips materialization, for the record path alone.
+const processBenchYAML = `sources:
   trips:
     kafka: {brokers: ["localhost:9092"], topics: [trips]}
     format: avro
@@ -38,27 +35,22 @@ materializations:
     features: [f_modified_streaming_count, f_modified_streaming_count2, f_busy]
 `
 
-func benchSource(b *testing.B) (*Source, []byte) {
+// benchPath returns a record path of processBenchYAML's source and one of its
+// messages.
+func benchPath(b *testing.B) (*recordPath, []byte) {
 	b.Helper()
-	f, err := config.Parse("bench.yaml", []byte(benchYAML), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := Compile(f, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	src := compileSource(b, processBenchYAML, 0)
 	msg := binary.AppendVarint(nil, 123456789)
 	msg = binary.AppendVarint(msg, 742)
 	msg = binary.AppendVarint(msg, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).UnixMicro())
-	return p.Sources[0], msg
+	return &recordPath{src: src}, msg
 }
 
 // BenchmarkProcess is one DriverTrips record through the seed's three
 // features: key, transforms and encoded values of one update.
 func BenchmarkProcess(b *testing.B) {
-	src, msg := benchSource(b)
-	r, err := src.Decoder.Decode(msg)
+	rp, msg := benchPath(b)
+	r, err := rp.src.Decoder.Decode(msg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,34 +58,28 @@ func BenchmarkProcess(b *testing.B) {
 	var dst []sink.Update
 	b.ReportAllocs()
 	for b.Loop() {
-		var errs []*TargetError
-		dst, errs = src.Process(r, kafkaTime, dst[:0])
+		var errs []*evalError
+		dst, errs = rp.evaluate(r, kafkaTime, dst[:0])
 		if len(errs) > 0 || len(dst) != 1 {
-			b.Fatalf("Process = %v, %v", dst, errs)
+			b.Fatalf("evaluate = %v, %v", dst, errs)
 		}
 	}
 }
 
 // BenchmarkDecodeProcess is what a partition's goroutine does per record
-// before it submits the update: decode (into the previous record), then
-// Process.
+// before it submits the update: the record path, decoding into the
+// previous record's memory.
 func BenchmarkDecodeProcess(b *testing.B) {
-	src, msg := benchSource(b)
+	rp, msg := benchPath(b)
 	kafkaTime := time.Now()
 	var dst []sink.Update
-	var r record.Record
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
-		var err error
-		r, err = decode.Reuse(src.Decoder, msg, r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var errs []*TargetError
-		dst, errs = src.Process(r, kafkaTime, dst[:0])
+		var errs []*evalError
+		dst, errs = rp.process(msg, kafkaTime, dst[:0])
 		if len(errs) > 0 || len(dst) != 1 {
-			b.Fatalf("Process = %v, %v", dst, errs)
+			b.Fatalf("process = %v, %v", dst, errs)
 		}
 	}
 }

@@ -1,0 +1,180 @@
+package pipeline
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// handler is a source's sarama.ConsumerGroupHandler.
+type handler struct {
+	p      *Pipeline
+	src    *source
+	client sarama.Client
+	dl     *deadLetter
+	// running are the claims whose consumption started; once all the
+	// claims of an assignment run, it is logged, and kept in loggedSet.
+	mu        sync.Mutex
+	running   map[topicPartition]bool
+	logged    bool
+	loggedSet map[topicPartition]bool
+}
+
+func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.src.sessions.Add(1)
+	h.src.observeGeneration(sess)
+	h.p.log.Debug("joined consumer group", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
+	h.p.assigned(h.src, sess.Claims())
+	h.mu.Lock()
+	h.logged = false
+	h.checkAssigned(sess)
+	h.mu.Unlock()
+	go h.watchAssignment(sess)
+	return nil
+}
+
+// Cleanup runs once every ConsumeClaim of the session returned, before the
+// partitions are given up: it writes what is in flight so that its offsets
+// are marked, and commits them.
+func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	if w := h.p.opts.Writer; w != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), h.p.opts.ShutdownTimeout)
+		defer cancel()
+		if err := w.Flush(ctx); err != nil {
+			h.p.log.Error("flushing writes before commit; the unwritten records will be read again", "source", h.src.Config.Name, "err", err)
+		}
+	}
+	sess.Commit()
+	h.src.sessions.Add(-1)
+	return nil
+}
+
+// claimStarted records that claim's consumption started.
+func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running == nil {
+		h.running = map[topicPartition]bool{}
+	}
+	h.running[topicPartition{claim.Topic(), claim.Partition()}] = true
+	h.checkAssigned(sess)
+}
+
+// checkAssigned logs "partitions assigned" once every claim of the
+// session's current assignment started: by then sarama has fixed their
+// starting offsets, so with start: latest every record produced after the
+// line is read. An eager strategy logs each session's assignment; with a
+// cooperative one the session stays across rebalances, and each new
+// assignment is logged. h.mu is held.
+func (h *handler) checkAssigned(sess sarama.ConsumerGroupSession) {
+	claims := sess.Claims()
+	set := map[topicPartition]bool{}
+	for topic, parts := range claims {
+		for _, part := range parts {
+			tp := topicPartition{topic, part}
+			if !h.running[tp] {
+				return
+			}
+			set[tp] = true
+		}
+	}
+	if h.logged && maps.Equal(set, h.loggedSet) {
+		return
+	}
+	h.logged, h.loggedSet = true, set
+	if len(set) == 0 {
+		h.p.log.Info("no partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group)
+		return
+	}
+	h.p.log.Info("partitions assigned", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", claims)
+}
+
+// watchAssignment checks the assignment until the session ends: a
+// cooperative rebalance that only takes partitions away starts no claim.
+func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-sess.Context().Done():
+			return
+		case <-tick.C:
+			h.mu.Lock()
+			h.checkAssigned(sess)
+			h.mu.Unlock()
+		}
+	}
+}
+
+// claimEnded records that claim's consumption ended.
+func (h *handler) claimEnded(claim sarama.ConsumerGroupClaim) {
+	h.mu.Lock()
+	delete(h.running, topicPartition{claim.Topic(), claim.Partition()})
+	h.mu.Unlock()
+}
+
+// released writes what the claim has in flight when its partition is
+// revoked while the session goes on (a cooperative rebalance, where
+// Cleanup does not run), so that sarama commits the partition's offset
+// up to the last record consumed before it hands the partition over.
+func (h *handler) released(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+	w := h.p.opts.Writer
+	if w == nil || sess.Context().Err() != nil {
+		return // the session is ending: Cleanup flushes and commits
+	}
+	timeout := h.p.opts.ShutdownTimeout
+	if h.client != nil {
+		timeout = revokeFlushTimeout(timeout, h.client.Config().Consumer.Group.Rebalance.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(sess.Context(), timeout)
+	defer cancel()
+	if err := w.Flush(ctx); err != nil {
+		h.p.log.Warn("flushing writes of a revoked partition; its unwritten records will be read again by its new owner", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "err", err)
+		return
+	}
+	h.p.log.Info("partition revoked: its writes are flushed for the commit", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition())
+}
+
+// revokeFlushTimeout bounds the flush of a revoked partition: by the
+// shutdown timeout, and to 5s (or half of it, when shorter than 10s)
+// within the rebalance timeout, which is how long sarama waits for the
+// claim to end before it gives the rebalance up.
+func revokeFlushTimeout(shutdown, rebalance time.Duration) time.Duration {
+	if rebalance <= 0 {
+		return shutdown
+	}
+	margin := min(5*time.Second, rebalance/2)
+	return min(shutdown, rebalance-margin)
+}
+
+func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	h.src.observeGeneration(sess)
+	defer h.src.observeGeneration(sess)
+	pt := h.p.newPartition(h.src, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
+	h.p.partitionStarted(pt)
+	defer h.p.partitionEnded(pt)
+	h.claimStarted(sess, claim)
+	defer h.claimEnded(claim)
+	h.p.watchCatchUp(pt, h.client, claim.InitialOffset(), claim.HighWaterMarkOffset())
+	ctx := sess.Context()
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				h.released(sess, claim)
+				if ctx.Err() == nil {
+					h.p.revoked(pt)
+				}
+				return nil
+			}
+			if !pt.handle(ctx, msg) {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/IBM/sarama"
+
+	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/sink"
+)
+
+// RecordError is a record that could not be processed, located in Kafka.
+type RecordError struct {
+	Topic           string
+	Partition       int32
+	Offset          int64
+	Materialization string // empty when the whole record failed (decoding)
+	Err             error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%s/%d@%d: %v", e.Topic, e.Partition, e.Offset, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// partition consumes one partition of a source in offset order, for a
+// consumer group's claim or a dry run: each message through the record
+// path, a bad record through its materialization's policy, the updates
+// to the writer, and the record to the tracker, which marks its offset
+// once they are acknowledged.
+type partition struct {
+	p    *Pipeline
+	src  *source
+	path recordPath
+	*tracker
+	writer  Writer        // the run's; a dry run's prints rows
+	fresh   *freshSession // nil without a Fresh hook
+	ackers  []targetAcker // as src.targets
+	dl      *deadLetter   // nil unless a materialization dead-letters
+	updates []sink.Update // reused from one record to the next
+}
+
+// newPartition returns the consumer of one partition of src, whose
+// tracker marks offsets through marks and reads the high watermark from
+// hwm.
+func (p *Pipeline) newPartition(src *source, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
+	pt := &partition{p: p, src: src, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer}
+	if f := p.opts.Hooks.Fresh; f != nil {
+		pt.fresh = &freshSession{marker: marks, fresh: f}
+		marks = pt.fresh
+	}
+	pt.tracker = newTracker(marks, topic, part, hwm, &p.written)
+	pt.ackers = make([]targetAcker, len(src.targets))
+	for i, t := range src.targets {
+		pt.ackers[i] = targetAcker{t: pt.tracker, c: t}
+	}
+	return pt
+}
+
+// acker returns the Acker of an update to table.
+func (pt *partition) acker(table *sink.Table) sink.Acker {
+	for i := range pt.ackers {
+		if pt.ackers[i].c.table == table {
+			return &pt.ackers[i]
+		}
+	}
+	return pt.tracker
+}
+
+// handle processes one message and reports whether consumption of the
+// partition goes on: it does not after a bad record under on_error: stop,
+// or when the run is ending.
+func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	p := pt.p
+	p.read.Add(1)
+	pt.src.read.Add(1)
+	updates, errs := pt.path.process(msg.Value, msg.Timestamp, pt.updates[:0])
+	pt.updates = updates
+	for _, e := range errs {
+		if !pt.failed(msg, e) {
+			return false
+		}
+	}
+	if pt.fresh != nil && len(updates) > 0 {
+		pt.fresh.push(msg.Offset, msg.Timestamp)
+	}
+	pt.add(msg.Offset, len(updates))
+	for _, u := range updates {
+		u.Acker, u.Seq = pt.acker(u.Table), msg.Offset
+		if err := pt.writer.Submit(ctx, u); err != nil {
+			// The run is ending (or the sink failed for good): this record
+			// stays unacknowledged, so its offset is never committed.
+			if !errors.Is(err, context.Canceled) {
+				p.fail(fmt.Errorf("redis: %w", err))
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// failed counts and logs a bad record and applies its policy: that of
+// the failing target's materialization, or for a record that could not be
+// decoded the strictest of the source's. It reports whether consumption
+// goes on past the record. A dry run only logs the policy that would apply.
+func (pt *partition) failed(msg *sarama.ConsumerMessage, e *evalError) bool {
+	p := pt.p
+	rerr := &RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Err: e}
+	var policy config.OnError
+	var topics []string
+	switch t := e.target; {
+	case t == nil:
+		pt.src.decodeErrs.Add(1)
+		policy, topics = pt.src.RecordPolicy()
+	default:
+		rerr.Materialization = t.name
+		if e.feature == "" {
+			t.keyErrs.Add(1)
+		} else {
+			t.fnErrs.Add(1)
+		}
+		policy = t.Materialization.OnError
+		if topic := t.Materialization.DeadLetterTopic(); topic != "" {
+			topics = []string{topic}
+		}
+	}
+	p.errs.Add(1)
+	if p.dryRun {
+		p.errLog.log("bad record (dry run: on_error: "+policy.String()+" would apply)", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "err", rerr.Err)
+		return true
+	}
+	switch policy {
+	case config.Stop:
+		p.log.Error("bad record; stopping (on_error: stop)", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "err", rerr.Err)
+		p.fail(rerr)
+		return false
+	case config.DeadLetter:
+		for _, topic := range topics {
+			if err := pt.dl.send(msg, topic, rerr); err != nil {
+				p.log.Error("cannot write to the dead-letter topic; stopping", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "dead_letter", topic, "err", err)
+				p.fail(fmt.Errorf("dead-letter %s for %s/%d@%d: %w", topic, rerr.Topic, rerr.Partition, rerr.Offset, err))
+				return false
+			}
+		}
+		p.dead.Add(1)
+		p.errLog.log("bad record sent to the dead-letter topic", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "dead_letter", topics, "err", rerr.Err)
+	default:
+		p.skipped.Add(1)
+		p.errLog.log("bad record skipped", "topic", rerr.Topic, "partition", rerr.Partition, "offset", rerr.Offset, "err", rerr.Err)
+	}
+	pt.src.countFailed(e.target, policy)
+	return true
+}

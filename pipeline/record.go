@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/feathrgo/feathr/decode"
+	"github.com/feathrgo/feathr/record"
+	"github.com/feathrgo/feathr/sink"
+	"github.com/feathrgo/feathr/transform"
+)
+
+// recordPath is the one way a message becomes updates: it decodes the
+// message's value, reads its event time, and evaluates every target of
+// its source: the entity key, each feature's transform, and the encoded
+// values. Each partition has its own, so that it reuses its memory from
+// one record to the next; it is for one goroutine at a time.
+type recordPath struct {
+	src *source
+	// rec is the record decoded last: the next message is decoded into
+	// its memory. Nothing keeps a record past its message.
+	rec  record.Record
+	vars transform.Vars // the transforms' activation of the current record
+
+	// Chunks of memory that updates are cut from, so that an update costs
+	// no allocation of its own. A chunk is shared by the updates cut from
+	// it, each owning its part; the garbage collector frees it once none
+	// is referenced.
+	bytes  []byte       // the current chunk: [:len] is handed out
+	fields []sink.Field // likewise
+}
+
+const (
+	chunkBytes  = 16 << 10
+	chunkFields = 256
+)
+
+// evalError is a record that a target could not turn into an update (a
+// transform failed, a value did not convert, the key was unusable), or
+// that could not be decoded at all (target nil).
+type evalError struct {
+	target  *target // nil: the message could not be decoded
+	feature string  // the failing feature; empty for a key or decode error
+	err     error
+}
+
+func (e *evalError) Error() string {
+	switch {
+	case e.target == nil:
+		return "decode: " + e.err.Error()
+	case e.feature != "":
+		return fmt.Sprintf("materialization %s: feature %s: %v", e.target.name, e.feature, e.err)
+	}
+	return fmt.Sprintf("materialization %s: key: %v", e.target.name, e.err)
+}
+
+func (e *evalError) Unwrap() error { return e.err }
+
+// process decodes value and evaluates it (see evaluate). A value that
+// cannot be decoded is one error with no target: it fails every target.
+func (rp *recordPath) process(value []byte, kafkaTime time.Time, dst []sink.Update) ([]sink.Update, []*evalError) {
+	rec, err := decode.Reuse(rp.src.Decoder, value, rp.rec)
+	if err != nil {
+		return dst, []*evalError{{err: err}}
+	}
+	rp.rec = rec
+	return rp.evaluate(rec, kafkaTime, dst)
+}
+
+// evaluate evaluates every target for one decoded record and appends one
+// update per target that produced at least one value to dst. A target
+// that fails is left out and reported; the others still produce their
+// updates. The updates' Acker and Seq are left for the caller.
+func (rp *recordPath) evaluate(r record.Record, kafkaTime time.Time, dst []sink.Update) (out []sink.Update, errs []*evalError) {
+	eventTime := rp.src.EventTime(r, kafkaTime).UnixMilli()
+	rp.vars.Reset(r)
+	defer rp.vars.Reset(nil) // keep nothing of the record
+	for _, t := range rp.src.targets {
+		u, err := rp.update(t, r, eventTime)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(u.Fields) > 0 {
+			dst = append(dst, u)
+		}
+	}
+	return dst, errs
+}
+
+// update evaluates one target: its key and features, into one buffer that
+// holds the key and every encoded value. The buffer is handed to the
+// writer, which owns it from Submit on; nothing writes to it once it is
+// complete: the key and values are slices of it.
+func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.Update, *evalError) {
+	buf := rp.buf(64 + len(t.Features)*16)
+	buf = sink.AppendKeyStart(buf, t.table.Name)
+	for i, k := range t.Key {
+		var err error
+		buf, err = sink.AppendKeyPart(buf, i, r[k.Column], k.Type)
+		if err != nil {
+			return sink.Update{}, &evalError{target: t, err: fmt.Errorf("%s (column %s): %w", k.Name, k.Column, err)}
+		}
+	}
+	keyEnd := len(buf)
+	// Values are appended to buf, which may move as it grows, so their
+	// places are kept as offsets until it is complete.
+	type span struct {
+		name       string
+		start, end int
+	}
+	var spansArr [8]span
+	spans := spansArr[:0]
+	for _, f := range t.Features {
+		v, err := f.Program.EvalVars(&rp.vars)
+		if err != nil {
+			return sink.Update{}, &evalError{target: t, feature: f.Name, err: err}
+		}
+		if v == nil {
+			continue // a null result leaves the stored value as it is
+		}
+		start := len(buf)
+		buf, err = sink.AppendValue(buf, v)
+		if err != nil {
+			return sink.Update{}, &evalError{target: t, feature: f.Name, err: err}
+		}
+		spans = append(spans, span{f.Name, start, len(buf)})
+	}
+	if len(spans) == 0 {
+		return sink.Update{Table: t.table, Key: string(buf[:keyEnd]), EventTime: eventTime}, nil
+	}
+	rp.keep(buf)
+	u := sink.Update{Table: t.table, Key: unsafe.String(&buf[0], keyEnd), EventTime: eventTime}
+	u.Fields = rp.fieldSlice(len(spans))
+	for i, sp := range spans {
+		u.Fields[i] = sink.Field{Name: sp.name, Value: buf[sp.start:sp.end:sp.end]}
+	}
+	return u, nil
+}
+
+// buf returns an empty buffer with room for n bytes at least, cut from
+// the current chunk. Once filled, keep hands it out.
+func (rp *recordPath) buf(n int) []byte {
+	if cap(rp.bytes)-len(rp.bytes) < n {
+		rp.bytes = make([]byte, 0, max(chunkBytes, n))
+	}
+	return rp.bytes[len(rp.bytes):len(rp.bytes)]
+}
+
+// keep hands out buf, from buf and then filled: the next buffer starts
+// after it. A buf that outgrew the chunk was moved by append and is its
+// own.
+func (rp *recordPath) keep(buf []byte) {
+	free := rp.bytes[len(rp.bytes):]
+	if cap(free) > 0 && unsafe.SliceData(buf) == unsafe.SliceData(free) {
+		rp.bytes = rp.bytes[:len(rp.bytes)+len(buf)]
+	}
+}
+
+// fieldSlice returns n fields, cut from the current chunk.
+func (rp *recordPath) fieldSlice(n int) []sink.Field {
+	if cap(rp.fields)-len(rp.fields) < n {
+		rp.fields = make([]sink.Field, 0, max(chunkFields, n))
+	}
+	start := len(rp.fields)
+	rp.fields = rp.fields[:start+n]
+	return rp.fields[start : start+n : start+n]
+}
