@@ -120,25 +120,6 @@ A one-line JSON summary is printed on stdout at exit.`,
 	return c
 }
 
-// materializeSummary is the JSON line printed at exit.
-type materializeSummary struct {
-	Materializations []string `json:"materializations"`
-	pipeline.Stats
-	KeysWritten     int64   `json:"keys_written"`
-	StaleSkipped    int64   `json:"stale_updates_skipped"`
-	RedisBatches    int64   `json:"redis_batches"`
-	RedisRetries    int64   `json:"redis_retries"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	RecordsPerSec   float64 `json:"records_per_second"`
-	// Freshness is the time from a record's Kafka timestamp to Redis
-	// acknowledging its updates, over the records written; absent when
-	// none was.
-	Freshness *metrics.Quantiles `json:"freshness_ms,omitempty"`
-	DryRun    bool               `json:"dry_run,omitempty"`
-	Stopped   string             `json:"stopped"`
-	Error     string             `json:"error,omitempty"`
-}
-
 func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	log := newLogger(opts.IO, opts.LogFormat)
 	if limit, ok := defaultMemoryLimit(os.LookupEnv); ok {
@@ -174,7 +155,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		return err
 	}
 
-	runCtx, timeout, stopped, cleanup := runContext(ctx, opts, p, log)
+	runCtx, timeout, cleanup := runContext(ctx, opts, p, log)
 	defer cleanup()
 
 	m := metrics.New(Version().Version)
@@ -186,7 +167,6 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		Plan: p, Writer: writer, Logger: log,
 		Start: opts.Start, UntilCaughtUp: opts.UntilCaughtUp,
 		Strategy: opts.Strategy,
-		Hooks:    pipeline.Hooks{Fresh: m.Freshness().Observe},
 	})
 	m.Watch(pl, writer)
 	if opts.MetricsAddr != "" {
@@ -207,8 +187,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		}()
 		log.Info("serving metrics", "addr", srv.Addr().String())
 	}
-	names := materializationNames(p)
-	log.Info("materializing", "materializations", names, "timeout", timeout, "redis", ropts.Addr, "rebalance_strategy", opts.Strategy)
+	log.Info("materializing", "materializations", p.Names(), "timeout", timeout, "redis", ropts.Addr, "rebalance_strategy", opts.Strategy)
 	if opts.IO.ErrIsTerminal {
 		go progress(runCtx, opts.IO, pl)
 	}
@@ -217,26 +196,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	if err := writer.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
-	elapsed := time.Since(start)
-
-	ws := writer.Stats()
-	sum := materializeSummary{
-		Materializations: names,
-		Stats:            pl.Stats(),
-		KeysWritten:      ws.Writes,
-		StaleSkipped:     ws.Stale,
-		RedisBatches:     ws.Batches,
-		RedisRetries:     ws.Retries,
-		DurationSeconds:  elapsed.Seconds(),
-		Freshness:        m.Freshness().Summary(),
-	}
-	if elapsed > 0 {
-		sum.RecordsPerSec = float64(sum.Read) / elapsed.Seconds()
-	}
-	sum.Stopped = stopReason(runErr, runCtx, stopped, pl.CaughtUp())
-	if runErr != nil {
-		sum.Error = runErr.Error()
-	}
+	sum := pl.Summary(time.Since(start), runErr)
 	if opts.IO.ErrIsTerminal {
 		fmt.Fprintln(opts.IO.ErrOut)
 	}
@@ -247,80 +207,38 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 }
 
 // runContext returns the context of a run, which ends at the timeout (the
-// flag's, else the plan's) or at the first SIGINT/SIGTERM (reported on
-// stopped), and the cleanup to defer.
-func runContext(ctx context.Context, opts *MaterializeOptions, p *plan.Plan, log *slog.Logger) (context.Context, time.Duration, chan string, func()) {
+// flag's, else the plan's) or at the first SIGINT/SIGTERM (with cause
+// pipeline.ErrInterrupted), and the cleanup to defer.
+func runContext(ctx context.Context, opts *MaterializeOptions, p *plan.Plan, log *slog.Logger) (context.Context, time.Duration, func()) {
 	timeout := opts.Timeout
 	if timeout == 0 {
-		timeout = planTimeout(p)
+		timeout = p.Timeout()
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancelCause(ctx)
 	cancelT := context.CancelFunc(func() {})
 	if timeout > 0 {
 		runCtx, cancelT = context.WithTimeout(runCtx, timeout)
 	}
-	stopped := make(chan string, 1)
 	done := make(chan struct{})
-	go handleSignals(runCtx, done, opts, log, cancel, stopped)
-	return runCtx, timeout, stopped, func() {
+	go handleSignals(runCtx, done, opts, log, cancel)
+	return runCtx, timeout, func() {
 		close(done)
 		cancelT()
-		cancel()
+		cancel(nil)
 	}
-}
-
-// stopReason is the summary's "stopped".
-func stopReason(runErr error, runCtx context.Context, stopped chan string, caughtUp bool) string {
-	switch {
-	case runErr != nil:
-		return "error"
-	case len(stopped) > 0:
-		return <-stopped
-	case caughtUp:
-		return "caught-up"
-	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
-		return "timeout"
-	}
-	return "canceled"
-}
-
-func materializationNames(p *plan.Plan) []string {
-	var names []string
-	for _, m := range p.Materializations {
-		names = append(names, m.Config.Name)
-	}
-	return names
 }
 
 // runDryRun evaluates the plan's records without Redis and prints the
 // updates it would write as JSON lines, then the summary.
 func runDryRun(ctx context.Context, opts *MaterializeOptions, log *slog.Logger, p *plan.Plan) error {
-	runCtx, timeout, stopped, cleanup := runContext(ctx, opts, p, log)
+	runCtx, timeout, cleanup := runContext(ctx, opts, p, log)
 	defer cleanup()
 	pl := pipeline.New(pipeline.Options{Plan: p, Logger: log, Start: opts.Start, UntilCaughtUp: opts.UntilCaughtUp})
-	names := materializationNames(p)
-	log.Info("dry run", "materializations", names, "timeout", timeout, "rows", opts.DryRunRows)
+	log.Info("dry run", "materializations", p.Names(), "timeout", timeout, "rows", opts.DryRunRows)
 	enc := json.NewEncoder(opts.IO.Out)
 	start := time.Now()
 	runErr := pl.DryRun(runCtx, opts.DryRunRows, func(r pipeline.Row) error { return enc.Encode(r) })
-	elapsed := time.Since(start)
-	sum := materializeSummary{
-		Materializations: names,
-		Stats:            pl.Stats(),
-		DurationSeconds:  elapsed.Seconds(),
-		DryRun:           true,
-	}
-	if elapsed > 0 {
-		sum.RecordsPerSec = float64(sum.Read) / elapsed.Seconds()
-	}
-	sum.Stopped = stopReason(runErr, runCtx, stopped, pl.CaughtUp())
-	if runErr == nil && opts.DryRunRows > 0 && sum.Written >= int64(opts.DryRunRows) && sum.Stopped != "signal" {
-		sum.Stopped = "rows"
-	}
-	if runErr != nil {
-		sum.Error = runErr.Error()
-	}
-	if err := enc.Encode(sum); err != nil {
+	if err := enc.Encode(pl.Summary(time.Since(start), runErr)); err != nil {
 		return err
 	}
 	return runErr
@@ -361,38 +279,21 @@ func defaultMemoryLimit(lookup func(string) (string, bool)) (int64, bool) {
 	return DefaultMemoryLimit, true
 }
 
-// planTimeout is the longest timeout of the selected materializations, or
-// 0 (run until stopped) when any of them has none.
-func planTimeout(p *plan.Plan) time.Duration {
-	var t time.Duration
-	for _, m := range p.Materializations {
-		if m.Config.Timeout == 0 {
-			return 0
-		}
-		t = max(t, m.Config.Timeout)
-	}
-	return t
-}
-
-// writerOptions sizes the writer from the materializations' sink settings:
-// the smallest batch and flush interval asked for win.
+// writerOptions sizes the writer from the materializations' sink settings.
 func writerOptions(p *plan.Plan, log *slog.Logger) sink.WriterOptions {
-	// Freshness: an update waits for its batch only while Redis is busy.
-	o := sink.WriterOptions{Logger: log, SendWhenIdle: true}
-	for _, m := range p.Materializations {
-		if b := m.Config.Sink.BatchSize; b > 0 && (o.BatchSize == 0 || b < o.BatchSize) {
-			o.BatchSize = b
-		}
-		if f := m.Config.Sink.FlushInterval; f > 0 && (o.FlushInterval == 0 || f < o.FlushInterval) {
-			o.FlushInterval = f
-		}
+	sinks := make([]config.RedisSink, len(p.Materializations))
+	for i, m := range p.Materializations {
+		sinks[i] = m.Config.Sink
 	}
+	o := sink.WriterOptionsFor(sinks...)
+	// Freshness: an update waits for its batch only while Redis is busy.
+	o.Logger, o.SendWhenIdle = log, true
 	return o
 }
 
 // handleSignals cancels the run at the first SIGINT/SIGTERM and exits at
 // once at the second.
-func handleSignals(ctx context.Context, done <-chan struct{}, opts *MaterializeOptions, log *slog.Logger, cancel context.CancelFunc, stopped chan<- string) {
+func handleSignals(ctx context.Context, done <-chan struct{}, opts *MaterializeOptions, log *slog.Logger, cancel context.CancelCauseFunc) {
 	sigs := opts.Signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 2)
@@ -407,8 +308,7 @@ func handleSignals(ctx context.Context, done <-chan struct{}, opts *MaterializeO
 	select {
 	case sig := <-sigs:
 		log.Info("stopping: writing what is in flight and committing (signal again to exit at once)", "signal", sig.String())
-		stopped <- "signal"
-		cancel()
+		cancel(pipeline.ErrInterrupted)
 	case <-ctx.Done():
 		return
 	}

@@ -3,17 +3,17 @@
 // writer, its produce-to-store freshness, and health endpoints.
 //
 // The pipeline and the writer keep their own counters; a scrape reads
-// them, so nothing here is on a record's path but Histogram.Observe (one
-// per written record) and ObserveBatch (one per Redis batch).
+// them, so nothing here is on a record's path but ObserveBatch (one per
+// Redis batch).
 package metrics
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/feathrgo/feathr/internal/hist"
 	"github.com/feathrgo/feathr/pipeline"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -22,6 +22,8 @@ import (
 type Run interface {
 	SourceStats() []pipeline.SourceStats
 	Partitions() []pipeline.PartitionStats
+	// Freshness is the run's produce-to-store freshness.
+	Freshness() *hist.Histogram
 }
 
 // WriterStats reads the counters of a Redis writer.
@@ -32,7 +34,6 @@ type WriterStats interface {
 // Metrics are the metrics of one materialize run in their own registry.
 type Metrics struct {
 	reg       *prometheus.Registry
-	freshness *Histogram
 	batchSize prometheus.Histogram
 	roundTrip prometheus.Histogram
 }
@@ -45,8 +46,7 @@ var FreshnessBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 // process's own. version is reported by feathr_build_info.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:       prometheus.NewRegistry(),
-		freshness: &Histogram{},
+		reg: prometheus.NewRegistry(),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "feathr_redis_batch_updates",
 			Help:    "Updates per pipelined Redis batch.",
@@ -67,17 +67,12 @@ func New(version string) *Metrics {
 			Help:        "Always 1; the version label is feathr's version.",
 			ConstLabels: prometheus.Labels{"version": version},
 		}, func() float64 { return 1 }),
-		&freshnessCollector{h: m.freshness},
 	)
 	return m
 }
 
 // Registry returns the registry the metrics are in.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
-// Freshness is the histogram of produce-to-store freshness; give its
-// Observe to pipeline.Hooks.Fresh.
-func (m *Metrics) Freshness() *Histogram { return m.freshness }
 
 // ObserveBatch records a written Redis batch; it is a
 // sink.WriterOptions.OnBatch.
@@ -88,7 +83,7 @@ func (m *Metrics) ObserveBatch(b sink.BatchInfo) {
 
 // Watch registers the counters of run and w, read at each scrape.
 func (m *Metrics) Watch(run Run, w WriterStats) {
-	m.reg.MustRegister(&runCollector{run: run}, &writerCollector{w: w})
+	m.reg.MustRegister(&runCollector{run: run}, &writerCollector{w: w}, &freshnessCollector{h: run.Freshness()})
 }
 
 var (
@@ -188,32 +183,15 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // freshnessCollector exposes the freshness Histogram in FreshnessBuckets.
-type freshnessCollector struct{ h *Histogram }
+type freshnessCollector struct{ h *hist.Histogram }
 
 func (c *freshnessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freshness }
 
 func (c *freshnessCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.h.Count()
-	buckets := c.h.cumulative(FreshnessBuckets)
+	buckets := c.h.Cumulative(FreshnessBuckets)
 	for ub, v := range buckets {
 		buckets[ub] = min(v, n) // a concurrent Observe may land between the reads
 	}
 	ch <- prometheus.MustNewConstHistogram(freshness, n, c.h.Sum().Seconds(), buckets)
-}
-
-// Quantiles summarise a Histogram in milliseconds.
-type Quantiles struct {
-	P50 float64 `json:"p50"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
-}
-
-// Summary returns the median, 99th percentile and maximum of h in
-// milliseconds, or nil when h is empty.
-func (h *Histogram) Summary() *Quantiles {
-	if h.Count() == 0 {
-		return nil
-	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return &Quantiles{P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feathrgo/feathr/internal/hist"
 	"github.com/feathrgo/feathr/pipeline"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -21,10 +22,12 @@ import (
 type fixedRun struct {
 	sources    []pipeline.SourceStats
 	partitions []pipeline.PartitionStats
+	fresh      *hist.Histogram
 }
 
 func (r fixedRun) SourceStats() []pipeline.SourceStats   { return r.sources }
 func (r fixedRun) Partitions() []pipeline.PartitionStats { return r.partitions }
+func (r fixedRun) Freshness() *hist.Histogram            { return r.fresh }
 
 type fixedWriter sink.WriterStats
 
@@ -32,7 +35,9 @@ func (w fixedWriter) Stats() sink.WriterStats { return sink.WriterStats(w) }
 
 func TestServer(t *testing.T) {
 	m := New("v9.8.7")
+	fresh := &hist.Histogram{}
 	m.Watch(fixedRun{
+		fresh: fresh,
 		sources: []pipeline.SourceStats{{
 			Source: "trips", Read: 10, DecodeErrors: 1, Rebalances: 2,
 			Materializations: []pipeline.MaterializationStats{
@@ -43,8 +48,8 @@ func TestServer(t *testing.T) {
 		partitions: []pipeline.PartitionStats{{Source: "trips", Topic: "t", Partition: 0, Lag: 5}, {Source: "trips", Topic: "t", Partition: 3, Lag: 0}},
 	}, fixedWriter{Batches: 3, Commands: 20, Updates: 16, Stale: 1, Retries: 4, Errors: 5})
 	m.ObserveBatch(sink.BatchInfo{Updates: 10, Writes: 8, Commands: 12, RoundTrip: 3 * time.Millisecond})
-	m.Freshness().Observe(20 * time.Millisecond)
-	m.Freshness().Observe(2 * time.Second)
+	fresh.Observe(20 * time.Millisecond)
+	fresh.Observe(2 * time.Second)
 
 	var ready atomic.Bool
 	srv, err := Listen("127.0.0.1:0", m, func(context.Context) error {

@@ -101,7 +101,7 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 	}
 	p.log.Info("dry run: reading without writing to Redis or committing offsets")
 	<-ctx.Done()
-	return endError(ctx)
+	return p.end(ctx)
 }
 
 // dryRunStarts returns where each partition of src's topics is read
@@ -227,3 +227,6 @@ func (w *rowWriter) Failed() <-chan struct{} { return nil }
 
 // Err is nil: see Failed.
 func (w *rowWriter) Err() error { return nil }
+
+// Stats are zero: nothing is written.
+func (w *rowWriter) Stats() sink.WriterStats { return sink.WriterStats{} }

@@ -6,16 +6,6 @@ import (
 	"time"
 )
 
-// Hooks let a caller watch a run, for metrics. Each is optional, may be
-// called from several of the run's goroutines at once, and must be quick.
-type Hooks struct {
-	// Fresh is told, for each record whose updates were all acknowledged
-	// by Redis, the time from the record's Kafka timestamp to that
-	// acknowledgement (produce-to-store freshness). Records that produced
-	// no update and records without a timestamp are not timed.
-	Fresh func(d time.Duration)
-}
-
 // SourceStats are the counters of one source, safe to read while it runs.
 type SourceStats struct {
 	Source       string

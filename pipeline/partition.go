@@ -37,7 +37,7 @@ type partition struct {
 	path recordPath
 	*tracker
 	writer  Writer        // the run's; a dry run's prints rows
-	fresh   *freshSession // nil without a Fresh hook
+	fresh   *freshSession // nil in a dry run
 	ackers  []targetAcker // as src.targets
 	dl      *deadLetter   // nil unless a materialization dead-letters
 	updates []sink.Update // reused from one record to the next
@@ -48,8 +48,8 @@ type partition struct {
 // hwm.
 func (p *Pipeline) newPartition(src *source, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
 	pt := &partition{p: p, src: src, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer}
-	if f := p.opts.Hooks.Fresh; f != nil {
-		pt.fresh = &freshSession{marker: marks, fresh: f}
+	if !p.dryRun {
+		pt.fresh = &freshSession{marker: marks, fresh: p.fresh.Observe}
 		marks = pt.fresh
 	}
 	pt.tracker = newTracker(marks, topic, part, hwm, &p.written)

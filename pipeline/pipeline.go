@@ -10,16 +10,16 @@
 // it (tracker.go).
 //
 // The files: pipeline.go (Run, the run's counters and its end),
-// group.go (the consumer group handler: assignment, revocation,
-// until-caught-up), partition.go (one partition's messages, the policies),
-// record.go (the record path), source.go (a source's targets and
-// counters), tracker.go (offsets), dryrun.go, kafka.go (the Kafka client's
-// configuration and security), deadletter.go, strategy.go (rebalance
-// strategies), observe.go (stats for metrics), limit.go (rate-limited
-// logs).
+// group.go (the consumer group handler: assignment, revocation),
+// partition.go (one partition's messages, the policies), record.go (the
+// record path), source.go (a source's targets and counters), tracker.go
+// (offsets), catchup.go (until caught up), dryrun.go, kafka.go (the Kafka
+// client's configuration and security), deadletter.go, strategy.go
+// (rebalance strategies), observe.go (stats for metrics, freshness),
+// limit.go (rate-limited logs), summary.go (the exit summary).
 //
-// pipeline imports plan, decode, transform, sink and config; nothing but
-// cmd imports it.
+// pipeline imports plan, decode, transform, sink, config and
+// internal/hist; cmd and metrics import it.
 package pipeline
 
 import (
@@ -34,6 +34,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/internal/hist"
 	"github.com/feathrgo/feathr/plan"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -49,6 +50,8 @@ type Writer interface {
 	// Failed is closed when the writer stopped for good; Err says why.
 	Failed() <-chan struct{}
 	Err() error
+	// Stats are the writer's counters, for the summary.
+	Stats() sink.WriterStats
 }
 
 // Options configure a run.
@@ -71,8 +74,6 @@ type Options struct {
 	// Strategies (default "range"), or a comma-separated list of them in
 	// order of preference.
 	Strategy string
-	// Hooks watch the run, for metrics.
-	Hooks Hooks
 	// StartTimeout bounds the first connection to each source's brokers
 	// (default 30s): a broker that accepts connections and never answers
 	// would otherwise hold the start for minutes of sarama's retries.
@@ -97,6 +98,9 @@ type Pipeline struct {
 	dryRun bool // set by DryRun: nothing is written, dead-lettered or committed
 
 	read, written, skipped, errs, dead atomic.Int64
+	// fresh times each written record from its Kafka timestamp to Redis
+	// acknowledging its last update (Run only).
+	fresh hist.Histogram
 
 	sources []*source // as Plan.Sources
 
@@ -105,6 +109,7 @@ type Pipeline struct {
 	catchUp    catchUp
 	caughtUp   atomic.Bool
 	stop       context.CancelCauseFunc
+	cause      error // why the run's context ended, once it did
 }
 
 // New prepares a run of opts.Plan.
@@ -150,6 +155,12 @@ func (p *Pipeline) Stats() Stats {
 	p.mu.Unlock()
 	return s
 }
+
+// Freshness is the histogram of produce-to-store freshness: for each
+// record whose updates were all acknowledged by Redis, the time from its
+// Kafka timestamp to that acknowledgement. Records that produced no update
+// and records without a timestamp are not timed; nor is a dry run.
+func (p *Pipeline) Freshness() *hist.Histogram { return &p.fresh }
 
 // errCaughtUp is the cause of a run's end with UntilCaughtUp.
 var errCaughtUp = errors.New("caught up")
@@ -236,7 +247,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	groups = nil
 	drains.Wait()
-	return endError(ctx)
+	return p.end(ctx)
 }
 
 // watchWriter ends the run when the writer fails for good.
@@ -254,12 +265,15 @@ func (p *Pipeline) watchWriter(ctx context.Context) {
 	}()
 }
 
-// endError is the error a run ends with, from the cause of its context:
-// nil for an ordinary end (canceled, the deadline, caught up, a dry run's
-// rows printed), else the cause.
-func endError(ctx context.Context) error {
+// end records why the run's context ended and returns the error the run
+// ends with: nil for an ordinary end (canceled, interrupted, the deadline,
+// caught up, a dry run's rows printed), else the cause.
+func (p *Pipeline) end(ctx context.Context) error {
 	cause := context.Cause(ctx)
-	for _, ordinary := range []error{context.Canceled, context.DeadlineExceeded, errCaughtUp, errDryRunDone} {
+	p.mu.Lock()
+	p.cause = cause
+	p.mu.Unlock()
+	for _, ordinary := range []error{context.Canceled, ErrInterrupted, context.DeadlineExceeded, errCaughtUp, errDryRunDone} {
 		if errors.Is(cause, ordinary) {
 			return nil
 		}

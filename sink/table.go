@@ -12,3 +12,19 @@ func NewTable(materialization string, s config.RedisSink) *Table {
 	}
 	return t
 }
+
+// WriterOptionsFor returns the options of one writer for materializations
+// with these sinks: the smallest batch size and flush interval asked for
+// win. Other options keep their defaults.
+func WriterOptionsFor(sinks ...config.RedisSink) WriterOptions {
+	var o WriterOptions
+	for _, s := range sinks {
+		if s.BatchSize > 0 && (o.BatchSize == 0 || s.BatchSize < o.BatchSize) {
+			o.BatchSize = s.BatchSize
+		}
+		if s.FlushInterval > 0 && (o.FlushInterval == 0 || s.FlushInterval < o.FlushInterval) {
+			o.FlushInterval = s.FlushInterval
+		}
+	}
+	return o
+}

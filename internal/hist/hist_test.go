@@ -1,4 +1,4 @@
-package metrics
+package hist
 
 import (
 	"math"
@@ -88,7 +88,7 @@ func TestHistogramSummary(t *testing.T) {
 	if math.Abs(s.P50-2) > 0.01 || math.Abs(s.P99-100) > 0.4 || s.Max != 100 {
 		t.Errorf("summary %+v, want p50 2, p99 100, max 100", s)
 	}
-	got := h.cumulative([]float64{0, 0.0015, 0.05, 1})
+	got := h.Cumulative([]float64{0, 0.0015, 0.05, 1})
 	want := map[float64]uint64{0: 1, 0.0015: 2, 0.05: 5, 1: 6}
 	for ub, n := range want {
 		if got[ub] != n {

@@ -1,4 +1,7 @@
-package metrics
+// Package hist holds a histogram of durations with quantiles at a fixed
+// memory cost: the freshness a run measures (package pipeline) and exposes
+// (package metrics). It imports only the standard library.
+package hist
 
 import (
 	"math"
@@ -97,10 +100,10 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	return h.Max()
 }
 
-// cumulative returns, for each upper bound in seconds, how many durations
+// Cumulative returns, for each upper bound in seconds, how many durations
 // were at most about that long (to the histogram's precision), for a
 // Prometheus histogram.
-func (h *Histogram) cumulative(upper []float64) map[float64]uint64 {
+func (h *Histogram) Cumulative(upper []float64) map[float64]uint64 {
 	out := make(map[float64]uint64, len(upper))
 	var seen uint64
 	i := 0
@@ -116,4 +119,21 @@ func (h *Histogram) cumulative(upper []float64) map[float64]uint64 {
 		out[ub] = seen
 	}
 	return out
+}
+
+// Quantiles summarise a Histogram in milliseconds.
+type Quantiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Summary returns the median, 99th percentile and maximum of h in
+// milliseconds, or nil when h is empty.
+func (h *Histogram) Summary() *Quantiles {
+	if h.Count() == 0 {
+		return nil
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return &Quantiles{P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}
 }

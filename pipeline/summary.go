@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/feathrgo/feathr/internal/hist"
+)
+
+// ErrInterrupted is the cause to cancel a run's context with when the
+// process is told to stop (SIGINT, SIGTERM): the run ends as for any
+// cancellation, and its summary says "signal".
+var ErrInterrupted = errors.New("interrupted")
+
+// Summary is what a run did, printed as one JSON line at exit.
+type Summary struct {
+	Materializations []string `json:"materializations"`
+	Stats
+	KeysWritten     int64   `json:"keys_written"`
+	StaleSkipped    int64   `json:"stale_updates_skipped"`
+	RedisBatches    int64   `json:"redis_batches"`
+	RedisRetries    int64   `json:"redis_retries"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	RecordsPerSec   float64 `json:"records_per_second"`
+	// Freshness is the time from a record's Kafka timestamp to Redis
+	// acknowledging its updates, over the records written; absent when
+	// none was (and in a dry run).
+	Freshness *hist.Quantiles `json:"freshness_ms,omitempty"`
+	DryRun    bool            `json:"dry_run,omitempty"`
+	// Stopped is why the run ended: timeout, caught-up, signal, rows (a
+	// dry run printed its rows), error or canceled.
+	Stopped string `json:"stopped"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Summary returns the summary of the run, which took elapsed and ended
+// with err, as Run or DryRun returned it.
+func (p *Pipeline) Summary(elapsed time.Duration, err error) Summary {
+	s := Summary{
+		Materializations: p.opts.Plan.Names(),
+		Stats:            p.Stats(),
+		DurationSeconds:  elapsed.Seconds(),
+		Freshness:        p.fresh.Summary(),
+		DryRun:           p.dryRun,
+		Stopped:          p.stopped(err),
+	}
+	if w := p.opts.Writer; w != nil && !p.dryRun {
+		ws := w.Stats()
+		s.KeysWritten, s.StaleSkipped, s.RedisBatches, s.RedisRetries = ws.Writes, ws.Stale, ws.Batches, ws.Retries
+	}
+	if elapsed > 0 {
+		s.RecordsPerSec = float64(s.Read) / elapsed.Seconds()
+	}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// stopped names why the run ended, from its error and the first cause of
+// its context's end.
+func (p *Pipeline) stopped(err error) string {
+	p.mu.Lock()
+	cause := p.cause
+	p.mu.Unlock()
+	switch {
+	case err != nil:
+		return "error"
+	case errors.Is(cause, ErrInterrupted):
+		return "signal"
+	case errors.Is(cause, errDryRunDone):
+		return "rows"
+	case errors.Is(cause, errCaughtUp):
+		return "caught-up"
+	case errors.Is(cause, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "canceled"
+}
