@@ -55,18 +55,28 @@ type Source struct {
 	Timestamp    string
 	TimestampPos Pos
 	Registry     *Registry // for FormatConfluent
+	// MaxFutureSkew bounds how far an event time may be ahead of the
+	// clock: a later one is a bad record (default 1h).
+	MaxFutureSkew time.Duration
+	// MaxRecordBytes is the largest message value processed (default
+	// 1 MiB): a larger one is a bad record. The dead-letter producer
+	// accepts records of any size the consumer fetched.
+	MaxRecordBytes int
 
 	schemaLoc *locator // maps the schema text into the file
 }
 
 // Kafka holds how to reach and consume a source's topics.
 type Kafka struct {
-	Brokers  []string
-	Topics   []string
-	Group    string // consumer group; defaults to "feathr-<source name>"
-	Start    Start
-	Security Security
-	Pos      Pos
+	Brokers []string
+	Topics  []string
+	Group   string // consumer group; defaults to "feathr-<source name>"
+	Start   Start
+	// Isolation is which records of transactions are read (default
+	// read_committed: never those of aborted transactions).
+	Isolation Isolation
+	Security  Security
+	Pos       Pos
 }
 
 // Security holds a Kafka connection's protocol and credentials.

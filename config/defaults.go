@@ -6,6 +6,9 @@ import "time"
 const (
 	DefaultFormat        = FormatAvro
 	DefaultStart         = StartLatest
+	DefaultIsolation     = ReadCommitted
+	DefaultMaxFutureSkew = time.Hour
+	DefaultMaxRecord     = 1 << 20 // bytes
 	DefaultProtocol      = ProtocolPlaintext
 	DefaultMechanism     = MechanismPlain // with SASL_PLAINTEXT and SASL_SSL
 	DefaultGroupPrefix   = "feathr-"

@@ -42,6 +42,22 @@ func (s Start) String() string { return enumName(startNames, s) }
 // its position.
 func ParseStart(s string) (Start, bool) { return parseEnum[Start](startNames, s) }
 
+// Isolation is which records of Kafka transactions a consumer reads.
+type Isolation uint8
+
+// The isolation levels, as Kafka names them.
+const (
+	// ReadCommitted reads only records of committed transactions (and
+	// every non-transactional record), up to the last stable offset.
+	ReadCommitted Isolation = iota + 1
+	// ReadUncommitted reads every record, aborted transactions' too.
+	ReadUncommitted
+)
+
+var isolationNames = []string{"read_committed", "read_uncommitted"}
+
+func (i Isolation) String() string { return enumName(isolationNames, i) }
+
 // Protocol is the security protocol of a Kafka connection.
 type Protocol uint8
 

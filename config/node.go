@@ -294,6 +294,32 @@ func (p *parser) integer(e *entry, def int) int {
 	return int(n)
 }
 
+// size parses a size in bytes: an integer, or one with a unit of KiB,
+// MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000). It must be
+// at least 1.
+func (p *parser) size(e *entry, def int) int {
+	s, ok := p.scalar(e)
+	if !ok {
+		return def
+	}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if n, found := strings.CutSuffix(num, u.suffix); found {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || n > (1<<31-1)/mult {
+		p.errorf(e.valPos(), "%s: want a size in bytes from 1 to 2GiB such as 1048576, 512KiB or 2MiB, got %q", e.ctx, s)
+		return def
+	}
+	return int(n * mult)
+}
+
 // duration parses a Go duration such as "10s" or "500ms". A bare number
 // other than 0 is refused: its unit would be a guess.
 func (p *parser) duration(e *entry, def time.Duration) time.Duration {

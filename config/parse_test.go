@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func TestParseAllFields(t *testing.T) {
 			Name: "src", Pos: Pos{2, 3},
 			Kafka: Kafka{
 				Brokers: []string{"k1:9093", "k2:9093"}, Topics: []string{"trips", "trips-eu"},
-				Group: "my-group", Start: StartEarliest, Pos: Pos{3, 5},
+				Group: "my-group", Start: StartEarliest, Isolation: ReadCommitted, Pos: Pos{3, 5},
 				Security: Security{
 					Protocol: ProtocolSASLSSL, Mechanism: MechanismSCRAMSHA512,
 					Username: "$ConnectionString", Password: "Endpoint=sb://x",
@@ -94,7 +95,8 @@ func TestParseAllFields(t *testing.T) {
 			Format: FormatConfluent, FormatPos: Pos{17, 13},
 			Schema: `"string"`, SchemaPos: Pos{18, 14},
 			Timestamp: "ts", TimestampPos: Pos{19, 16},
-			Registry: &Registry{URL: "https://registry:8081", Username: "ru", Password: "rpw", Pos: Pos{20, 5}},
+			Registry:      &Registry{URL: "https://registry:8081", Username: "ru", Password: "rpw", Pos: Pos{20, 5}},
+			MaxFutureSkew: DefaultMaxFutureSkew, MaxRecordBytes: DefaultMaxRecord,
 		}},
 		Keys: []*Key{
 			{Name: "driver_id", Pos: Pos{22, 3}, Column: "driver", ColumnPos: Pos{22, 23}, Type: feature.KeyInt64, TypePos: Pos{22, 37},
@@ -329,5 +331,38 @@ func TestParseAliasBomb(t *testing.T) {
 	_, errs := parseErrs(t, b.String(), nil)
 	if len(errs) == 0 {
 		t.Fatal("no errors")
+	}
+}
+
+func TestParseSourceLimits(t *testing.T) {
+	base := "sources:\n  s:\n    kafka: {brokers: [\"b:9092\"], topics: [t]%s}\n    format: json\n%s"
+	for _, tt := range []struct {
+		kafka, extra string
+		skew         time.Duration
+		size         int
+		iso          Isolation
+	}{
+		{"", "", time.Hour, 1 << 20, ReadCommitted},
+		{", isolation: READ_UNCOMMITTED", "    max_future_skew: 5m\n    max_record_bytes: 2MiB\n", 5 * time.Minute, 2 << 20, ReadUncommitted},
+		{", isolation: read_committed", "    max_record_bytes: 1500\n", time.Hour, 1500, ReadCommitted},
+		{"", "    max_record_bytes: 3 KB\n", time.Hour, 3000, ReadCommitted},
+	} {
+		f := mustParse(t, fmt.Sprintf(base, tt.kafka, tt.extra), nil)
+		s := f.Sources[0]
+		if s.MaxFutureSkew != tt.skew || s.MaxRecordBytes != tt.size || s.Kafka.Isolation != tt.iso {
+			t.Errorf("%q %q: skew %v, size %d, isolation %v; want %v, %d, %v", tt.kafka, tt.extra, s.MaxFutureSkew, s.MaxRecordBytes, s.Kafka.Isolation, tt.skew, tt.size, tt.iso)
+		}
+	}
+	for _, tt := range []struct{ kafka, extra, want string }{
+		{"", "    max_future_skew: 0s\n", "5:22: source \"s\": max_future_skew: must be more than 0"},
+		{"", "    max_future_skew: 10\n", "5:22: source \"s\": max_future_skew: \"10\" has no unit"},
+		{"", "    max_record_bytes: 0\n", "5:23: source \"s\": max_record_bytes: want a size in bytes from 1 to 2GiB"},
+		{"", "    max_record_bytes: 1.5MiB\n", "5:23: source \"s\": max_record_bytes: want a size in bytes"},
+		{", isolation: serializable", "", "3:58: source \"s\": kafka.isolation: unknown value \"serializable\" (want read_committed or read_uncommitted)"},
+	} {
+		_, err := Parse("f.yaml", []byte(fmt.Sprintf(base, tt.kafka, tt.extra)), nil)
+		if err == nil || !strings.Contains(err.Error(), "f.yaml:"+tt.want) {
+			t.Errorf("%q %q: error %v, want one containing f.yaml:%s", tt.kafka, tt.extra, err, tt.want)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 func (p *parser) source(e entry) *Source {
 	s := &Source{Name: e.key.Value, Pos: e.keyPos()}
 	c := ctx{thing: fmt.Sprintf("source %q", s.Name)}
-	m := p.object(e.val, c, "kafka", "format", "schema", "timestamp", "registry")
+	m := p.object(e.val, c, "kafka", "format", "schema", "timestamp", "registry", "max_future_skew", "max_record_bytes")
 
 	if k := m["kafka"]; k.present() {
 		p.kafka(k, s)
@@ -45,6 +45,13 @@ func (p *parser) source(e entry) *Source {
 			p.errorf(t.valPos(), "%s: is empty; leave it out to use the Kafka record timestamp", t.ctx)
 		}
 	}
+
+	s.MaxFutureSkew = p.duration(m["max_future_skew"], DefaultMaxFutureSkew)
+	if e := m["max_future_skew"]; e.present() && s.MaxFutureSkew == 0 {
+		p.errorf(e.valPos(), "%s: must be more than 0 (an event time is a bad record only this far ahead of the clock)", e.ctx)
+		s.MaxFutureSkew = DefaultMaxFutureSkew
+	}
+	s.MaxRecordBytes = p.size(m["max_record_bytes"], DefaultMaxRecord)
 
 	if r := m["registry"]; r.present() {
 		s.Registry = p.registry(r)
@@ -90,7 +97,7 @@ func (p *parser) schema(e *entry, s *Source) {
 func (p *parser) kafka(e *entry, s *Source) {
 	k := &s.Kafka
 	k.Pos = e.keyPos()
-	m := p.object(e.val, e.ctx, "brokers", "topics", "group", "start", "security")
+	m := p.object(e.val, e.ctx, "brokers", "topics", "group", "start", "isolation", "security")
 
 	if b, pos, ok := p.list(m["brokers"]); ok {
 		k.Brokers = b
@@ -121,6 +128,7 @@ func (p *parser) kafka(e *entry, s *Source) {
 		k.Group = DefaultGroupPrefix + s.Name
 	}
 	k.Start = enum(p, m["start"], DefaultStart, startNames)
+	k.Isolation = enum(p, m["isolation"], DefaultIsolation, isolationNames)
 	k.Security.Protocol = DefaultProtocol
 	if sec := m["security"]; sec.present() {
 		p.security(sec, &k.Security)

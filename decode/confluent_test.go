@@ -22,6 +22,7 @@ import (
 // fakeRegistry speaks the part of the Confluent schema registry REST API
 // the decoder uses.
 type fakeRegistry struct {
+	mu       sync.Mutex // guards schemas after the server started
 	schemas  map[int]string
 	types    map[int]string // schemaType when not AVRO
 	user     string
@@ -50,7 +51,9 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"error_code":404,"message":"HTTP 404 Not Found"}`))
 		return
 	}
+	f.mu.Lock()
 	s, ok := f.schemas[id]
+	f.mu.Unlock()
 	if !ok {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error_code":40403,"message":"Schema not found"}`))
@@ -321,4 +324,68 @@ func mustSchema(t *testing.T, s string) record.Schema {
 		t.Fatal(err)
 	}
 	return sc
+}
+
+// TestRegistryErrorKinds checks that each registry failure says what kind
+// it is: an outage (retry later), a refusal (the credentials), or a
+// definitive "not found", which is remembered only for NotFoundFor.
+func TestRegistryErrorKinds(t *testing.T) {
+	status := func(code int, body string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			_, _ = w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // refuses connections from now on
+	for _, tt := range []struct {
+		name string
+		url  string
+		want error
+	}{
+		{"503", status(http.StatusServiceUnavailable, `{"error_code":50301,"message":"Service Unavailable"}`).URL, ErrRegistryUnavailable},
+		{"500", status(http.StatusInternalServerError, "oops").URL, ErrRegistryUnavailable},
+		{"429", status(http.StatusTooManyRequests, "").URL, ErrRegistryUnavailable},
+		{"a proxy's page", status(http.StatusOK, "<html>maintenance</html>").URL, ErrRegistryUnavailable},
+		{"connection refused", closed.URL, ErrRegistryUnavailable},
+		{"401", status(http.StatusUnauthorized, `{"error_code":401,"message":"Unauthorized"}`).URL, ErrRegistryRefused},
+		{"403", status(http.StatusForbidden, "").URL, ErrRegistryRefused},
+		{"404", status(http.StatusNotFound, `{"error_code":40403,"message":"Schema not found"}`).URL, ErrSchemaNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg, err := NewRegistry(tt.url, "", "", &http.Client{Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = reg.Schema(context.Background(), 7)
+			for _, kind := range []error{ErrRegistryUnavailable, ErrRegistryRefused, ErrSchemaNotFound} {
+				if errors.Is(err, kind) != (kind == tt.want) {
+					t.Errorf("error %v: errors.Is(%v) = %v", err, kind, !(kind == tt.want))
+				}
+			}
+		})
+	}
+
+	t.Run("registered a moment later", func(t *testing.T) {
+		f := &fakeRegistry{schemas: map[int]string{}}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		reg, _ := NewRegistry(srv.URL, "", "", nil)
+		reg.NotFoundFor = 50 * time.Millisecond
+		if _, err := reg.Schema(context.Background(), 5); !errors.Is(err, ErrSchemaNotFound) {
+			t.Fatalf("before: %v, want not found", err)
+		}
+		f.mu.Lock()
+		f.schemas[5] = driverTrips // a producer registers it
+		f.mu.Unlock()
+		if _, err := reg.Schema(context.Background(), 5); !errors.Is(err, ErrSchemaNotFound) {
+			t.Fatalf("at once: %v, want not found (remembered)", err)
+		}
+		time.Sleep(60 * time.Millisecond)
+		if s, err := reg.Schema(context.Background(), 5); err != nil || s != driverTrips {
+			t.Fatalf("after NotFoundFor: %q, %v; want the schema", s, err)
+		}
+	})
 }

@@ -17,8 +17,19 @@ var (
 	ErrMissingField = errors.New("missing field")
 	ErrBadFraming   = errors.New("bad Confluent framing")
 	// ErrSchemaNotFound is wrapped when the registry does not know a
-	// schema id (HTTP 404 / error_code 40403).
+	// schema id (HTTP 404 / error_code 40403): the message is a bad record.
 	ErrSchemaNotFound = errors.New("schema not found")
+	// ErrSchemaUnsupported is wrapped when a schema id names a schema this
+	// decoder cannot read (not Avro, or with references): a bad record.
+	ErrSchemaUnsupported = errors.New("unsupported schema")
+	// ErrRegistryUnavailable is wrapped when the registry could not answer
+	// (unreachable, a timeout, HTTP 5xx or 429, a response that is not a
+	// registry's): an outage, not a bad record. The same message decodes
+	// once the registry is back.
+	ErrRegistryUnavailable = errors.New("schema registry unavailable")
+	// ErrRegistryRefused is wrapped when the registry refused the
+	// credentials (HTTP 401 or 403): retrying cannot heal it.
+	ErrRegistryRefused = errors.New("schema registry refused the request")
 )
 
 // SchemaError reports an invalid schema. Offset is the 0-based byte offset

@@ -25,21 +25,41 @@ const maxSchemaResponse = 8 << 20
 // garbage ids neither hammer the registry nor grow memory without bound.
 const maxNotFound = 1024
 
+// DefaultNotFoundFor is how long an id the registry reported as unknown
+// is remembered as such: records with it are bad records without a
+// request each, and a schema registered a moment later is found.
+const DefaultNotFoundFor = 5 * time.Second
+
 // Registry fetches Avro writer schemas by id from a Confluent schema
 // registry (GET {url}/schemas/ids/{id}) and caches them. Schemas are
-// immutable per id, so found schemas are cached forever and ids the
-// registry reports as not found (HTTP 404) are remembered too; other
-// failures are retried by the next lookup. Concurrent lookups of one id
-// share one request. A Registry is safe for concurrent use.
+// immutable per id, so found schemas (and schemas it cannot read) are
+// cached forever; ids the registry reports as not found (HTTP 404) are
+// remembered for NotFoundFor; other failures are retried by the next
+// lookup. Concurrent lookups of one id share one request. A Registry is
+// safe for concurrent use.
+//
+// Errors say what kind of failure they are, for errors.Is:
+// ErrSchemaNotFound and ErrSchemaUnsupported (a bad record),
+// ErrRegistryUnavailable (an outage: try again later) and
+// ErrRegistryRefused (the credentials).
 type Registry struct {
 	base     *url.URL
 	username string
 	password string
 	client   *http.Client
+	// NotFoundFor is how long an unknown id is remembered; set it before
+	// the first lookup (default DefaultNotFoundFor).
+	NotFoundFor time.Duration
 
 	mu       sync.Mutex
 	schemas  map[int32]*regEntry
-	notFound map[int32]error
+	notFound map[int32]notFound
+}
+
+// notFound is an id the registry did not know, and when it said so.
+type notFound struct {
+	err error
+	at  time.Time
 }
 
 // regEntry is one id's lookup; done is closed when schema or err is set.
@@ -66,17 +86,21 @@ func NewRegistry(baseURL, username, password string, client *http.Client) (*Regi
 	}
 	return &Registry{
 		base: u, username: username, password: password, client: client,
-		schemas:  make(map[int32]*regEntry),
-		notFound: make(map[int32]error),
+		NotFoundFor: DefaultNotFoundFor,
+		schemas:     make(map[int32]*regEntry),
+		notFound:    make(map[int32]notFound),
 	}, nil
 }
 
 // Schema returns the Avro schema text registered under id.
 func (r *Registry) Schema(ctx context.Context, id int32) (string, error) {
 	r.mu.Lock()
-	if err := r.notFound[id]; err != nil {
-		r.mu.Unlock()
-		return "", err
+	if nf, ok := r.notFound[id]; ok {
+		if time.Since(nf.at) < r.NotFoundFor {
+			r.mu.Unlock()
+			return "", nf.err
+		}
+		delete(r.notFound, id)
 	}
 	e := r.schemas[id]
 	if e == nil {
@@ -91,7 +115,7 @@ func (r *Registry) Schema(ctx context.Context, id int32) (string, error) {
 	case <-e.done:
 		return e.schema, e.err
 	case <-ctx.Done():
-		return "", fmt.Errorf("schema registry: schema id %d: %w", id, ctx.Err())
+		return "", fmt.Errorf("schema registry: schema id %d: %w: %w", id, ErrRegistryUnavailable, ctx.Err())
 	}
 }
 
@@ -101,19 +125,22 @@ type registryError struct {
 	Message   string `json:"message"`
 }
 
-// fill fetches one id's schema into e; a failure removes e so that the
-// next lookup retries, except that unknown ids are remembered.
+// fill fetches one id's schema into e. A failure removes e so that the
+// next lookup retries, except that an unknown id is remembered for a
+// while and a schema that cannot be read for good (it never changes).
 func (r *Registry) fill(ctx context.Context, id int32, e *regEntry) {
 	e.schema, e.err = r.fetch(ctx, id)
 	r.mu.Lock()
-	if e.err != nil {
+	switch {
+	case e.err == nil, errors.Is(e.err, ErrSchemaUnsupported):
+	case errors.Is(e.err, ErrSchemaNotFound):
 		delete(r.schemas, id)
-		if errors.Is(e.err, ErrSchemaNotFound) {
-			if len(r.notFound) >= maxNotFound {
-				clear(r.notFound)
-			}
-			r.notFound[id] = e.err
+		if len(r.notFound) >= maxNotFound {
+			clear(r.notFound)
 		}
+		r.notFound[id] = notFound{e.err, time.Now()}
+	default:
+		delete(r.schemas, id)
 	}
 	r.mu.Unlock()
 	close(e.done)
@@ -123,6 +150,9 @@ func (r *Registry) fetch(ctx context.Context, id int32) (string, error) {
 	u := r.base.JoinPath("schemas", "ids", strconv.FormatInt(int64(id), 10))
 	errf := func(format string, args ...any) error {
 		return fmt.Errorf("schema registry %s: schema id %d: "+format, append([]any{r.base.Redacted(), id}, args...)...)
+	}
+	unavailable := func(format string, args ...any) error {
+		return errf("%w: "+format, append([]any{ErrRegistryUnavailable}, args...)...)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -134,15 +164,15 @@ func (r *Registry) fetch(ctx context.Context, id int32) (string, error) {
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return "", errf("%w", err) // net/http redacts passwords in URLs
+		return "", unavailable("%w", err) // net/http redacts passwords in URLs
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSchemaResponse+1))
 	if err != nil {
-		return "", errf("reading response: %w", err)
+		return "", unavailable("reading response: %w", err)
 	}
 	if len(body) > maxSchemaResponse {
-		return "", errf("response larger than %d bytes", maxSchemaResponse)
+		return "", unavailable("response larger than %d bytes", maxSchemaResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var re registryError
@@ -151,10 +181,13 @@ func (r *Registry) fetch(ctx context.Context, id int32) (string, error) {
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		if resp.StatusCode == http.StatusNotFound || re.ErrorCode == 40403 {
+		switch {
+		case resp.StatusCode == http.StatusNotFound || re.ErrorCode == 40403:
 			return "", errf("%w: %s (HTTP %d, error_code %d)", ErrSchemaNotFound, msg, resp.StatusCode, re.ErrorCode)
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			return "", errf("%w: %s (HTTP %d, error_code %d): check registry.username and password", ErrRegistryRefused, msg, resp.StatusCode, re.ErrorCode)
 		}
-		return "", errf("%s (HTTP %d, error_code %d)", msg, resp.StatusCode, re.ErrorCode)
+		return "", unavailable("%s (HTTP %d, error_code %d)", msg, resp.StatusCode, re.ErrorCode)
 	}
 	var sr struct {
 		Schema     string            `json:"schema"`
@@ -162,16 +195,17 @@ func (r *Registry) fetch(ctx context.Context, id int32) (string, error) {
 		References []json.RawMessage `json:"references"`
 	}
 	if err := json.Unmarshal(body, &sr); err != nil {
-		return "", errf("bad response: %w", err)
+		// Not a registry's answer (a proxy's page?): try again later.
+		return "", unavailable("bad response: %w", err)
 	}
 	if sr.SchemaType != "" && sr.SchemaType != "AVRO" {
-		return "", errf("schema type %s is not supported, only AVRO", sr.SchemaType)
+		return "", errf("%w: schema type %s is not supported, only AVRO", ErrSchemaUnsupported, sr.SchemaType)
 	}
 	if len(sr.References) > 0 {
-		return "", errf("schema references are not supported")
+		return "", errf("%w: schema references are not supported", ErrSchemaUnsupported)
 	}
 	if sr.Schema == "" {
-		return "", errf("response has no schema")
+		return "", unavailable("response has no schema")
 	}
 	return sr.Schema, nil
 }

@@ -100,8 +100,11 @@ var (
 		"Bad records sent to the dead-letter topic (on_error: dead_letter).",
 		[]string{"source", "materialization"}, nil)
 	recordErrors = prometheus.NewDesc("feathr_record_errors_total",
-		"Bad records by kind: decode (the event could not be decoded), key (the entity key could not be built), feature (a feature failed to evaluate or convert).",
+		"Bad records by kind: decode (the event could not be decoded), event_time (its event time is further ahead of the clock than max_future_skew), key (the entity key could not be built), feature (a feature failed to evaluate or convert).",
 		[]string{"source", "materialization", "kind"}, nil)
+	registryRetries = prometheus.NewDesc("feathr_registry_retries_total",
+		"Decodes repeated because the schema registry was unavailable (the record waited; it was not skipped).",
+		[]string{"source"}, nil)
 	rebalances = prometheus.NewDesc("feathr_rebalances_total",
 		"Consumer group assignments this process received (the first join counts).",
 		[]string{"source"}, nil)
@@ -131,7 +134,7 @@ var (
 type runCollector struct{ run Run }
 
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, rebalances, lag, assigned} {
+	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, registryRetries, rebalances, lag, assigned} {
 		ch <- d
 	}
 }
@@ -143,6 +146,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	held := map[string]int{}
 	for _, s := range c.run.SourceStats() {
 		counter(rebalances, s.Rebalances, s.Source)
+		counter(registryRetries, s.RegistryRetries, s.Source)
 		held[s.Source] = 0
 		for _, m := range s.Materializations {
 			counter(recordsRead, s.Read, s.Source, m.Materialization)
@@ -150,6 +154,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(recordsSkipped, m.Skipped, s.Source, m.Materialization)
 			counter(recordsDead, m.DeadLettered, s.Source, m.Materialization)
 			counter(recordErrors, s.DecodeErrors, s.Source, m.Materialization, "decode")
+			counter(recordErrors, s.EventTimeErrors, s.Source, m.Materialization, "event_time")
 			counter(recordErrors, m.KeyErrors, s.Source, m.Materialization, "key")
 			counter(recordErrors, m.FeatureErrors, s.Source, m.Materialization, "feature")
 		}

@@ -17,6 +17,11 @@ const (
 	HeaderMaterialization = "feathr.materialization"
 )
 
+// deadLetterOverhead is room in a produce request for what is not the
+// record: the request's headers, the record batch's and the feathr.*
+// headers of a dead letter (whose error text is bounded).
+const deadLetterOverhead = 64 << 10
+
 // deadLetter produces bad records, unchanged, to a dead-letter topic and
 // waits for the broker's acknowledgement before the offset moves on.
 type deadLetter struct {
@@ -29,6 +34,11 @@ func newDeadLetter(src *config.Source, cfg *sarama.Config) (*deadLetter, error) 
 	pcfg.Producer.Return.Errors = true
 	pcfg.Producer.RequiredAcks = sarama.WaitForAll
 	pcfg.Producer.Idempotent = false
+	// A dead letter is any record the consumer fetched, however large (a
+	// record over max_record_bytes is itself a bad record): the producer
+	// takes what a request can carry, and the broker's limit for the
+	// dead-letter topic (max.message.bytes) is the only one.
+	pcfg.Producer.MaxMessageBytes = int(sarama.MaxRequestSize) - deadLetterOverhead
 	p, err := sarama.NewSyncProducer(src.Kafka.Brokers, &pcfg)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,13 @@ func saramaConfig(src *config.Source, start config.Start, commitInterval time.Du
 	if start == config.StartEarliest {
 		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	}
+	// Records of aborted transactions are never read unless the source
+	// asks for read_uncommitted; a committed one's are read up to the last
+	// stable offset.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	if src.Kafka.Isolation == config.ReadUncommitted {
+		cfg.Consumer.IsolationLevel = sarama.ReadUncommitted
+	}
 	if err := applySecurity(cfg, src.Kafka.Security); err != nil {
 		return nil, err
 	}

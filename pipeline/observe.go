@@ -11,7 +11,13 @@ type SourceStats struct {
 	Source       string
 	Read         int64 // records consumed
 	DecodeErrors int64 // records that could not be decoded
-	Rebalances   int64 // consumer group assignments this process received
+	// EventTimeErrors are records whose event time was further ahead of
+	// the clock than the source's max_future_skew.
+	EventTimeErrors int64
+	// RegistryRetries are decodes repeated because the schema registry
+	// was unavailable: the record waited, it was not skipped.
+	RegistryRetries int64
+	Rebalances      int64 // consumer group assignments this process received
 	// Materializations are the counters of the materializations the
 	// source feeds, in plan order.
 	Materializations []MaterializationStats
@@ -19,8 +25,8 @@ type SourceStats struct {
 
 // MaterializationStats count what became of a source's records in one
 // materialization. Every record read from the source is an input of each
-// of its materializations; a record that could not be decoded is skipped
-// or dead-lettered in each of them.
+// of its materializations; a record that could not be decoded (or whose
+// event time is too far ahead) is skipped or dead-lettered in each of them.
 type MaterializationStats struct {
 	Materialization string
 	Written         int64 // records whose update Redis acknowledged
@@ -42,7 +48,8 @@ type PartitionStats struct {
 func (p *Pipeline) SourceStats() []SourceStats {
 	out := make([]SourceStats, len(p.sources))
 	for i, c := range p.sources {
-		s := SourceStats{Source: c.Config.Name, Read: c.read.Load(), DecodeErrors: c.decodeErrs.Load(), Rebalances: c.rebals.Load()}
+		s := SourceStats{Source: c.Config.Name, Read: c.read.Load(), DecodeErrors: c.decodeErrs.Load(),
+			EventTimeErrors: c.timeErrs.Load(), RegistryRetries: c.registryRetries.Load(), Rebalances: c.rebals.Load()}
 		for _, t := range c.targets {
 			s.Materializations = append(s.Materializations, MaterializationStats{
 				Materialization: t.name,

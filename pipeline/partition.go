@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/decode"
+	"github.com/feathrgo/feathr/internal/backoff"
 	"github.com/feathrgo/feathr/sink"
 )
 
@@ -78,6 +81,23 @@ func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	p.read.Add(1)
 	pt.src.read.Add(1)
 	updates, errs := pt.path.process(msg.Value, msg.Timestamp, pt.updates[:0])
+	for attempt := 0; registryFailed(errs); attempt++ {
+		// An outage, not a bad record: the partition waits (nothing is
+		// marked, its fetches pause once sarama's buffer is full) and
+		// decodes the message again.
+		err := errs[0].err
+		if errors.Is(err, decode.ErrRegistryRefused) {
+			p.fail(fmt.Errorf("%s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err))
+			return false
+		}
+		pt.src.registryRetries.Add(1)
+		d := backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
+		p.outageLog.log("schema registry unavailable; the partition waits and decodes the record again", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "retry_in", d.Round(time.Millisecond), "err", err)
+		if !backoff.Sleep(ctx, d) {
+			return false
+		}
+		updates, errs = pt.path.process(msg.Value, msg.Timestamp, updates[:0])
+	}
 	pt.updates = updates
 	for _, e := range errs {
 		if !pt.failed(msg, e) {
@@ -102,6 +122,13 @@ func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	return true
 }
 
+// registryFailed reports whether errs is a decode that the schema
+// registry failed (an outage or a refusal), rather than a bad record.
+func registryFailed(errs []*evalError) bool {
+	return len(errs) == 1 && errs[0].kind == kindDecode &&
+		(errors.Is(errs[0].err, decode.ErrRegistryUnavailable) || errors.Is(errs[0].err, decode.ErrRegistryRefused))
+}
+
 // failed counts and logs a bad record and applies its policy: that of
 // the failing target's materialization, or for a record that could not be
 // decoded the strictest of the source's. It reports whether consumption
@@ -111,13 +138,17 @@ func (pt *partition) failed(msg *sarama.ConsumerMessage, e *evalError) bool {
 	rerr := &RecordError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Err: e}
 	var policy config.OnError
 	var topics []string
-	switch t := e.target; {
-	case t == nil:
-		pt.src.decodeErrs.Add(1)
+	switch t := e.target; e.kind {
+	case kindDecode, kindEventTime:
+		if e.kind == kindDecode {
+			pt.src.decodeErrs.Add(1)
+		} else {
+			pt.src.timeErrs.Add(1)
+		}
 		policy, topics = pt.src.RecordPolicy()
 	default:
 		rerr.Materialization = t.name
-		if e.feature == "" {
+		if e.kind == kindKey {
 			t.keyErrs.Add(1)
 		} else {
 			t.fnErrs.Add(1)

@@ -95,7 +95,9 @@ type Pipeline struct {
 	opts   Options
 	log    *slog.Logger
 	errLog *limitedLogger
-	dryRun bool // set by DryRun: nothing is written, dead-lettered or committed
+	// outageLog logs the waits of partitions on the schema registry.
+	outageLog *limitedLogger
+	dryRun    bool // set by DryRun: nothing is written, dead-lettered or committed
 
 	read, written, skipped, errs, dead atomic.Int64
 	// fresh times each written record from its Kafka timestamp to Redis
@@ -130,6 +132,7 @@ func New(opts Options) *Pipeline {
 		opts:       opts,
 		log:        opts.Logger,
 		errLog:     newLimitedLogger(opts.Logger, 10, 10*time.Second, "bad records not logged in the last period (see the counts in the summary)"),
+		outageLog:  newLimitedLogger(opts.Logger, 5, 10*time.Second, "schema registry waits not logged in the last period"),
 		partitions: map[*partition]bool{},
 		catchUp:    catchUp{joined: map[*source]bool{}, parts: map[sourcePartition]bool{}},
 	}

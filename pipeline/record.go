@@ -21,7 +21,8 @@ type recordPath struct {
 	// rec is the record decoded last: the next message is decoded into
 	// its memory. Nothing keeps a record past its message.
 	rec  record.Record
-	vars transform.Vars // the transforms' activation of the current record
+	vars transform.Vars   // the transforms' activation of the current record
+	now  func() time.Time // the clock event times are checked against; nil: time.Now
 
 	// Chunks of memory that updates are cut from, so that an update costs
 	// no allocation of its own. A chunk is shared by the updates cut from
@@ -36,19 +37,33 @@ const (
 	chunkFields = 256
 )
 
+// errKind is what failed in a bad record.
+type errKind uint8
+
+const (
+	kindDecode    errKind = iota // the message could not be decoded
+	kindEventTime                // its event time is too far in the future
+	kindKey                      // a target's entity key could not be built
+	kindFeature                  // a target's feature failed to evaluate or convert
+)
+
 // evalError is a record that a target could not turn into an update (a
 // transform failed, a value did not convert, the key was unusable), or
-// that could not be decoded at all (target nil).
+// that fails every target (it could not be decoded, or its event time is
+// too far ahead of the clock; target nil).
 type evalError struct {
-	target  *target // nil: the message could not be decoded
-	feature string  // the failing feature; empty for a key or decode error
+	kind    errKind
+	target  *target // nil for kindDecode and kindEventTime
+	feature string  // the failing feature, for kindFeature
 	err     error
 }
 
 func (e *evalError) Error() string {
 	switch {
-	case e.target == nil:
+	case e.kind == kindDecode:
 		return "decode: " + e.err.Error()
+	case e.kind == kindEventTime:
+		return "event time: " + e.err.Error()
 	case e.feature != "":
 		return fmt.Sprintf("materialization %s: feature %s: %v", e.target.name, e.feature, e.err)
 	}
@@ -62,7 +77,7 @@ func (e *evalError) Unwrap() error { return e.err }
 func (rp *recordPath) process(value []byte, kafkaTime time.Time, dst []sink.Update) ([]sink.Update, []*evalError) {
 	rec, err := decode.Reuse(rp.src.Decoder, value, rp.rec)
 	if err != nil {
-		return dst, []*evalError{{err: err}}
+		return dst, []*evalError{{kind: kindDecode, err: err}}
 	}
 	rp.rec = rec
 	return rp.evaluate(rec, kafkaTime, dst)
@@ -71,9 +86,20 @@ func (rp *recordPath) process(value []byte, kafkaTime time.Time, dst []sink.Upda
 // evaluate evaluates every target for one decoded record and appends one
 // update per target that produced at least one value to dst. A target
 // that fails is left out and reported; the others still produce their
-// updates. The updates' Acker and Seq are left for the caller.
+// updates. An event time further ahead of the clock than the source's
+// max_future_skew fails every target: one such event would make every
+// later update of its keys stale (ordering: event), so it is a bad record.
+// The updates' Acker and Seq are left for the caller.
 func (rp *recordPath) evaluate(r record.Record, kafkaTime time.Time, dst []sink.Update) (out []sink.Update, errs []*evalError) {
-	eventTime := rp.src.EventTime(r, kafkaTime).UnixMilli()
+	at := rp.src.EventTime(r, kafkaTime)
+	if skew := rp.src.Config.MaxFutureSkew; skew > 0 {
+		now := rp.clock()
+		if ahead := at.Sub(now); ahead > skew {
+			return dst, []*evalError{{kind: kindEventTime, err: fmt.Errorf("%s is %v ahead of the clock (max_future_skew %v)",
+				at.UTC().Format(time.RFC3339Nano), ahead.Round(time.Millisecond), skew)}}
+		}
+	}
+	eventTime := at.UnixMilli()
 	rp.vars.Reset(r)
 	defer rp.vars.Reset(nil) // keep nothing of the record
 	for _, t := range rp.src.targets {
@@ -100,7 +126,7 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 		var err error
 		buf, err = sink.AppendKeyPart(buf, i, r[k.Column], k.Type)
 		if err != nil {
-			return sink.Update{}, &evalError{target: t, err: fmt.Errorf("%s (column %s): %w", k.Name, k.Column, err)}
+			return sink.Update{}, &evalError{kind: kindKey, target: t, err: fmt.Errorf("%s (column %s): %w", k.Name, k.Column, err)}
 		}
 	}
 	keyEnd := len(buf)
@@ -115,7 +141,7 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 	for _, f := range t.Features {
 		v, err := f.Program.EvalVars(&rp.vars)
 		if err != nil {
-			return sink.Update{}, &evalError{target: t, feature: f.Name, err: err}
+			return sink.Update{}, &evalError{kind: kindFeature, target: t, feature: f.Name, err: err}
 		}
 		if v == nil {
 			continue // a null result leaves the stored value as it is
@@ -123,7 +149,7 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 		start := len(buf)
 		buf, err = sink.AppendValue(buf, v)
 		if err != nil {
-			return sink.Update{}, &evalError{target: t, feature: f.Name, err: err}
+			return sink.Update{}, &evalError{kind: kindFeature, target: t, feature: f.Name, err: err}
 		}
 		spans = append(spans, span{f.Name, start, len(buf)})
 	}
@@ -137,6 +163,13 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 		u.Fields[i] = sink.Field{Name: sp.name, Value: buf[sp.start:sp.end:sp.end]}
 	}
 	return u, nil
+}
+
+func (rp *recordPath) clock() time.Time {
+	if rp.now != nil {
+		return rp.now()
+	}
+	return time.Now()
 }
 
 // buf returns an empty buffer with room for n bytes at least, cut from

@@ -300,13 +300,59 @@ materializations:
 func TestEvalErrorMessages(t *testing.T) {
 	tg := &target{name: "m"}
 	cause := errors.New("boom")
-	if got := (&evalError{target: tg, feature: "f", err: cause}).Error(); got != "materialization m: feature f: boom" {
+	if got := (&evalError{kind: kindFeature, target: tg, feature: "f", err: cause}).Error(); got != "materialization m: feature f: boom" {
 		t.Errorf("feature error = %q", got)
 	}
-	if got := (&evalError{target: tg, err: cause}).Error(); got != "materialization m: key: boom" {
+	if got := (&evalError{kind: kindKey, target: tg, err: cause}).Error(); got != "materialization m: key: boom" {
 		t.Errorf("key error = %q", got)
 	}
-	if got := (&evalError{err: cause}).Error(); got != "decode: boom" {
+	if got := (&evalError{kind: kindDecode, err: cause}).Error(); got != "decode: boom" {
 		t.Errorf("decode error = %q", got)
+	}
+	if got := (&evalError{kind: kindEventTime, err: cause}).Error(); got != "event time: boom" {
+		t.Errorf("event time error = %q", got)
+	}
+}
+
+// TestRecordPathFutureEventTime checks max_future_skew: an event time
+// further ahead of the clock is one error that fails every target, and
+// one just inside the bound is written.
+func TestRecordPathFutureEventTime(t *testing.T) {
+	rp := processPath(t)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	rp.now = func() time.Time { return now }
+	if rp.src.Config.MaxFutureSkew != time.Hour {
+		t.Fatalf("max_future_skew = %v, want the default 1h", rp.src.Config.MaxFutureSkew)
+	}
+	rec := func(at time.Time) record.Record {
+		return record.Record{"driver_id": int64(7), "city": "Oslo", "n": int64(3), "big": int64(5), "ts": at}
+	}
+	for _, tt := range []struct {
+		name    string
+		at      time.Time
+		updates int
+		err     string
+	}{
+		{"past", now.Add(-24 * time.Hour), 3, ""},
+		{"just inside the bound", now.Add(time.Hour), 3, ""},
+		{"microseconds read as milliseconds", time.UnixMilli(now.UnixMicro()), 0, "event time: "},
+		{"year 3000", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 0, "event time: 3000-01-01T00:00:00Z is "},
+		{"an hour and a second ahead", now.Add(time.Hour + time.Second), 0, "ahead of the clock (max_future_skew 1h0m0s)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs := rp.evaluate(rec(tt.at), now, nil)
+			if len(out) != tt.updates {
+				t.Errorf("%d updates, want %d", len(out), tt.updates)
+			}
+			if tt.err == "" {
+				if len(errs) != 0 {
+					t.Errorf("errors %v, want none", errs)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].kind != kindEventTime || errs[0].target != nil || !strings.Contains(errs[0].Error(), tt.err) {
+				t.Fatalf("errors %v, want one event time error containing %q", errs, tt.err)
+			}
+		})
 	}
 }

@@ -16,9 +16,10 @@ type source struct {
 	*plan.Source
 	targets []*target // as Source.Targets
 
-	read, decodeErrs, rebals atomic.Int64
-	generation               atomic.Int64 // last consumer group generation seen; -1 none
-	sessions                 atomic.Int32 // open consumer group sessions
+	read, decodeErrs, timeErrs, rebals atomic.Int64
+	registryRetries                    atomic.Int64 // decodes repeated in a registry outage
+	generation                         atomic.Int64 // last consumer group generation seen; -1 none
+	sessions                           atomic.Int32 // open consumer group sessions
 }
 
 // target is what a source contributes to one materialization, with the

@@ -77,7 +77,8 @@ type Feature struct {
 type Options struct {
 	// Materializations names the materializations to run; empty means all.
 	Materializations []string
-	// Limits bound what the decoders accept of one message.
+	// Limits bound what the decoders accept of one message; a source's
+	// max_record_bytes replaces MaxBytes.
 	Limits decode.Limits
 }
 
@@ -119,7 +120,11 @@ func (c *compiler) compileSources() {
 	for _, s := range c.file.Sources {
 		se := &sourceEnv{src: &Source{Config: s, TimeField: s.Timestamp}}
 		c.envs[s.Name] = se
-		dec, err := newDecoder(s, c.limits)
+		lim := c.limits
+		if s.MaxRecordBytes > 0 {
+			lim.MaxBytes = s.MaxRecordBytes
+		}
+		dec, err := newDecoder(s, lim)
 		if err != nil {
 			se.invalid = true
 			var serr *decode.SchemaError
