@@ -105,6 +105,12 @@ var (
 	registryRetries = prometheus.NewDesc("feathr_registry_retries_total",
 		"Decodes repeated because the schema registry was unavailable (the record waited; it was not skipped).",
 		[]string{"source"}, nil)
+	offsetResets = prometheus.NewDesc("feathr_offset_resets_total",
+		"Partitions whose committed offset was out of the log's range at assignment (retention deleted records before they were read, or the topic was recreated).",
+		[]string{"source"}, nil)
+	retentionSkipped = prometheus.NewDesc("feathr_records_skipped_out_of_range_total",
+		"Records between an out-of-range committed offset and where the partition started instead: never read.",
+		[]string{"source"}, nil)
 	rebalances = prometheus.NewDesc("feathr_rebalances_total",
 		"Consumer group assignments this process received (the first join counts).",
 		[]string{"source"}, nil)
@@ -134,7 +140,7 @@ var (
 type runCollector struct{ run Run }
 
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, registryRetries, rebalances, lag, assigned} {
+	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, registryRetries, offsetResets, retentionSkipped, rebalances, lag, assigned} {
 		ch <- d
 	}
 }
@@ -147,6 +153,8 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.run.SourceStats() {
 		counter(rebalances, s.Rebalances, s.Source)
 		counter(registryRetries, s.RegistryRetries, s.Source)
+		counter(offsetResets, s.OffsetResets, s.Source)
+		counter(retentionSkipped, s.RetentionSkipped, s.Source)
 		held[s.Source] = 0
 		for _, m := range s.Materializations {
 			counter(recordsRead, s.Read, s.Source, m.Materialization)

@@ -44,17 +44,29 @@ func (p *Pipeline) assigned(src *source, claims map[string][]int32) {
 }
 
 // watchCatchUp arranges for pt's partition to count as caught up once
-// every record below target (the high watermark at assignment) is
-// written; until then it is not. start is the first offset pt reads, or
-// sarama.OffsetNewest or OffsetOldest; client resolves the oldest (the
-// log may start above 0, after retention).
-func (p *Pipeline) watchCatchUp(pt *partition, client sarama.Client, start, target int64) {
+// every record below its target is written; until then it is not. The
+// target is the end of what the partition's consumer can read at
+// assignment: the last stable offset with read_committed (a transaction
+// still open at the end is not waited for), else the high watermark;
+// hwm, the claim's high watermark, stands in when it cannot be read.
+// start is the first offset pt reads, or sarama.OffsetNewest or
+// OffsetOldest; client resolves the oldest (the log may start above 0,
+// after retention).
+func (p *Pipeline) watchCatchUp(pt *partition, client sarama.Client, start, hwm int64) {
 	if !p.opts.UntilCaughtUp {
 		return
 	}
+	target := hwm
+	if client != nil {
+		if end, err := readableEnd(client, pt.topic, pt.partition, pt.src.Config.Kafka.Isolation); err == nil {
+			target = end
+		} else {
+			p.log.Warn("reading the last stable offset; waiting for the high watermark instead", "topic", pt.topic, "partition", pt.partition, "err", err)
+		}
+	}
 	switch start {
 	case sarama.OffsetNewest:
-		start = target
+		start = hwm
 	case sarama.OffsetOldest:
 		// An empty log starts at the high watermark and is caught up at once.
 		start = 0

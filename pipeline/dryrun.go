@@ -145,8 +145,12 @@ func dryRunStarts(client sarama.Client, src *source, initial int64) (map[topicPa
 // Kafka errors go to kafkaLog.
 func (p *Pipeline) dryRunPartition(ctx context.Context, pt *partition, pc sarama.PartitionConsumer, kafkaLog *limitedLogger) {
 	defer pc.AsyncClose()
+	idle := pt.idleTicker()
+	defer idle.Stop()
 	for {
 		select {
+		case <-idle.C:
+			pt.checkIdle()
 		case <-ctx.Done():
 			return
 		case err, ok := <-pc.Errors():
@@ -158,6 +162,7 @@ func (p *Pipeline) dryRunPartition(ctx context.Context, pt *partition, pc sarama
 				return
 			}
 			pt.handle(ctx, msg)
+			pt.lastMessage = time.Now()
 		}
 	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -24,9 +25,13 @@ type handler struct {
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
-	h.src.sessions.Add(1)
+	h.src.sessions.Add(1) // Cleanup runs even when Setup fails
 	h.src.observeGeneration(sess)
 	h.p.log.Debug("joined consumer group", "source", h.src.Config.Name, "group", h.src.Config.Kafka.Group, "claims", sess.Claims())
+	if err := h.commitStarts(sess, h.client.Config().Consumer.Offsets.Initial); err != nil {
+		// The session ends and consume joins again, with backoff.
+		return fmt.Errorf("committing the start of new partitions: %w", err)
+	}
 	h.p.assigned(h.src, sess.Claims())
 	h.mu.Lock()
 	h.logged = false
@@ -50,6 +55,28 @@ func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	sess.Commit()
 	h.src.sessions.Add(-1)
 	return nil
+}
+
+// commitClaimStart commits the start of a claim that has no committed
+// offset: the high watermark the claim was created at (sarama resolves
+// the newest offset to it), or the oldest offset with start: earliest.
+// Residual window: a fetch response that raised the high watermark before
+// this runs would make the commit skip its records if the process died
+// before writing them (a cooperative rebalance that assigns a partition no
+// member ever held, within milliseconds of a produce).
+func (h *handler) commitClaimStart(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+	start := claim.HighWaterMarkOffset()
+	if claim.InitialOffset() == sarama.OffsetOldest {
+		oldest, err := h.client.GetOffset(claim.Topic(), claim.Partition(), sarama.OffsetOldest)
+		if err != nil {
+			h.p.log.Warn("reading the oldest offset to commit a partition's start", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "err", err)
+			return
+		}
+		start = oldest
+	}
+	h.p.log.Info("partition has no committed offset: committing its start", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "offset", start)
+	sess.MarkOffset(claim.Topic(), claim.Partition(), start, "")
+	sess.Commit()
 }
 
 // claimStarted records that claim's consumption started.
@@ -158,10 +185,20 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	defer h.p.partitionEnded(pt)
 	h.claimStarted(sess, claim)
 	defer h.claimEnded(claim)
+	if claim.InitialOffset() < 0 {
+		// Only a claim of a cooperative rebalance gets here (Setup
+		// committed the start of the others): the group has no offset for
+		// the partition. Commit where the claim starts, at once.
+		h.commitClaimStart(sess, claim)
+	}
 	h.p.watchCatchUp(pt, h.client, claim.InitialOffset(), claim.HighWaterMarkOffset())
 	ctx := sess.Context()
+	idle := pt.idleTicker()
+	defer idle.Stop()
 	for {
 		select {
+		case <-idle.C:
+			pt.checkIdle()
 		case msg, ok := <-claim.Messages():
 			if !ok {
 				h.released(sess, claim)
@@ -173,6 +210,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			if !pt.handle(ctx, msg) {
 				return nil
 			}
+			pt.lastMessage = time.Now()
 		case <-ctx.Done():
 			return nil
 		}

@@ -17,7 +17,11 @@ type SourceStats struct {
 	// RegistryRetries are decodes repeated because the schema registry
 	// was unavailable: the record waited, it was not skipped.
 	RegistryRetries int64
-	Rebalances      int64 // consumer group assignments this process received
+	// OffsetResets are partitions whose committed offset was out of the
+	// log's range at assignment; RetentionSkipped the records between the
+	// commit and where they started, never read.
+	OffsetResets, RetentionSkipped int64
+	Rebalances                     int64 // consumer group assignments this process received
 	// Materializations are the counters of the materializations the
 	// source feeds, in plan order.
 	Materializations []MaterializationStats
@@ -49,7 +53,8 @@ func (p *Pipeline) SourceStats() []SourceStats {
 	out := make([]SourceStats, len(p.sources))
 	for i, c := range p.sources {
 		s := SourceStats{Source: c.Config.Name, Read: c.read.Load(), DecodeErrors: c.decodeErrs.Load(),
-			EventTimeErrors: c.timeErrs.Load(), RegistryRetries: c.registryRetries.Load(), Rebalances: c.rebals.Load()}
+			EventTimeErrors: c.timeErrs.Load(), RegistryRetries: c.registryRetries.Load(), Rebalances: c.rebals.Load(),
+			OffsetResets: c.offsetResets.Load(), RetentionSkipped: c.retentionSkipped.Load()}
 		for _, t := range c.targets {
 			s.Materializations = append(s.Materializations, MaterializationStats{
 				Materialization: t.name,

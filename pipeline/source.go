@@ -18,6 +18,7 @@ type source struct {
 
 	read, decodeErrs, timeErrs, rebals atomic.Int64
 	registryRetries                    atomic.Int64 // decodes repeated in a registry outage
+	offsetResets, retentionSkipped     atomic.Int64 // committed offsets out of range, records never read
 	generation                         atomic.Int64 // last consumer group generation seen; -1 none
 	sessions                           atomic.Int32 // open consumer group sessions
 }

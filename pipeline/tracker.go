@@ -111,6 +111,21 @@ func (t *tracker) advance() bool {
 	return true
 }
 
+// doneIfDrained calls the target's done, if it has one not called yet,
+// when no consumed record is waiting for its writes, whether or not the
+// target was reached: see partition.checkIdle.
+func (t *tracker) doneIfDrained() {
+	t.mu.Lock()
+	done := t.onDone
+	if done == nil || t.target < 0 || len(t.pending) > 0 {
+		t.mu.Unlock()
+		return
+	}
+	t.onDone = nil
+	t.mu.Unlock()
+	done()
+}
+
 func (t *tracker) checkDone() {
 	t.mu.Lock()
 	done := t.onDone
