@@ -29,6 +29,7 @@ type MaterializeOptions struct {
 	File             string
 	Materializations []string
 	Timeout          time.Duration
+	ShutdownTimeout  time.Duration
 	Start            config.Start // zero: each source's start
 	UntilCaughtUp    bool
 	RedisURL         string
@@ -87,6 +88,9 @@ A one-line JSON summary is printed on stdout at exit.`,
 			if opts.Timeout < 0 {
 				return usageErrorf("--timeout must not be negative")
 			}
+			if opts.ShutdownTimeout <= 0 {
+				return usageErrorf("--shutdown-timeout must be more than 0")
+			}
 			if err := pipeline.CheckStrategy(opts.Strategy); err != nil {
 				return usageErrorf("--rebalance-strategy: %v", err)
 			}
@@ -104,6 +108,7 @@ A one-line JSON summary is printed on stdout at exit.`,
 	}
 	c.Flags().StringVarP(&opts.File, "file", "f", "features.yaml", "feature definition file")
 	c.Flags().DurationVar(&opts.Timeout, "timeout", 0, "stop after this long (default: the materializations' timeout, else run until stopped)")
+	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "at the end of a run (timeout, signal, caught up), how long to write what is in flight and commit before exiting anyway")
 	c.Flags().Var(startFlag{&opts.Start}, "start", "where a consumer group without committed offsets begins: earliest or latest (default: each source's start)")
 	c.Flags().BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "stop once every assigned partition is written up to its high watermark at start")
 	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL overriding the file's online_store (redis://, rediss://, or redis+cluster://host:port,host:port for a cluster; put passwords in FEATHR_REDIS_URL instead)")
@@ -166,7 +171,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	pl := pipeline.New(pipeline.Options{
 		Plan: p, Writer: writer, Logger: log,
 		Start: opts.Start, UntilCaughtUp: opts.UntilCaughtUp,
-		Strategy: opts.Strategy,
+		Strategy: opts.Strategy, ShutdownTimeout: opts.ShutdownTimeout,
 	})
 	m.Watch(pl, writer)
 	if opts.MetricsAddr != "" {
@@ -181,7 +186,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 			return err
 		}
 		defer func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
 			srv.Shutdown(ctx)
 		}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ type handler struct {
 	// running are the claims whose consumption started; once all the
 	// claims of an assignment run, it is logged, and kept in loggedSet.
 	mu        sync.Mutex
-	running   map[topicPartition]bool
+	running   map[topicPartition]context.CancelFunc // ends the claim's context
 	logged    bool
 	loggedSet map[topicPartition]bool
 }
@@ -46,7 +47,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 // are marked, and commits them.
 func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	if w := h.p.opts.Writer; w != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), h.p.opts.ShutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), h.p.flushTimeout())
 		defer cancel()
 		if err := w.Flush(ctx); err != nil {
 			h.p.log.Error("flushing writes before commit; the unwritten records will be read again", "source", h.src.Config.Name, "err", err)
@@ -79,15 +80,21 @@ func (h *handler) commitClaimStart(sess sarama.ConsumerGroupSession, claim saram
 	sess.Commit()
 }
 
-// claimStarted records that claim's consumption started.
-func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+// claimStarted records that claim's consumption started, and returns
+// the claim's context: the session's, ended early when a cooperative
+// rebalance takes the partition away (see watchAssignment), so that a
+// claim waiting in Submit (Redis down) lets its partition go at once
+// instead of writing it later.
+func (h *handler) claimStarted(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) context.Context {
+	ctx, cancel := context.WithCancel(sess.Context())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.running == nil {
-		h.running = map[topicPartition]bool{}
+		h.running = map[topicPartition]context.CancelFunc{}
 	}
-	h.running[topicPartition{claim.Topic(), claim.Partition()}] = true
+	h.running[topicPartition{claim.Topic(), claim.Partition()}] = cancel
 	h.checkAssigned(sess)
+	return ctx
 }
 
 // checkAssigned logs "partitions assigned" once every claim of the
@@ -102,7 +109,7 @@ func (h *handler) checkAssigned(sess sarama.ConsumerGroupSession) {
 	for topic, parts := range claims {
 		for _, part := range parts {
 			tp := topicPartition{topic, part}
-			if !h.running[tp] {
+			if h.running[tp] == nil {
 				return
 			}
 			set[tp] = true
@@ -120,7 +127,9 @@ func (h *handler) checkAssigned(sess sarama.ConsumerGroupSession) {
 }
 
 // watchAssignment checks the assignment until the session ends: a
-// cooperative rebalance that only takes partitions away starts no claim.
+// cooperative rebalance that only takes partitions away starts no claim,
+// and the claims of the partitions it took away are told (their
+// contexts end).
 func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -131,15 +140,30 @@ func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
 		case <-tick.C:
 			h.mu.Lock()
 			h.checkAssigned(sess)
+			h.endRevoked(sess.Claims())
 			h.mu.Unlock()
+		}
+	}
+}
+
+// endRevoked ends the contexts of the running claims whose partitions
+// are not in claims, the session's assignment now. h.mu is held.
+func (h *handler) endRevoked(claims map[string][]int32) {
+	for tp, cancel := range h.running {
+		if !slices.Contains(claims[tp.topic], tp.partition) {
+			cancel()
 		}
 	}
 }
 
 // claimEnded records that claim's consumption ended.
 func (h *handler) claimEnded(claim sarama.ConsumerGroupClaim) {
+	tp := topicPartition{claim.Topic(), claim.Partition()}
 	h.mu.Lock()
-	delete(h.running, topicPartition{claim.Topic(), claim.Partition()})
+	if cancel := h.running[tp]; cancel != nil {
+		cancel()
+	}
+	delete(h.running, tp)
 	h.mu.Unlock()
 }
 
@@ -183,7 +207,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	pt := h.p.newPartition(h.src, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
 	h.p.partitionStarted(pt)
 	defer h.p.partitionEnded(pt)
-	h.claimStarted(sess, claim)
+	ctx := h.claimStarted(sess, claim)
 	defer h.claimEnded(claim)
 	if claim.InitialOffset() < 0 {
 		// Only a claim of a cooperative rebalance gets here (Setup
@@ -192,7 +216,6 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		h.commitClaimStart(sess, claim)
 	}
 	h.p.watchCatchUp(pt, h.client, claim.InitialOffset(), claim.HighWaterMarkOffset())
-	ctx := sess.Context()
 	idle := pt.idleTicker()
 	defer idle.Stop()
 	for {
@@ -202,7 +225,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		case msg, ok := <-claim.Messages():
 			if !ok {
 				h.released(sess, claim)
-				if ctx.Err() == nil {
+				if sess.Context().Err() == nil {
 					h.p.revoked(pt)
 				}
 				return nil
@@ -212,6 +235,9 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			}
 			pt.lastMessage = time.Now()
 		case <-ctx.Done():
+			if sess.Context().Err() == nil {
+				h.p.revoked(pt) // taken away by a cooperative rebalance
+			}
 			return nil
 		}
 	}

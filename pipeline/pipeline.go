@@ -68,7 +68,10 @@ type Options struct {
 	// CommitInterval is how often marked offsets are committed (default 1s).
 	// They are also committed on rebalance and at the end of the run.
 	CommitInterval time.Duration
-	// ShutdownTimeout bounds the final flush and commit (default 30s).
+	// ShutdownTimeout bounds the end of a run, from the moment its
+	// context is done to Run's return (default 30s): the final flush and
+	// commit, and a consumer group caught in a rebalance. Writes not
+	// acknowledged by then are not committed, and are read again.
 	ShutdownTimeout time.Duration
 	// Strategy is the consumer group rebalance strategy, one of
 	// Strategies (default "range"), or a comma-separated list of them in
@@ -112,6 +115,9 @@ type Pipeline struct {
 	caughtUp   atomic.Bool
 	stop       context.CancelCauseFunc
 	cause      error // why the run's context ended, once it did
+	// shutdownBy is when the run must have ended (Unix nanoseconds), set
+	// once its context is done; 0 before.
+	shutdownBy atomic.Int64
 }
 
 // New prepares a run of opts.Plan.
@@ -240,17 +246,44 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.watchWriter(ctx)
 	<-ctx.Done()
+	p.shutdownBy.Store(time.Now().Add(p.opts.ShutdownTimeout).UnixNano())
 	// Each session flushes the writer and commits in Cleanup before its
-	// Consume returns; then the groups close, which ends their error channels.
-	consumers.Wait()
-	for _, g := range groups {
-		if err := g.Close(); err != nil {
-			p.log.Warn("closing consumer group", "err", err)
-		}
-	}
+	// Consume returns; then the groups close, which ends their error
+	// channels. A group in a rebalance may not answer for the rebalance
+	// timeout (a minute): the shutdown timeout bounds all of it.
+	closeGroups := groups
 	groups = nil
-	drains.Wait()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		consumers.Wait()
+		for _, g := range closeGroups {
+			if err := g.Close(); err != nil {
+				p.log.Warn("closing consumer group", "err", err)
+			}
+		}
+		drains.Wait()
+	}()
+	t := time.NewTimer(p.opts.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		p.log.Error("shutdown timeout: exiting before the consumer groups ended; records not committed will be read again", "shutdown_timeout", p.opts.ShutdownTimeout)
+	}
 	return p.end(ctx)
+}
+
+// flushTimeout bounds a session's final flush: by the shutdown timeout,
+// and once the run is ending by what is left of it, less a margin for
+// the commit that follows.
+func (p *Pipeline) flushTimeout() time.Duration {
+	by := p.shutdownBy.Load()
+	if by == 0 {
+		return p.opts.ShutdownTimeout
+	}
+	margin := min(5*time.Second, p.opts.ShutdownTimeout/4)
+	return max(time.Until(time.Unix(0, by))-margin, 0)
 }
 
 // watchWriter ends the run when the writer fails for good.
