@@ -107,7 +107,8 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		Date:    start.UTC().Format(time.RFC3339),
 		Machine: describeMachine(),
 		Settings: settings{
-			Events: b.o.n, Partitions: b.o.partitions, HotKeys: b.o.hotKeys, Batch: b.o.batch,
+			Events: b.o.n, Partitions: b.o.partitions, HotKeys: b.o.hotKeys,
+			ZipfKeys: b.o.zipfKeys, ZipfExponent: b.o.zipfS, Batch: b.o.batch,
 			Clients: b.o.clients, Rate: b.o.rate, Fresh: b.o.freshFor.String(), Soak: b.o.soak.String(),
 		},
 	}
@@ -122,8 +123,9 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", what, err))
 	}
 	profiles := splitList(b.o.profiles)
+	readsAfter := readsProfile(profiles)
 	for i, name := range profiles {
-		pr, err := b.profile(ctx, name, i == len(profiles)-1, res)
+		pr, err := b.profile(ctx, name, i == readsAfter, res)
 		if pr != nil {
 			res.Profiles = append(res.Profiles, *pr)
 		}
@@ -153,10 +155,22 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 	return res, errors.Join(errs...)
 }
 
+// readsProfile returns the index of the profile after which reads are
+// timed: the last one that writes every driver 1..10,000 that reads ask
+// for (not zipf, which leaves rare drivers unwritten), else the last.
+func readsProfile(profiles []string) int {
+	for i := len(profiles) - 1; i >= 0; i-- {
+		if profiles[i] != "zipf" {
+			return i
+		}
+	}
+	return len(profiles) - 1
+}
+
 // profile produces the profile's events, times the catch-up run, checks
 // what it wrote, measures reads (when reads is set) and the ceiling.
 func (b *bench) profile(ctx context.Context, name string, reads bool, res *results) (*profileResult, error) {
-	spec := profileSpec{name: name, n: b.o.n, hotKeys: b.o.hotKeys}
+	spec := profileSpec{name: name, n: b.o.n, hotKeys: b.o.hotKeys, zipfKeys: b.o.zipfKeys, zipfS: b.o.zipfS}
 	topic, err := b.newTopic(name)
 	if err != nil {
 		return nil, err
@@ -207,8 +221,10 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	pr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
 	pr.RedisByCommand, pr.RedisCommands = commandDelta(before, after)
 	pr.KeysInRedis, _ = redis.Int64(b.rc.Do("DBSIZE"))
-	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, redis %s",
-		name, sum.Read, sum.DurationSeconds, pr.EventsPerSec, pr.CPUSeconds, pr.PeakRSSMB, formatCommands(pr.RedisByCommand))
+	pr.UpdatesWritten, pr.KeysWritten = sum.Written, sum.KeysWritten
+	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, updates → key writes %s, redis %s",
+		name, sum.Read, sum.DurationSeconds, pr.EventsPerSec, pr.CPUSeconds, pr.PeakRSSMB,
+		coalescing(pr.UpdatesWritten, pr.KeysWritten), formatCommands(pr.RedisByCommand))
 	var problems []string
 	if sum.Read != int64(spec.n) {
 		problems = append(problems, fmt.Sprintf("read %d of %d events", sum.Read, spec.n))
@@ -243,10 +259,7 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	if err := b.flush(); err != nil {
 		return pr, err
 	}
-	keySpace := spec.n
-	if name == "hot" {
-		keySpace = b.o.hotKeys
-	}
+	keySpace := spec.keySpace()
 	logf("%s: ceiling: redis-benchmark HSET, %d fields, -P %d -c %d -r %d", name, len(fields)/2, b.o.batch, b.o.clients, keySpace)
 	cr, err := ceiling(ctx, b.o.redis, b.table+":", fields, spec.n, b.o.batch, b.o.clients, keySpace)
 	if err != nil {

@@ -103,6 +103,60 @@ func TestProfileTrips(t *testing.T) {
 	if err := (profileSpec{name: "cold", n: 1}).trips(0, func(int, trip) error { return nil }); err == nil {
 		t.Error("unknown profile: no error")
 	}
+
+	zipf := profileSpec{name: "zipf", n: 100_000, zipfKeys: 1_000_000, zipfS: 1.1}
+	a, b = ids(zipf), ids(zipf)
+	if !slices.Equal(a, b) {
+		t.Error("zipf: two runs produced different events")
+	}
+	counts := map[int64]int{}
+	for _, id := range a {
+		if id < 1 || id > 1_000_000 {
+			t.Fatalf("zipf: driver %d outside 1..1000000", id)
+		}
+		counts[id]++
+	}
+	// P(driver 1) = 1/H ≈ 1/8.1 for s = 1.1 over a million drivers; the
+	// ten hottest take about a third of the events, and most drivers
+	// drawn are drawn once.
+	if c := counts[1]; c < 10_000 || c > 15_000 {
+		t.Errorf("zipf: driver 1 drawn %d times in 100000, want about 12000", c)
+	}
+	if counts[1] <= counts[2] || counts[2] <= counts[10] {
+		t.Errorf("zipf: drivers 1, 2, 10 drawn %d, %d, %d times: not decreasing", counts[1], counts[2], counts[10])
+	}
+	if len(counts) < 20_000 || len(counts) > 60_000 {
+		t.Errorf("zipf: %d distinct drivers in 100000 events", len(counts))
+	}
+	for _, p := range []profileSpec{{name: "zipf", n: 1, zipfKeys: 10, zipfS: 1}, {name: "zipf", n: 1, zipfS: 1.1}} {
+		if err := p.trips(0, func(int, trip) error { return nil }); err == nil {
+			t.Errorf("zipf %+v: no error", p)
+		}
+	}
+	for p, want := range map[profileSpec]int{
+		{name: "distinct", n: 7}:                    7,
+		{name: "hot", n: 7, hotKeys: 3}:             3,
+		{name: "zipf", n: 7, zipfKeys: 9, zipfS: 2}: 9,
+	} {
+		if got := p.keySpace(); got != want {
+			t.Errorf("%s: keySpace %d, want %d", p.name, got, want)
+		}
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	for _, tt := range []struct {
+		updates, keys int64
+		want          string
+	}{
+		{2_000_000, 1_210_000, "2.00M → 1.21M (39.5%)"},
+		{1000, 1000, "1.00k → 1.00k (0%)"},
+		{0, 0, "n/a"},
+	} {
+		if got := coalescing(tt.updates, tt.keys); got != tt.want {
+			t.Errorf("coalescing(%d, %d) = %q, want %q", tt.updates, tt.keys, got, tt.want)
+		}
+	}
 }
 
 func TestCommandStats(t *testing.T) {

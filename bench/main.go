@@ -2,7 +2,8 @@
 // real redis-server, as `make bench` (scripts/bench.sh) runs it:
 //
 //   - throughput: N pre-produced DriverTrips events (profile "distinct":
-//     every event a new driver; "hot": a fixed set of drivers, repeated)
+//     every event a new driver; "hot": a fixed set of drivers, drawn
+//     uniformly; "zipf": a larger set drawn with Zipf's law, a few very hot)
 //     consumed by `feathr materialize --start earliest --until-caught-up`,
 //     with the Redis commands it caused (INFO commandstats), its CPU time
 //     and peak RSS, next to the ceiling redis-benchmark reaches with the
@@ -17,7 +18,7 @@
 // Usage:
 //
 //	bench run -feathr bin/feathr -brokers 127.0.0.1:9392 -redis 127.0.0.1:6399 [-n 2000000] ...
-//	bench produce -brokers B -topic T -n N [-profile distinct|hot]
+//	bench produce -brokers B -topic T -n N [-profile distinct|hot|zipf]
 //	bench report RESULT.json   (renders RESULT.md again)
 //
 // Results go to OUT/<date>-<host>.json and .md; the Markdown table is
@@ -31,6 +32,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,9 +49,11 @@ type options struct {
 	n           int           // events per throughput profile
 	partitions  int           // partitions of every bench topic
 	hotKeys     int           // drivers of the hot profile
+	zipfKeys    int           // drivers of the zipf profile
+	zipfS       float64       // exponent of the zipf profile
 	batch       int           // feathr's batch_size = redis-benchmark -P
 	clients     int           // feathr's Redis connections = redis-benchmark -c
-	profiles    string        // comma-separated: distinct,hot
+	profiles    string        // comma-separated: distinct,hot,zipf
 	rate        int           // freshness: events per second
 	freshFor    time.Duration // freshness: how long to produce
 	soak        time.Duration // 0: no soak
@@ -93,7 +97,7 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   bench run -feathr BIN -brokers HOST:PORT -redis HOST:PORT [flags]   the whole benchmark
-  bench produce -brokers HOST:PORT -topic T [-n N] [-profile distinct|hot]
+  bench produce -brokers HOST:PORT -topic T [-n N] [-profile distinct|hot|zipf]
   bench report RESULT.json...   render results again as Markdown (rewrites RESULT.md)
 run 'bench run -h' for the flags`)
 }
@@ -110,9 +114,11 @@ func cmdRun(ctx context.Context, args []string) error {
 	fs.IntVar(&o.n, "n", 2_000_000, "events per throughput profile")
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions per topic")
 	fs.IntVar(&o.hotKeys, "hot-keys", 100_000, "drivers of the hot profile")
+	fs.IntVar(&o.zipfKeys, "zipf-keys", 1_000_000, "drivers of the zipf profile")
+	fs.Float64Var(&o.zipfS, "zipf-exponent", 1.1, "exponent of the zipf profile (> 1)")
 	fs.IntVar(&o.batch, "batch", 1000, "feathr's batch_size, and redis-benchmark's pipeline depth")
 	fs.IntVar(&o.clients, "clients", 4, "redis-benchmark connections (feathr's writer uses 4)")
-	fs.StringVar(&o.profiles, "profiles", "distinct,hot", "throughput profiles to run")
+	fs.StringVar(&o.profiles, "profiles", "distinct,hot,zipf", "throughput profiles to run")
 	fs.IntVar(&o.rate, "rate", 10_000, "freshness: events per second")
 	fs.DurationVar(&o.freshFor, "fresh", 30*time.Second, "freshness: how long to produce (0: skip)")
 	fs.DurationVar(&o.soak, "soak", 0, "soak: how long to produce at -rate while sampling RSS (0: skip)")
@@ -126,8 +132,16 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.n <= 0 || o.partitions <= 0 || o.hotKeys <= 0 || o.batch <= 0 || o.clients <= 0 || o.rate <= 0 {
-		return fmt.Errorf("-n, -partitions, -hot-keys, -batch, -clients and -rate must be positive")
+	if o.n <= 0 || o.partitions <= 0 || o.hotKeys <= 0 || o.zipfKeys <= 0 || o.batch <= 0 || o.clients <= 0 || o.rate <= 0 {
+		return fmt.Errorf("-n, -partitions, -hot-keys, -zipf-keys, -batch, -clients and -rate must be positive")
+	}
+	if !(o.zipfS > 1) {
+		return fmt.Errorf("-zipf-exponent %v: must be greater than 1", o.zipfS)
+	}
+	for _, p := range splitList(o.profiles) {
+		if !slices.Contains(profiles, p) {
+			return fmt.Errorf("-profiles: unknown profile %q: want some of %s", p, strings.Join(profiles, ","))
+		}
 	}
 	if o.work == "" {
 		dir, err := os.MkdirTemp("", "feathr-bench-")
@@ -160,8 +174,10 @@ func cmdProduce(ctx context.Context, args []string) error {
 	topic := fs.String("topic", "", "topic (created with -partitions when missing)")
 	n := fs.Int("n", 100_000, "events")
 	partitions := fs.Int("partitions", 4, "partitions of a new topic")
-	profile := fs.String("profile", "distinct", "distinct or hot")
+	profile := fs.String("profile", "distinct", "distinct, hot or zipf")
 	hotKeys := fs.Int("hot-keys", 100_000, "drivers of the hot profile")
+	zipfKeys := fs.Int("zipf-keys", 1_000_000, "drivers of the zipf profile")
+	zipfS := fs.Float64("zipf-exponent", 1.1, "exponent of the zipf profile (> 1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -179,7 +195,7 @@ func cmdProduce(ctx context.Context, args []string) error {
 	if err := createTopic(*brokers, *topic, *partitions); err != nil {
 		return err
 	}
-	st, err := produceBulk(ctx, *brokers, codec, *topic, profileSpec{name: *profile, n: *n, hotKeys: *hotKeys})
+	st, err := produceBulk(ctx, *brokers, codec, *topic, profileSpec{name: *profile, n: *n, hotKeys: *hotKeys, zipfKeys: *zipfKeys, zipfS: *zipfS})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 var targets = map[string]float64{
 	"distinct": 0.6, // × ceiling
 	"hot":      1.5, // × ceiling
+	"zipf":     1.5, // × ceiling (issue 14)
 }
 
 const (
@@ -55,14 +56,18 @@ type machine struct {
 }
 
 type settings struct {
-	Events     int    `json:"events"`
-	Partitions int    `json:"partitions"`
-	HotKeys    int    `json:"hot_keys"`
-	Batch      int    `json:"batch_size"`
-	Clients    int    `json:"redis_clients"`
-	Rate       int    `json:"fresh_rate"`
-	Fresh      string `json:"fresh_duration"`
-	Soak       string `json:"soak_duration"`
+	Events     int `json:"events"`
+	Partitions int `json:"partitions"`
+	HotKeys    int `json:"hot_keys"`
+	// ZipfKeys and ZipfExponent describe the zipf profile (absent from
+	// results before it existed).
+	ZipfKeys     int     `json:"zipf_keys,omitempty"`
+	ZipfExponent float64 `json:"zipf_exponent,omitempty"`
+	Batch        int     `json:"batch_size"`
+	Clients      int     `json:"redis_clients"`
+	Rate         int     `json:"fresh_rate"`
+	Fresh        string  `json:"fresh_duration"`
+	Soak         string  `json:"soak_duration"`
 }
 
 // profileResult is one throughput profile.
@@ -81,11 +86,15 @@ type profileResult struct {
 	RedisCommands     int64            `json:"redis_commands"`
 	RedisByCommand    map[string]int64 `json:"redis_commands_by_name"`
 	KeysInRedis       int64            `json:"keys_in_redis"`
-	Ceiling           ceilingResult    `json:"ceiling"`
-	Ratio             float64          `json:"ratio"`
-	Target            float64          `json:"target_ratio"`
-	Check             string           `json:"check,omitempty"`
-	Summary           json.RawMessage  `json:"feathr_summary,omitempty"`
+	// UpdatesWritten and KeysWritten are feathr's updates_written and
+	// keys_written: updates before and Redis key writes after coalescing.
+	UpdatesWritten int64           `json:"updates_written,omitempty"`
+	KeysWritten    int64           `json:"keys_written,omitempty"`
+	Ceiling        ceilingResult   `json:"ceiling"`
+	Ratio          float64         `json:"ratio"`
+	Target         float64         `json:"target_ratio"`
+	Check          string          `json:"check,omitempty"`
+	Summary        json.RawMessage `json:"feathr_summary,omitempty"`
 }
 
 // readResult is the wall time of whole feathr get/multi-get processes.
@@ -163,8 +172,12 @@ func markdown(res *results) string {
 		m.CPU, m.Cores, num(m.RAMGB), m.Kernel, m.LoadBefore, m.LoadAfter)
 	fmt.Fprintf(&b, "Redis %s, Kafka %s, %s, feathr %s.\n", m.Redis, orDash(m.Kafka), m.Go, orDash(m.Commit))
 	s := res.Settings
-	fmt.Fprintf(&b, "Settings: %s events per profile, %d partitions, hot = %s drivers, batch %d, %d Redis connections; freshness at %s events/s for %s.\n\n",
-		humanInt(s.Events), s.Partitions, humanInt(s.HotKeys), s.Batch, s.Clients, humanInt(s.Rate), s.Fresh)
+	zipf := ""
+	if s.ZipfKeys > 0 {
+		zipf = fmt.Sprintf(", zipf = %s drivers (exponent %s)", humanInt(s.ZipfKeys), num(s.ZipfExponent))
+	}
+	fmt.Fprintf(&b, "Settings: %s events per profile, %d partitions, hot = %s drivers%s, batch %d, %d Redis connections; freshness at %s events/s for %s.\n\n",
+		humanInt(s.Events), s.Partitions, humanInt(s.HotKeys), zipf, s.Batch, s.Clients, humanInt(s.Rate), s.Fresh)
 
 	b.WriteString("| measure | result | target | |\n|---|---|---|---|\n")
 	var peak float64
@@ -204,12 +217,13 @@ func markdown(res *results) string {
 	}
 
 	if len(res.Profiles) > 0 {
-		b.WriteString("\n| profile | events | keys | produce | run | events/s | CPU s (µs/event) | peak RSS | Redis commands | ceiling |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("\n| profile | events | keys | produce | run | events/s | CPU s (µs/event) | peak RSS | updates → key writes (coalesced) | Redis commands | ceiling |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, p := range res.Profiles {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s s | %s s | %s | %s (%s) | %s MB | %s | %s/s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %s | %s s | %s s | %s | %s (%s) | %s MB | %s | %s | %s/s |\n",
 				p.Name, humanInt(p.Events), humanInt(p.Keys), num(p.ProduceSeconds), num(p.RunSeconds),
 				humanCount(p.EventsPerSec), num(p.CPUSeconds), num(p.CPUMicrosPerEvent), num(p.PeakRSSMB),
+				coalescing(p.UpdatesWritten, p.KeysWritten),
 				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), humanCount(p.Ceiling.OpsPerSec))
 		}
 	}
@@ -226,6 +240,17 @@ func markdown(res *results) string {
 		}
 	}
 	return b.String()
+}
+
+// coalescing renders updates against the key writes they became:
+// "2.00M → 1.21M (39.5%)", the share of updates merged into another
+// update of their key before the write; "n/a" when feathr did not say.
+func coalescing(updates, keys int64) string {
+	if updates <= 0 || keys <= 0 {
+		return "n/a"
+	}
+	merged := 100 * (1 - float64(keys)/float64(updates))
+	return fmt.Sprintf("%s → %s (%s%%)", humanCount(float64(updates)), humanCount(float64(keys)), num(round(merged, 1)))
 }
 
 func row(b *bytes.Buffer, what, result, target string, ok bool) {

@@ -8,8 +8,10 @@
 #
 # Environment (all optional):
 #   BENCH_N          events per throughput profile (default 2000000)
-#   BENCH_PROFILES   throughput profiles (default distinct,hot)
+#   BENCH_PROFILES   throughput profiles (default distinct,hot,zipf)
 #   BENCH_HOT_KEYS   drivers of the hot profile (default 100000)
+#   BENCH_ZIPF_KEYS  drivers of the zipf profile (default 1000000)
+#   BENCH_ZIPF_EXPONENT exponent of the zipf profile (default 1.1)
 #   BENCH_PARTITIONS partitions per topic (default 4)
 #   BENCH_BATCH      feathr's batch_size and redis-benchmark -P (default 1000)
 #   BENCH_RATE       freshness: events per second (default 10000)
@@ -106,8 +108,10 @@ bin/feathr-bench run \
 	-feathr bin/feathr -f bench/bench.yaml \
 	-brokers "$brokers" -redis "$redis" \
 	-n "${BENCH_N:-2000000}" \
-	-profiles "${BENCH_PROFILES:-distinct,hot}" \
+	-profiles "${BENCH_PROFILES:-distinct,hot,zipf}" \
 	-hot-keys "${BENCH_HOT_KEYS:-100000}" \
+	-zipf-keys "${BENCH_ZIPF_KEYS:-1000000}" \
+	-zipf-exponent "${BENCH_ZIPF_EXPONENT:-1.1}" \
 	-partitions "${BENCH_PARTITIONS:-4}" \
 	-batch "${BENCH_BATCH:-1000}" \
 	-rate "${BENCH_RATE:-10000}" \
