@@ -85,9 +85,11 @@ func (b *bench) env(topic, group string) []string {
 	}
 }
 
-func (b *bench) newTopic(name string) (string, error) {
+// newTopic creates this run's topic for name with the given topic
+// configs (nil: the broker's defaults).
+func (b *bench) newTopic(name string, configs map[string]string) (string, error) {
 	topic := "feathr-bench-" + name + "-" + b.id
-	if err := createTopic(b.o.brokers, topic, b.o.partitions); err != nil {
+	if err := createTopic(b.o.brokers, topic, b.o.partitions, configs); err != nil {
 		return "", err
 	}
 	b.topics = append(b.topics, topic)
@@ -171,7 +173,7 @@ func readsProfile(profiles []string) int {
 // what it wrote, measures reads (when reads is set) and the ceiling.
 func (b *bench) profile(ctx context.Context, name string, reads bool, res *results) (*profileResult, error) {
 	spec := profileSpec{name: name, n: b.o.n, hotKeys: b.o.hotKeys, zipfKeys: b.o.zipfKeys, zipfS: b.o.zipfS}
-	topic, err := b.newTopic(name)
+	topic, err := b.newTopic(name, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -352,19 +354,26 @@ func msStats(ds []time.Duration) (all []float64, p50, mx float64) {
 	return all, s[(len(s)-1)/2], s[len(s)-1]
 }
 
+// freshTopicConfigs make the broker stamp each record of a freshness
+// topic with its append time, so that feathr's freshness_ms (record
+// timestamp → Redis ack) is feathr's own share of the latency.
+var freshTopicConfigs = map[string]string{"message.timestamp.type": "LogAppendTime"}
+
 // freshness runs feathr materialize, produces b.o.rate events per second
-// for d with their produce time as record timestamp and event time, and
-// measures produce-to-visible latency from inside (feathr's summary) and
-// outside (a poller of Redis), and feathr's RSS every rssEvery.
+// for d with their produce time as event time, to a topic whose record
+// timestamps are the broker's append times, and measures latency from
+// inside (feathr's summary: append → Redis ack) and outside (a poller of
+// Redis: produce → visible), and feathr's RSS every rssEvery. Afterwards
+// it reads the topic back to check that its timestamps are append times.
 func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Duration) (*freshResult, error) {
-	topic, err := b.newTopic(name)
+	topic, err := b.newTopic(name, freshTopicConfigs)
 	if err != nil {
 		return nil, err
 	}
 	if err := b.flush(); err != nil {
 		return nil, err
 	}
-	fr := &freshResult{Rate: b.o.rate, Seconds: d.Seconds(), PollIntervalMs: 1}
+	fr := &freshResult{Rate: b.o.rate, Seconds: d.Seconds(), PollIntervalMs: 1, TimestampType: freshTopicConfigs["message.timestamp.type"]}
 	p, err := startFeathr(b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), filepath.Join(b.o.work, name+".log"),
 		"materialize", "-f", b.o.file, "--start", "earliest")
 	if err != nil {
@@ -438,10 +447,18 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	fr.Summary = sum.Raw
 	fr.Read = sum.Read
 	fr.Pipeline = sum.Freshness
-	logf("%s: %d events at %.0f/s; poller p50/p99/max %s ms (%d samples, %d missing); pipeline %s; Kafka produce ack %s; peak RSS %.0f MB",
+	logf("%s: %d events at %.0f/s; poller p50/p99/max %s ms (%d samples, %d missing); feathr's share %s; Kafka produce ack %s; peak RSS %.0f MB",
 		name, fr.Produced, fr.ProducedPerSec, fr.Poller.String(), fr.Samples, fr.Missing, fr.Pipeline.String(), fr.ProduceAck.String(), fr.PeakRSSMB)
 	if sum.Read != int64(ps.produced) {
 		return fr, fmt.Errorf("feathr read %d of %d events", sum.Read, ps.produced)
+	}
+	fr.AppendCheck, err = checkAppendTimes(ctx, b.o.brokers, b.codec, topic, ps.produced)
+	if err != nil {
+		return fr, err
+	}
+	logf("%s: %s", name, fr.AppendCheck)
+	if c := fr.AppendCheck; c.LogAppendTime != c.Records {
+		return fr, fmt.Errorf("%s: %d of %d records carry LogAppendTime: feathr's freshness_ms is not its own share", topic, c.LogAppendTime, c.Records)
 	}
 	return fr, nil
 }

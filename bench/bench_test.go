@@ -388,3 +388,57 @@ func TestProcMem(t *testing.T) {
 		t.Errorf("VmRSS %d kB, VmHWM %d kB", rss, hwm)
 	}
 }
+
+// TestProduceTime checks that the produce time the append check compares
+// with is the event's datetime, as the paced producer sets it.
+func TestProduceTime(t *testing.T) {
+	f, err := loadFile("bench.yaml", []string{"BENCH_BROKERS=127.0.0.1:9092", "BENCH_TOPIC=t", "BENCH_GROUP=g", "BENCH_REDIS=127.0.0.1:6379"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := loadCodec(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 123456000, time.UTC)
+	v, err := trip{driverID: 3, micros: at.UnixMicro()}.encode(codec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := produceTime(codec, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(at) {
+		t.Errorf("produceTime = %v, want %v", got, at)
+	}
+	if _, err := produceTime(codec, []byte{0xff}); err == nil {
+		t.Error("garbage: no error")
+	}
+}
+
+func TestFreshLatencyTable(t *testing.T) {
+	f := &freshResult{
+		Rate: 10000, TimestampType: "LogAppendTime", Samples: 3000,
+		Pipeline:   &percentiles{P50: 1.2, P99: 4.5, Max: 9},
+		Poller:     &percentiles{P50: 3, P99: 20, Max: 40},
+		ProduceAck: &percentiles{P50: 2, P99: 16.2, Max: 30},
+		AppendCheck: &appendCheck{Records: 300000, LogAppendTime: 300000, Sampled: 50000,
+			AppendMinusProduce: &percentiles{P50: 1, P99: 12, Max: 25}, MinMs: -0.4},
+	}
+	got := f.latencyTable()
+	for _, want := range []string{
+		"| produce → broker append | 1 | 12 | 25 | 50,000 records read back (300,000 of 300,000 with LogAppendTime), append time − datetime |",
+		"| **append → Redis ack (feathr's share)** | 1.2 | 4.5 | 9 | feathr's summary, `freshness_ms` |",
+		"| produce → broker ack | 2 | 16.2 | 30 |",
+		"| produce → visible in Redis (end to end) | 3 | 20 | 40 | the poller, 3000 samples |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("latency table lacks %q:\n%s", want, got)
+		}
+	}
+	md := markdown(&results{Freshness: f})
+	if want := "| freshness at 10,000/s, feathr's share: append → Redis ack, p50 / p99 / max (ms) | 1.2 / 4.5 / 9 | p99 ≤ 5 | ✓ |"; !strings.Contains(md, want) {
+		t.Errorf("markdown lacks %q:\n%s", want, md)
+	}
+}

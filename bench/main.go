@@ -192,7 +192,7 @@ func cmdProduce(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := createTopic(*brokers, *topic, *partitions); err != nil {
+	if err := createTopic(*brokers, *topic, *partitions, nil); err != nil {
 		return err
 	}
 	st, err := produceBulk(ctx, *brokers, codec, *topic, profileSpec{name: *profile, n: *n, hotKeys: *hotKeys, zipfKeys: *zipfKeys, zipfS: *zipfS})

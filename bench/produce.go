@@ -307,15 +307,23 @@ func adminConfig() *sarama.Config {
 	return cfg
 }
 
-// createTopic creates topic with the given partitions; an existing topic is
-// an error, so that stale data cannot creep into a run.
-func createTopic(brokers, topic string, partitions int) error {
+// createTopic creates topic with the given partitions and topic configs
+// (nil: the broker's defaults); an existing topic is an error, so that
+// stale data cannot creep into a run.
+func createTopic(brokers, topic string, partitions int, configs map[string]string) error {
 	admin, err := sarama.NewClusterAdmin(splitList(brokers), adminConfig())
 	if err != nil {
 		return fmt.Errorf("kafka admin at %s: %w", brokers, err)
 	}
 	defer admin.Close()
-	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}, false)
+	detail := &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}
+	for k, v := range configs {
+		if detail.ConfigEntries == nil {
+			detail.ConfigEntries = map[string]*string{}
+		}
+		detail.ConfigEntries[k] = &v
+	}
+	err = admin.CreateTopic(topic, detail, false)
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
