@@ -28,6 +28,7 @@ type bench struct {
 	mat    string   // its materialization
 	feats  []string // its features
 	rc     redis.Conn
+	clock  cpuClock // CPU time of the broker, redis-server and the machine
 	topics []string // created, deleted at the end
 }
 
@@ -48,6 +49,12 @@ func newBench(o options) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.kafkaPID > 0 {
+		if _, err := procCPU(o.kafkaPID); err != nil {
+			logf("-kafka-pid %d: %v: the broker's CPU is not reported", o.kafkaPID, err)
+			o.kafkaPID = 0
+		}
+	}
 	return &bench{
 		o:     o,
 		id:    strconv.FormatInt(time.Now().Unix(), 36),
@@ -56,6 +63,7 @@ func newBench(o options) (*bench, error) {
 		mat:   m.Name,
 		feats: m.Features,
 		rc:    rc,
+		clock: cpuClock{brokerPID: o.kafkaPID, rc: rc},
 	}, nil
 }
 
@@ -196,6 +204,10 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	if err != nil {
 		return pr, err
 	}
+	cpuBefore, err := b.clock.read()
+	if err != nil {
+		return pr, err
+	}
 	mctx, cancel := context.WithTimeout(ctx, b.o.materialize)
 	defer cancel()
 	r, err := runFeathr(mctx, b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), nil,
@@ -204,10 +216,16 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	if err != nil {
 		return pr, err
 	}
+	cpuAfter, err := b.clock.read()
+	if err != nil {
+		return pr, err
+	}
 	after, err := commandStats(b.rc)
 	if err != nil {
 		return pr, err
 	}
+	pr.CPU = b.clock.use(cpuBefore, cpuAfter, r.cpu, r.wall, runtime.NumCPU())
+	pr.EvalshaMicrosPerCall = round(usecPerCall(before, after, "evalsha"), 1)
 	sum, err := parseSummary(r.stdout)
 	if err != nil {
 		return pr, err
@@ -227,6 +245,7 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, updates → key writes %s, redis %s",
 		name, sum.Read, sum.DurationSeconds, pr.EventsPerSec, pr.CPUSeconds, pr.PeakRSSMB,
 		coalescing(pr.UpdatesWritten, pr.KeysWritten), formatCommands(pr.RedisByCommand))
+	logf("%s: CPU %s; bottleneck: %s", name, pr.CPU.String(), pr.CPU.bottleneck())
 	var problems []string
 	if sum.Read != int64(spec.n) {
 		problems = append(problems, fmt.Sprintf("read %d of %d events", sum.Read, spec.n))

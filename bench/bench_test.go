@@ -168,6 +168,9 @@ func TestCommandStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st := after["hset"]; st != (cmdStat{Calls: 2010, Usec: 5}) {
+		t.Errorf("hset: %+v", st)
+	}
 	d, total := commandDelta(before, after)
 	want := map[string]int64{"hset": 2000, "evalsha": 2000, "script|load": 4}
 	if len(d) != len(want) || total != 4004 {

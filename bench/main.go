@@ -43,6 +43,7 @@ type options struct {
 	feathr      string        // the feathr binary
 	file        string        // the bench config (bench/bench.yaml)
 	brokers     string        // Kafka bootstrap address
+	kafkaPID    int           // the broker's pid, for its CPU time (0: unknown)
 	redis       string        // Redis host:port
 	out         string        // directory for results
 	work        string        // directory for logs of this run
@@ -108,6 +109,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	fs.StringVar(&o.feathr, "feathr", "bin/feathr", "the feathr binary")
 	fs.StringVar(&o.file, "f", "bench/bench.yaml", "the bench feature file")
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9392", "Kafka bootstrap address")
+	fs.IntVar(&o.kafkaPID, "kafka-pid", 0, "the broker's pid on this machine, to report its CPU time (0: not reported)")
 	fs.StringVar(&o.redis, "redis", "127.0.0.1:6399", "Redis host:port (FLUSHALL is run on it)")
 	fs.StringVar(&o.out, "out", "bench/results", "directory for the result files")
 	fs.StringVar(&o.work, "work", "", "directory for logs (default: a temporary directory)")

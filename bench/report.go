@@ -89,13 +89,19 @@ type profileResult struct {
 	KeysInRedis       int64            `json:"keys_in_redis"`
 	// UpdatesWritten and KeysWritten are feathr's updates_written and
 	// keys_written: updates before and Redis key writes after coalescing.
-	UpdatesWritten int64           `json:"updates_written,omitempty"`
-	KeysWritten    int64           `json:"keys_written,omitempty"`
-	Ceiling        ceilingResult   `json:"ceiling"`
-	Ratio          float64         `json:"ratio"`
-	Target         float64         `json:"target_ratio"`
-	Check          string          `json:"check,omitempty"`
-	Summary        json.RawMessage `json:"feathr_summary,omitempty"`
+	UpdatesWritten int64 `json:"updates_written,omitempty"`
+	KeysWritten    int64 `json:"keys_written,omitempty"`
+	// CPU is what feathr, the broker, redis-server and the machine used
+	// during the run (absent from older results).
+	CPU *cpuUse `json:"cpu,omitempty"`
+	// EvalshaMicrosPerCall is INFO commandstats' usec per EVALSHA call
+	// over the run (0: none).
+	EvalshaMicrosPerCall float64         `json:"evalsha_us_per_call,omitempty"`
+	Ceiling              ceilingResult   `json:"ceiling"`
+	Ratio                float64         `json:"ratio"`
+	Target               float64         `json:"target_ratio"`
+	Check                string          `json:"check,omitempty"`
+	Summary              json.RawMessage `json:"feathr_summary,omitempty"`
 }
 
 // readResult is the wall time of whole feathr get/multi-get processes.
@@ -239,6 +245,9 @@ func markdown(res *results) string {
 				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), humanCount(p.Ceiling.OpsPerSec))
 		}
 	}
+	if t := cpuTable(res.Profiles); t != "" {
+		b.WriteString("\n" + t)
+	}
 	if f := res.Freshness; f != nil {
 		fmt.Fprintf(&b, "\nFreshness run: %s events at %s/s, feathr read %s, CPU %s s, RSS after warm-up %s MB, end %s MB; poller: one sample per 10 ms, polled every %s ms, %d missing; Kafka produce→ack p50 / p99 / max %s ms.\n",
 			humanInt(f.Produced), humanCount(f.ProducedPerSec), humanInt(int(f.Read)), num(f.CPUSeconds), num(f.RSSWarmMB), num(f.RSSEndMB), num(f.PollIntervalMs), f.Missing, f.ProduceAck.String())
@@ -253,6 +262,41 @@ func markdown(res *results) string {
 		if p.Check != "" {
 			fmt.Fprintf(&b, "\n**check failed** (%s): %s\n", p.Name, p.Check)
 		}
+	}
+	return b.String()
+}
+
+// cpuTable renders, per profile, the CPU feathr, the broker and
+// redis-server used during the run as seconds and cores (seconds ÷ the
+// wall seconds of feathr's process), Redis's cost per key written, and
+// the bottleneck these name; "" when no profile has CPU figures.
+func cpuTable(ps []profileResult) string {
+	var b strings.Builder
+	for _, p := range ps {
+		u := p.CPU
+		if u == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("CPU during each run, as CPU seconds = cores (÷ the wall seconds of feathr's process, exec to exit); machine: all cores busy, from /proc/stat.\n\n")
+			b.WriteString("| profile | wall | feathr | µs/event | broker | redis-server | machine busy | Redis µs/key written | EVALSHA µs/call | bottleneck |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+		}
+		broker := "n/a"
+		if u.BrokerSeconds != nil {
+			broker = u.share(*u.BrokerSeconds)
+		}
+		perKey := "n/a"
+		if p.KeysWritten > 0 {
+			perKey = num(round(u.RedisSeconds*1e6/float64(p.KeysWritten), 2))
+		}
+		evalsha := "–"
+		if p.EvalshaMicrosPerCall > 0 {
+			evalsha = num(p.EvalshaMicrosPerCall)
+		}
+		fmt.Fprintf(&b, "| %s | %s s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			p.Name, num(round(u.WallSeconds, 2)), u.share(u.FeathrSeconds), num(p.CPUMicrosPerEvent), broker,
+			u.share(u.RedisSeconds), u.machine(), perKey, evalsha, u.bottleneck())
 	}
 	return b.String()
 }

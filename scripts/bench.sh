@@ -20,6 +20,8 @@
 #   BENCH_OUT        result directory (default bench/results)
 #   BENCH_KAFKA      bootstrap of an existing broker to use instead of
 #                    starting one (its bench topics are deleted at the end)
+#   BENCH_KAFKA_PID  pid of that broker, to report its CPU time (the
+#                    private broker's is known)
 #   BENCH_KAFKA_PORT port of the private broker (default 9392)
 #   BENCH_REDIS_PORT port of the private redis-server (default 6399); it is
 #                    flushed, so never point it at a Redis holding data
@@ -32,6 +34,7 @@ cd "$repo"
 
 GO=${GO:-go}
 kafka_port=${BENCH_KAFKA_PORT:-9392}
+kafka_pid=${BENCH_KAFKA_PID:-}
 redis_port=${BENCH_REDIS_PORT:-6399}
 brokers=${BENCH_KAFKA:-}
 cache=${FEATHR_CACHE:-$repo/.cache}
@@ -94,6 +97,7 @@ if [[ -z $brokers ]]; then
 	fi
 	started_kafka=1
 	brokers=$(FEATHR_KAFKA_PORT=$kafka_port scripts/kafka.sh start)
+	kafka_pid=$(<"$cache/kafka-run/$kafka_port/kafka.pid")
 fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -107,6 +111,7 @@ log "redis $redis, kafka $brokers, logs in $work"
 bin/feathr-bench run \
 	-feathr bin/feathr -f bench/bench.yaml \
 	-brokers "$brokers" -redis "$redis" \
+	-kafka-pid "${kafka_pid:-0}" \
 	-n "${BENCH_N:-2000000}" \
 	-profiles "${BENCH_PROFILES:-distinct,hot,zipf}" \
 	-hot-keys "${BENCH_HOT_KEYS:-100000}" \
