@@ -122,6 +122,9 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 			Clients: b.o.clients, Rate: b.o.rate, Fresh: b.o.freshFor.String(), Soak: b.o.soak.String(),
 		},
 	}
+	if len(b.o.bins) > 1 || b.o.repeat > 1 {
+		res.Settings.Bins, res.Settings.Repeat = b.o.bins, b.o.repeat
+	}
 	res.Host = res.Machine.Host
 	res.Machine.Redis = redisVersion(b.rc)
 	res.Machine.Kafka = b.o.kafkaLabel
@@ -177,8 +180,9 @@ func readsProfile(profiles []string) int {
 	return len(profiles) - 1
 }
 
-// profile produces the profile's events, times the catch-up run, checks
-// what it wrote, measures reads (when reads is set) and the ceiling.
+// profile produces the profile's events, times the catch-up runs of
+// every binary on them (alternately, b.o.repeat rounds), checks what each
+// wrote, measures reads (when reads is set) and the ceiling.
 func (b *bench) profile(ctx context.Context, name string, reads bool, res *results) (*profileResult, error) {
 	spec := profileSpec{name: name, n: b.o.n, hotKeys: b.o.hotKeys, zipfKeys: b.o.zipfKeys, zipfS: b.o.zipfS}
 	topic, err := b.newTopic(name, nil)
@@ -197,69 +201,18 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	}
 	logf("%s: produced in %.1fs (%.0f/s); materializing", name, ps.elapsed.Seconds(), pr.ProducePerSec)
 
-	if err := b.flush(); err != nil {
-		return pr, err
+	var runs []runResult
+	for rnd := 1; rnd <= b.o.repeat; rnd++ {
+		for _, bin := range b.o.bins {
+			rr, err := b.materialize(ctx, bin, rnd, spec, topic, ps.keys)
+			runs = append(runs, rr)
+			if err != nil {
+				pr.setRuns(runs, b.primary().Label)
+				return pr, err
+			}
+		}
 	}
-	before, err := commandStats(b.rc)
-	if err != nil {
-		return pr, err
-	}
-	cpuBefore, err := b.clock.read()
-	if err != nil {
-		return pr, err
-	}
-	mctx, cancel := context.WithTimeout(ctx, b.o.materialize)
-	defer cancel()
-	r, err := runFeathr(mctx, b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), nil,
-		filepath.Join(b.o.work, name+".log"), true,
-		"materialize", "-f", b.o.file, "--start", "earliest", "--until-caught-up")
-	if err != nil {
-		return pr, err
-	}
-	cpuAfter, err := b.clock.read()
-	if err != nil {
-		return pr, err
-	}
-	after, err := commandStats(b.rc)
-	if err != nil {
-		return pr, err
-	}
-	pr.CPU = b.clock.use(cpuBefore, cpuAfter, r.cpu, r.wall, runtime.NumCPU())
-	pr.EvalshaMicrosPerCall = round(usecPerCall(before, after, "evalsha"), 1)
-	sum, err := parseSummary(r.stdout)
-	if err != nil {
-		return pr, err
-	}
-	pr.Summary = sum.Raw
-	pr.WallSeconds = round(r.wall.Seconds(), 2)
-	pr.RunSeconds = round(sum.DurationSeconds, 2)
-	if sum.DurationSeconds > 0 {
-		pr.EventsPerSec = round(float64(sum.Read)/sum.DurationSeconds, 0)
-	}
-	pr.CPUSeconds = round(r.cpu.Seconds(), 2)
-	pr.CPUMicrosPerEvent = round(float64(r.cpu.Microseconds())/float64(spec.n), 2)
-	pr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
-	pr.RedisByCommand, pr.RedisCommands = commandDelta(before, after)
-	pr.KeysInRedis, _ = redis.Int64(b.rc.Do("DBSIZE"))
-	pr.UpdatesWritten, pr.KeysWritten = sum.Written, sum.KeysWritten
-	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, updates → key writes %s, redis %s",
-		name, sum.Read, sum.DurationSeconds, pr.EventsPerSec, pr.CPUSeconds, pr.PeakRSSMB,
-		coalescing(pr.UpdatesWritten, pr.KeysWritten), formatCommands(pr.RedisByCommand))
-	logf("%s: CPU %s; bottleneck: %s", name, pr.CPU.String(), pr.CPU.bottleneck())
-	var problems []string
-	if sum.Read != int64(spec.n) {
-		problems = append(problems, fmt.Sprintf("read %d of %d events", sum.Read, spec.n))
-	}
-	if sum.Errors != 0 {
-		problems = append(problems, fmt.Sprintf("%d record errors", sum.Errors))
-	}
-	if sum.Stopped != "caught-up" {
-		problems = append(problems, "stopped: "+sum.Stopped)
-	}
-	if pr.KeysInRedis != int64(ps.keys) {
-		problems = append(problems, fmt.Sprintf("%d keys in Redis, want %d", pr.KeysInRedis, ps.keys))
-	}
-	pr.Check = strings.Join(problems, "; ")
+	pr.setRuns(runs, b.primary().Label)
 
 	key, err := redis.String(b.rc.Do("RANDOMKEY"))
 	if err != nil {
@@ -298,6 +251,90 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	return pr, nil
 }
 
+// materialize runs bin's `feathr materialize --until-caught-up` over the
+// profile's topic, in a consumer group of its own and into an empty Redis,
+// under GNU time, with the CPU of the broker, Redis and the machine and
+// Redis's commands over the same interval, and checks that it read every
+// event and wrote every one of the keys drivers. A failed check is in
+// Check; the error is for a run that could not be measured.
+func (b *bench) materialize(ctx context.Context, bin binary, rnd int, spec profileSpec, topic string, keys int) (runResult, error) {
+	rr := runResult{Bin: bin.Label, Round: rnd}
+	name := spec.name
+	what := name
+	if len(b.o.bins) > 1 || b.o.repeat > 1 {
+		what = fmt.Sprintf("%s [%s, round %d]", name, bin.Label, rnd)
+	}
+	if err := b.flush(); err != nil {
+		return rr, err
+	}
+	before, err := commandStats(b.rc)
+	if err != nil {
+		return rr, err
+	}
+	cpuBefore, err := b.clock.read()
+	if err != nil {
+		return rr, err
+	}
+	suffix := name + "-" + b.id + "-" + bin.fileLabel() + "-" + strconv.Itoa(rnd)
+	mctx, cancel := context.WithTimeout(ctx, b.o.materialize)
+	defer cancel()
+	r, err := runFeathr(mctx, bin.Path, b.env(topic, "feathr-bench-"+suffix), nil,
+		filepath.Join(b.o.work, suffix+".log"), true,
+		"materialize", "-f", b.o.file, "--start", "earliest", "--until-caught-up")
+	if err != nil {
+		return rr, err
+	}
+	cpuAfter, err := b.clock.read()
+	if err != nil {
+		return rr, err
+	}
+	after, err := commandStats(b.rc)
+	if err != nil {
+		return rr, err
+	}
+	rr.CPU = b.clock.use(cpuBefore, cpuAfter, r.cpu, r.wall, runtime.NumCPU())
+	rr.EvalshaMicrosPerCall = round(usecPerCall(before, after, "evalsha"), 1)
+	sum, err := parseSummary(r.stdout)
+	if err != nil {
+		return rr, err
+	}
+	rr.Summary = sum.Raw
+	rr.WallSeconds = round(r.wall.Seconds(), 2)
+	rr.RunSeconds = round(sum.DurationSeconds, 2)
+	if sum.DurationSeconds > 0 {
+		rr.EventsPerSec = round(float64(sum.Read)/sum.DurationSeconds, 0)
+	}
+	rr.CPUSeconds = round(r.cpu.Seconds(), 2)
+	rr.CPUMicrosPerEvent = round(float64(r.cpu.Microseconds())/float64(spec.n), 2)
+	rr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
+	rr.RedisByCommand, rr.RedisCommands = commandDelta(before, after)
+	rr.KeysInRedis, _ = redis.Int64(b.rc.Do("DBSIZE"))
+	rr.UpdatesWritten, rr.KeysWritten = sum.Written, sum.KeysWritten
+	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, updates → key writes %s, redis %s",
+		what, sum.Read, sum.DurationSeconds, rr.EventsPerSec, rr.CPUSeconds, rr.PeakRSSMB,
+		coalescing(rr.UpdatesWritten, rr.KeysWritten), formatCommands(rr.RedisByCommand))
+	logf("%s: CPU %s; bottleneck: %s", what, rr.CPU.String(), rr.CPU.bottleneck())
+	var problems []string
+	if sum.Read != int64(spec.n) {
+		problems = append(problems, fmt.Sprintf("read %d of %d events", sum.Read, spec.n))
+	}
+	if sum.Errors != 0 {
+		problems = append(problems, fmt.Sprintf("%d record errors", sum.Errors))
+	}
+	if sum.Stopped != "caught-up" {
+		problems = append(problems, "stopped: "+sum.Stopped)
+	}
+	if rr.KeysInRedis != int64(keys) {
+		problems = append(problems, fmt.Sprintf("%d keys in Redis, want %d", rr.KeysInRedis, keys))
+	}
+	rr.Check = strings.Join(problems, "; ")
+	return rr, nil
+}
+
+// primary returns the binary that reads, freshness and soak run with, and
+// whose runs the profile rows and the targets show: the last of -bins.
+func (b *bench) primary() binary { return b.o.bins[len(b.o.bins)-1] }
+
 // reads times feathr get of one key and multi-get of many, whole
 // processes, against what the last profile wrote.
 func (b *bench) reads(ctx context.Context) (*readResult, error) {
@@ -308,7 +345,7 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	var get []time.Duration
 	for i := range b.o.getRuns {
 		key := strconv.Itoa(1 + i*37%b.o.multiKeys)
-		r, err := runFeathr(ctx, b.o.feathr, nil, nil, logPath, false, "get", "--redis", url, b.table, key, feats)
+		r, err := runFeathr(ctx, b.primary().Path, nil, nil, logPath, false, "get", "--redis", url, b.table, key, feats)
 		if err != nil {
 			return rr, err
 		}
@@ -325,7 +362,7 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	}
 	var multi []time.Duration
 	for range b.o.multiRuns {
-		r, err := runFeathr(ctx, b.o.feathr, nil, strings.NewReader(string(keys)), logPath, false,
+		r, err := runFeathr(ctx, b.primary().Path, nil, strings.NewReader(string(keys)), logPath, false,
 			"multi-get", "--redis", url, b.table, "-", feats)
 		if err != nil {
 			return rr, err
@@ -393,7 +430,7 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 		return nil, err
 	}
 	fr := &freshResult{Rate: b.o.rate, Seconds: d.Seconds(), PollIntervalMs: 1, TimestampType: freshTopicConfigs["message.timestamp.type"]}
-	p, err := startFeathr(b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), filepath.Join(b.o.work, name+".log"),
+	p, err := startFeathr(b.primary().Path, b.env(topic, "feathr-bench-"+name+"-"+b.id), filepath.Join(b.o.work, name+".log"),
 		"materialize", "-f", b.o.file, "--start", "earliest")
 	if err != nil {
 		return nil, err

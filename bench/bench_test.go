@@ -331,9 +331,9 @@ func TestMarkdown(t *testing.T) {
 		Machine:  machine{CPU: "Test CPU", Cores: 2, RAMGB: 4},
 		Settings: settings{Events: 1000, Partitions: 4, HotKeys: 100, Batch: 1000, Clients: 4, Rate: 10000, Fresh: "30s"},
 		Profiles: []profileResult{
-			{Name: "distinct", Events: 1000, Keys: 1000, EventsPerSec: 70000, Ratio: 0.7, Target: 0.6,
-				RedisByCommand: map[string]int64{"evalsha": 1000}, Ceiling: ceilingResult{OpsPerSec: 100000}},
-			{Name: "hot", Events: 1000, Keys: 100, EventsPerSec: 50000, Ratio: 0.5, Target: 1.5},
+			{Name: "distinct", Events: 1000, Keys: 1000, Ratio: 0.7, Target: 0.6, Ceiling: ceilingResult{OpsPerSec: 100000},
+				runResult: runResult{EventsPerSec: 70000, RedisByCommand: map[string]int64{"evalsha": 1000}}},
+			{Name: "hot", Events: 1000, Keys: 100, Ratio: 0.5, Target: 1.5, runResult: runResult{EventsPerSec: 50000}},
 		},
 		Reads:     &readResult{GetP50: 9, GetMax: 12, Keys: 10000, MultiP50: 200, MultiMax: 250},
 		Freshness: &freshResult{Samples: 3000, Poller: &percentiles{P50: 5, P99: 20, Max: 40}, PeakRSSMB: 60},

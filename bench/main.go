@@ -15,9 +15,14 @@
 //     reports it and as an outside poller of Redis sees it;
 //   - soak (opt-in): the same paced load for longer, sampling RSS.
 //
+// With -bins, each profile's catch-up runs alternate between the binaries
+// (ABAB...), -repeat rounds, on the same topics, and the report compares
+// their medians; reads, freshness and soak use the last binary.
+//
 // Usage:
 //
 //	bench run -feathr bin/feathr -brokers 127.0.0.1:9392 -redis 127.0.0.1:6399 [-n 2000000] ...
+//	bench run -bins old=/tmp/feathr-old,new=bin/feathr [-repeat 2] ...
 //	bench produce -brokers B -topic T -n N [-profile distinct|hot|zipf]
 //	bench report RESULT.json   (renders RESULT.md again)
 //
@@ -32,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -40,7 +46,9 @@ import (
 
 // options are the flags of bench run.
 type options struct {
-	feathr      string        // the feathr binary
+	feathr      string        // the feathr binary, unless bins
+	bins        []binary      // binaries to compare (-bins), else just feathr
+	repeat      int           // runs of each binary per profile
 	file        string        // the bench config (bench/bench.yaml)
 	brokers     string        // Kafka bootstrap address
 	kafkaPID    int           // the broker's pid, for its CPU time (0: unknown)
@@ -98,6 +106,7 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   bench run -feathr BIN -brokers HOST:PORT -redis HOST:PORT [flags]   the whole benchmark
+  bench run -bins old=BIN,new=BIN [-repeat 2] ...   the same, runs alternating between binaries
   bench produce -brokers HOST:PORT -topic T [-n N] [-profile distinct|hot|zipf]
   bench report RESULT.json...   render results again as Markdown (rewrites RESULT.md)
 run 'bench run -h' for the flags`)
@@ -107,6 +116,8 @@ func cmdRun(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&o.feathr, "feathr", "bin/feathr", "the feathr binary")
+	bins := fs.String("bins", "", "binaries to compare, label=path,...: each profile's runs alternate between them; reads, freshness and soak use the last")
+	fs.IntVar(&o.repeat, "repeat", 0, "runs of each binary per profile (default 2 with several -bins, else 1)")
 	fs.StringVar(&o.file, "f", "bench/bench.yaml", "the bench feature file")
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9392", "Kafka bootstrap address")
 	fs.IntVar(&o.kafkaPID, "kafka-pid", 0, "the broker's pid on this machine, to report its CPU time (0: not reported)")
@@ -139,6 +150,33 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	if !(o.zipfS > 1) {
 		return fmt.Errorf("-zipf-exponent %v: must be greater than 1", o.zipfS)
+	}
+	if *bins == "" {
+		o.bins = []binary{{Label: "feathr", Path: o.feathr}}
+	} else {
+		var err error
+		if o.bins, err = parseBins(*bins); err != nil {
+			return err
+		}
+	}
+	for i := range o.bins {
+		bin := &o.bins[i]
+		if err := bin.check(); err != nil {
+			return err
+		}
+		// A binary built without VCS stamping (-buildvcs=false) does not
+		// know its commit; -feathr's is -commit, which bench.sh built.
+		if bin.Revision == "" && filepath.Clean(bin.Path) == filepath.Clean(o.feathr) {
+			bin.Revision = o.commit
+		}
+	}
+	switch {
+	case o.repeat < 0:
+		return fmt.Errorf("-repeat %d: must not be negative", o.repeat)
+	case o.repeat == 0 && len(o.bins) > 1:
+		o.repeat = 2
+	case o.repeat == 0:
+		o.repeat = 1
 	}
 	for _, p := range splitList(o.profiles) {
 		if !slices.Contains(profiles, p) {

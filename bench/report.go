@@ -69,15 +69,34 @@ type settings struct {
 	Rate         int     `json:"fresh_rate"`
 	Fresh        string  `json:"fresh_duration"`
 	Soak         string  `json:"soak_duration"`
+	// Bins are the binaries compared and Repeat the runs of each per
+	// profile (absent from results before -bins).
+	Bins   []binary `json:"bins,omitempty"`
+	Repeat int      `json:"repeat,omitempty"`
 }
 
-// profileResult is one throughput profile.
+// profileResult is one throughput profile: its events, the run its rows
+// show (embedded: the primary binary's run of median events/s), every run
+// when there were several, and the ceiling.
 type profileResult struct {
-	Name              string           `json:"name"`
-	Events            int              `json:"events"`
-	Keys              int              `json:"keys"`
-	ProduceSeconds    float64          `json:"produce_seconds"`
-	ProducePerSec     float64          `json:"produce_per_sec"`
+	Name           string  `json:"name"`
+	Events         int     `json:"events"`
+	Keys           int     `json:"keys"`
+	ProduceSeconds float64 `json:"produce_seconds"`
+	ProducePerSec  float64 `json:"produce_per_sec"`
+	runResult
+	// Runs are all the catch-up runs, in the order they ran (rounds of
+	// each binary in turn); absent when there was one.
+	Runs    []runResult   `json:"runs,omitempty"`
+	Ceiling ceilingResult `json:"ceiling"`
+	Ratio   float64       `json:"ratio"`
+	Target  float64       `json:"target_ratio"`
+}
+
+// runResult is one catch-up run of one binary over a profile's topic.
+type runResult struct {
+	Bin               string           `json:"bin,omitempty"`   // the binary's label (-bins)
+	Round             int              `json:"round,omitempty"` // 1, 2, ...
 	WallSeconds       float64          `json:"wall_seconds"`
 	RunSeconds        float64          `json:"run_seconds"`
 	EventsPerSec      float64          `json:"events_per_sec"`
@@ -96,12 +115,11 @@ type profileResult struct {
 	CPU *cpuUse `json:"cpu,omitempty"`
 	// EvalshaMicrosPerCall is INFO commandstats' usec per EVALSHA call
 	// over the run (0: none).
-	EvalshaMicrosPerCall float64         `json:"evalsha_us_per_call,omitempty"`
-	Ceiling              ceilingResult   `json:"ceiling"`
-	Ratio                float64         `json:"ratio"`
-	Target               float64         `json:"target_ratio"`
-	Check                string          `json:"check,omitempty"`
-	Summary              json.RawMessage `json:"feathr_summary,omitempty"`
+	EvalshaMicrosPerCall float64 `json:"evalsha_us_per_call,omitempty"`
+	// Check lists what a run got wrong (events unread, keys missing); in
+	// a profile, what any of its runs got wrong.
+	Check   string          `json:"check,omitempty"`
+	Summary json.RawMessage `json:"feathr_summary,omitempty"`
 }
 
 // readResult is the wall time of whole feathr get/multi-get processes.
@@ -189,10 +207,18 @@ func markdown(res *results) string {
 	if s.ZipfKeys > 0 {
 		zipf = fmt.Sprintf(", zipf = %s drivers (exponent %s)", humanInt(s.ZipfKeys), num(s.ZipfExponent))
 	}
-	fmt.Fprintf(&b, "Settings: %s events per profile, %d partitions, hot = %s drivers%s, batch %d, %d Redis connections; freshness at %s events/s for %s.\n\n",
+	fmt.Fprintf(&b, "Settings: %s events per profile, %d partitions, hot = %s drivers%s, batch %d, %d Redis connections; freshness at %s events/s for %s.\n",
 		humanInt(s.Events), s.Partitions, humanInt(s.HotKeys), zipf, s.Batch, s.Clients, humanInt(s.Rate), s.Fresh)
+	if len(s.Bins) > 0 {
+		names := make([]string, len(s.Bins))
+		for i, bin := range s.Bins {
+			names[i] = bin.String()
+		}
+		fmt.Fprintf(&b, "Binaries: %s; %d runs of each per profile, alternating. The rows below are %s's (its run of median events/s), and reads and freshness ran with it.\n",
+			strings.Join(names, ", "), s.Repeat, s.Bins[len(s.Bins)-1].Label)
+	}
 
-	b.WriteString("| measure | result | target | |\n|---|---|---|---|\n")
+	b.WriteString("\n| measure | result | target | |\n|---|---|---|---|\n")
 	var peak float64
 	for _, p := range res.Profiles {
 		peak = max(peak, p.PeakRSSMB)
@@ -244,6 +270,9 @@ func markdown(res *results) string {
 				coalescing(p.UpdatesWritten, p.KeysWritten),
 				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), humanCount(p.Ceiling.OpsPerSec))
 		}
+	}
+	if t := abTable(res); t != "" {
+		b.WriteString("\n" + t)
 	}
 	if t := cpuTable(res.Profiles); t != "" {
 		b.WriteString("\n" + t)

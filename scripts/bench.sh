@@ -17,6 +17,12 @@
 #   BENCH_RATE       freshness: events per second (default 10000)
 #   BENCH_FRESH      freshness: how long to produce (default 30s; 0 skips)
 #   BENCH_SOAK       soak: e.g. 5m at BENCH_RATE, sampling RSS (default: none)
+#   BENCH_BINS       binaries to compare, label=path,... (e.g.
+#                    old=/tmp/feathr-old,new=bin/feathr): each profile's
+#                    runs alternate between them on the same topics; reads,
+#                    freshness and soak use the last (default: bin/feathr)
+#   BENCH_REPEAT     runs of each binary per profile (default 2 with
+#                    BENCH_BINS, else 1)
 #   BENCH_OUT        result directory (default bench/results)
 #   BENCH_KAFKA      bootstrap of an existing broker to use instead of
 #                    starting one (its bench topics are deleted at the end)
@@ -122,6 +128,8 @@ bin/feathr-bench run \
 	-rate "${BENCH_RATE:-10000}" \
 	-fresh "${BENCH_FRESH:-30s}" \
 	-soak "${BENCH_SOAK:-0}" \
+	-bins "${BENCH_BINS:-}" \
+	-repeat "${BENCH_REPEAT:-0}" \
 	-out "${BENCH_OUT:-bench/results}" \
 	-work "$work" \
 	-kafka-version "${FEATHR_KAFKA_VERSION:-4.1.1}" \
