@@ -10,9 +10,13 @@
 //     same HSETs, pipeline depth, connections and key space;
 //   - reads: the whole-process wall time of `feathr get` (one key) and
 //     `feathr multi-get` (10,000 keys);
-//   - freshness: events produced at a paced rate, each stamped with its
-//     produce time, and the produce-to-visible latency as the pipeline
-//     reports it and as an outside poller of Redis sees it;
+//   - freshness: events produced at a paced rate, each with its produce
+//     time as event time, to a topic whose record timestamps are the
+//     broker's append times: feathr's own share (append → Redis ack, from
+//     its summary) beside the produce-to-visible latency an outside poller
+//     of Redis sees and the producer's acks;
+//   - CPU: feathr's, the broker's, redis-server's and the machine's during
+//     each catch-up run, to name the bottleneck;
 //   - soak (opt-in): the same paced load for longer, sampling RSS.
 //
 // With -bins, each profile's catch-up runs alternate between the binaries
