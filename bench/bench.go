@@ -28,6 +28,7 @@ type bench struct {
 	mat    string   // its materialization
 	feats  []string // its features
 	rc     redis.Conn
+	clock  cpuClock // CPU time of the broker, redis-server and the machine
 	topics []string // created, deleted at the end
 }
 
@@ -48,6 +49,12 @@ func newBench(o options) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.kafkaPID > 0 {
+		if _, err := procCPU(o.kafkaPID); err != nil {
+			logf("-kafka-pid %d: %v: the broker's CPU is not reported", o.kafkaPID, err)
+			o.kafkaPID = 0
+		}
+	}
 	return &bench{
 		o:     o,
 		id:    strconv.FormatInt(time.Now().Unix(), 36),
@@ -56,6 +63,7 @@ func newBench(o options) (*bench, error) {
 		mat:   m.Name,
 		feats: m.Features,
 		rc:    rc,
+		clock: cpuClock{brokerPID: o.kafkaPID, rc: rc},
 	}, nil
 }
 
@@ -85,9 +93,11 @@ func (b *bench) env(topic, group string) []string {
 	}
 }
 
-func (b *bench) newTopic(name string) (string, error) {
+// newTopic creates this run's topic for name with the given topic
+// configs (nil: the broker's defaults).
+func (b *bench) newTopic(name string, configs map[string]string) (string, error) {
 	topic := "feathr-bench-" + name + "-" + b.id
-	if err := createTopic(b.o.brokers, topic, b.o.partitions); err != nil {
+	if err := createTopic(b.o.brokers, topic, b.o.partitions, configs); err != nil {
 		return "", err
 	}
 	b.topics = append(b.topics, topic)
@@ -107,9 +117,13 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		Date:    start.UTC().Format(time.RFC3339),
 		Machine: describeMachine(),
 		Settings: settings{
-			Events: b.o.n, Partitions: b.o.partitions, HotKeys: b.o.hotKeys, Batch: b.o.batch,
+			Events: b.o.n, Partitions: b.o.partitions, HotKeys: b.o.hotKeys,
+			ZipfKeys: b.o.zipfKeys, ZipfExponent: b.o.zipfS, Batch: b.o.batch,
 			Clients: b.o.clients, Rate: b.o.rate, Fresh: b.o.freshFor.String(), Soak: b.o.soak.String(),
 		},
+	}
+	if len(b.o.bins) > 1 || b.o.repeat > 1 {
+		res.Settings.Bins, res.Settings.Repeat = b.o.bins, b.o.repeat
 	}
 	res.Host = res.Machine.Host
 	res.Machine.Redis = redisVersion(b.rc)
@@ -122,8 +136,9 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", what, err))
 	}
 	profiles := splitList(b.o.profiles)
+	readsAfter := readsProfile(profiles)
 	for i, name := range profiles {
-		pr, err := b.profile(ctx, name, i == len(profiles)-1, res)
+		pr, err := b.profile(ctx, name, i == readsAfter, res)
 		if pr != nil {
 			res.Profiles = append(res.Profiles, *pr)
 		}
@@ -153,11 +168,24 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 	return res, errors.Join(errs...)
 }
 
-// profile produces the profile's events, times the catch-up run, checks
-// what it wrote, measures reads (when reads is set) and the ceiling.
+// readsProfile returns the index of the profile after which reads are
+// timed: the last one that writes every driver 1..10,000 that reads ask
+// for (not zipf, which leaves rare drivers unwritten), else the last.
+func readsProfile(profiles []string) int {
+	for i := len(profiles) - 1; i >= 0; i-- {
+		if profiles[i] != "zipf" {
+			return i
+		}
+	}
+	return len(profiles) - 1
+}
+
+// profile produces the profile's events, times the catch-up runs of
+// every binary on them (alternately, b.o.repeat rounds), checks what each
+// wrote, measures reads (when reads is set) and the ceiling.
 func (b *bench) profile(ctx context.Context, name string, reads bool, res *results) (*profileResult, error) {
-	spec := profileSpec{name: name, n: b.o.n, hotKeys: b.o.hotKeys}
-	topic, err := b.newTopic(name)
+	spec := profileSpec{name: name, n: b.o.n, hotKeys: b.o.hotKeys, zipfKeys: b.o.zipfKeys, zipfS: b.o.zipfS}
+	topic, err := b.newTopic(name, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,56 +201,18 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	}
 	logf("%s: produced in %.1fs (%.0f/s); materializing", name, ps.elapsed.Seconds(), pr.ProducePerSec)
 
-	if err := b.flush(); err != nil {
-		return pr, err
+	var runs []runResult
+	for rnd := 1; rnd <= b.o.repeat; rnd++ {
+		for _, bin := range b.o.bins {
+			rr, err := b.materialize(ctx, bin, rnd, spec, topic, ps.keys)
+			runs = append(runs, rr)
+			if err != nil {
+				pr.setRuns(runs, b.primary().Label)
+				return pr, err
+			}
+		}
 	}
-	before, err := commandStats(b.rc)
-	if err != nil {
-		return pr, err
-	}
-	mctx, cancel := context.WithTimeout(ctx, b.o.materialize)
-	defer cancel()
-	r, err := runFeathr(mctx, b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), nil,
-		filepath.Join(b.o.work, name+".log"), true,
-		"materialize", "-f", b.o.file, "--start", "earliest", "--until-caught-up")
-	if err != nil {
-		return pr, err
-	}
-	after, err := commandStats(b.rc)
-	if err != nil {
-		return pr, err
-	}
-	sum, err := parseSummary(r.stdout)
-	if err != nil {
-		return pr, err
-	}
-	pr.Summary = sum.Raw
-	pr.WallSeconds = round(r.wall.Seconds(), 2)
-	pr.RunSeconds = round(sum.DurationSeconds, 2)
-	if sum.DurationSeconds > 0 {
-		pr.EventsPerSec = round(float64(sum.Read)/sum.DurationSeconds, 0)
-	}
-	pr.CPUSeconds = round(r.cpu.Seconds(), 2)
-	pr.CPUMicrosPerEvent = round(float64(r.cpu.Microseconds())/float64(spec.n), 2)
-	pr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
-	pr.RedisByCommand, pr.RedisCommands = commandDelta(before, after)
-	pr.KeysInRedis, _ = redis.Int64(b.rc.Do("DBSIZE"))
-	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, redis %s",
-		name, sum.Read, sum.DurationSeconds, pr.EventsPerSec, pr.CPUSeconds, pr.PeakRSSMB, formatCommands(pr.RedisByCommand))
-	var problems []string
-	if sum.Read != int64(spec.n) {
-		problems = append(problems, fmt.Sprintf("read %d of %d events", sum.Read, spec.n))
-	}
-	if sum.Errors != 0 {
-		problems = append(problems, fmt.Sprintf("%d record errors", sum.Errors))
-	}
-	if sum.Stopped != "caught-up" {
-		problems = append(problems, "stopped: "+sum.Stopped)
-	}
-	if pr.KeysInRedis != int64(ps.keys) {
-		problems = append(problems, fmt.Sprintf("%d keys in Redis, want %d", pr.KeysInRedis, ps.keys))
-	}
-	pr.Check = strings.Join(problems, "; ")
+	pr.setRuns(runs, b.primary().Label)
 
 	key, err := redis.String(b.rc.Do("RANDOMKEY"))
 	if err != nil {
@@ -243,10 +233,7 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	if err := b.flush(); err != nil {
 		return pr, err
 	}
-	keySpace := spec.n
-	if name == "hot" {
-		keySpace = b.o.hotKeys
-	}
+	keySpace := spec.keySpace()
 	logf("%s: ceiling: redis-benchmark HSET, %d fields, -P %d -c %d -r %d", name, len(fields)/2, b.o.batch, b.o.clients, keySpace)
 	cr, err := ceiling(ctx, b.o.redis, b.table+":", fields, spec.n, b.o.batch, b.o.clients, keySpace)
 	if err != nil {
@@ -264,6 +251,90 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 	return pr, nil
 }
 
+// materialize runs bin's `feathr materialize --until-caught-up` over the
+// profile's topic, in a consumer group of its own and into an empty Redis,
+// under GNU time, with the CPU of the broker, Redis and the machine and
+// Redis's commands over the same interval, and checks that it read every
+// event and wrote every one of the keys drivers. A failed check is in
+// Check; the error is for a run that could not be measured.
+func (b *bench) materialize(ctx context.Context, bin binary, rnd int, spec profileSpec, topic string, keys int) (runResult, error) {
+	rr := runResult{Bin: bin.Label, Round: rnd}
+	name := spec.name
+	what := name
+	if len(b.o.bins) > 1 || b.o.repeat > 1 {
+		what = fmt.Sprintf("%s [%s, round %d]", name, bin.Label, rnd)
+	}
+	if err := b.flush(); err != nil {
+		return rr, err
+	}
+	before, err := commandStats(b.rc)
+	if err != nil {
+		return rr, err
+	}
+	cpuBefore, err := b.clock.read()
+	if err != nil {
+		return rr, err
+	}
+	suffix := name + "-" + b.id + "-" + bin.fileLabel() + "-" + strconv.Itoa(rnd)
+	mctx, cancel := context.WithTimeout(ctx, b.o.materialize)
+	defer cancel()
+	r, err := runFeathr(mctx, bin.Path, b.env(topic, "feathr-bench-"+suffix), nil,
+		filepath.Join(b.o.work, suffix+".log"), true,
+		"materialize", "-f", b.o.file, "--start", "earliest", "--until-caught-up")
+	if err != nil {
+		return rr, err
+	}
+	cpuAfter, err := b.clock.read()
+	if err != nil {
+		return rr, err
+	}
+	after, err := commandStats(b.rc)
+	if err != nil {
+		return rr, err
+	}
+	rr.CPU = b.clock.use(cpuBefore, cpuAfter, r.cpu, r.wall, runtime.NumCPU())
+	rr.EvalshaMicrosPerCall = round(usecPerCall(before, after, "evalsha"), 1)
+	sum, err := parseSummary(r.stdout)
+	if err != nil {
+		return rr, err
+	}
+	rr.Summary = sum.Raw
+	rr.WallSeconds = round(r.wall.Seconds(), 2)
+	rr.RunSeconds = round(sum.DurationSeconds, 2)
+	if sum.DurationSeconds > 0 {
+		rr.EventsPerSec = round(float64(sum.Read)/sum.DurationSeconds, 0)
+	}
+	rr.CPUSeconds = round(r.cpu.Seconds(), 2)
+	rr.CPUMicrosPerEvent = round(float64(r.cpu.Microseconds())/float64(spec.n), 2)
+	rr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
+	rr.RedisByCommand, rr.RedisCommands = commandDelta(before, after)
+	rr.KeysInRedis, _ = redis.Int64(b.rc.Do("DBSIZE"))
+	rr.UpdatesWritten, rr.KeysWritten = sum.Written, sum.KeysWritten
+	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, updates → key writes %s, redis %s",
+		what, sum.Read, sum.DurationSeconds, rr.EventsPerSec, rr.CPUSeconds, rr.PeakRSSMB,
+		coalescing(rr.UpdatesWritten, rr.KeysWritten), formatCommands(rr.RedisByCommand))
+	logf("%s: CPU %s; bottleneck: %s", what, rr.CPU.String(), rr.CPU.bottleneck())
+	var problems []string
+	if sum.Read != int64(spec.n) {
+		problems = append(problems, fmt.Sprintf("read %d of %d events", sum.Read, spec.n))
+	}
+	if sum.Errors != 0 {
+		problems = append(problems, fmt.Sprintf("%d record errors", sum.Errors))
+	}
+	if sum.Stopped != "caught-up" {
+		problems = append(problems, "stopped: "+sum.Stopped)
+	}
+	if rr.KeysInRedis != int64(keys) {
+		problems = append(problems, fmt.Sprintf("%d keys in Redis, want %d", rr.KeysInRedis, keys))
+	}
+	rr.Check = strings.Join(problems, "; ")
+	return rr, nil
+}
+
+// primary returns the binary that reads, freshness and soak run with, and
+// whose runs the profile rows and the targets show: the last of -bins.
+func (b *bench) primary() binary { return b.o.bins[len(b.o.bins)-1] }
+
 // reads times feathr get of one key and multi-get of many, whole
 // processes, against what the last profile wrote.
 func (b *bench) reads(ctx context.Context) (*readResult, error) {
@@ -274,7 +345,7 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	var get []time.Duration
 	for i := range b.o.getRuns {
 		key := strconv.Itoa(1 + i*37%b.o.multiKeys)
-		r, err := runFeathr(ctx, b.o.feathr, nil, nil, logPath, false, "get", "--redis", url, b.table, key, feats)
+		r, err := runFeathr(ctx, b.primary().Path, nil, nil, logPath, false, "get", "--redis", url, b.table, key, feats)
 		if err != nil {
 			return rr, err
 		}
@@ -291,7 +362,7 @@ func (b *bench) reads(ctx context.Context) (*readResult, error) {
 	}
 	var multi []time.Duration
 	for range b.o.multiRuns {
-		r, err := runFeathr(ctx, b.o.feathr, nil, strings.NewReader(string(keys)), logPath, false,
+		r, err := runFeathr(ctx, b.primary().Path, nil, strings.NewReader(string(keys)), logPath, false,
 			"multi-get", "--redis", url, b.table, "-", feats)
 		if err != nil {
 			return rr, err
@@ -339,20 +410,27 @@ func msStats(ds []time.Duration) (all []float64, p50, mx float64) {
 	return all, s[(len(s)-1)/2], s[len(s)-1]
 }
 
+// freshTopicConfigs make the broker stamp each record of a freshness
+// topic with its append time, so that feathr's freshness_ms (record
+// timestamp → Redis ack) is feathr's own share of the latency.
+var freshTopicConfigs = map[string]string{"message.timestamp.type": "LogAppendTime"}
+
 // freshness runs feathr materialize, produces b.o.rate events per second
-// for d with their produce time as record timestamp and event time, and
-// measures produce-to-visible latency from inside (feathr's summary) and
-// outside (a poller of Redis), and feathr's RSS every rssEvery.
+// for d with their produce time as event time, to a topic whose record
+// timestamps are the broker's append times, and measures latency from
+// inside (feathr's summary: append → Redis ack) and outside (a poller of
+// Redis: produce → visible), and feathr's RSS every rssEvery. Afterwards
+// it reads the topic back to check that its timestamps are append times.
 func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Duration) (*freshResult, error) {
-	topic, err := b.newTopic(name)
+	topic, err := b.newTopic(name, freshTopicConfigs)
 	if err != nil {
 		return nil, err
 	}
 	if err := b.flush(); err != nil {
 		return nil, err
 	}
-	fr := &freshResult{Rate: b.o.rate, Seconds: d.Seconds(), PollIntervalMs: 1}
-	p, err := startFeathr(b.o.feathr, b.env(topic, "feathr-bench-"+name+"-"+b.id), filepath.Join(b.o.work, name+".log"),
+	fr := &freshResult{Rate: b.o.rate, Seconds: d.Seconds(), PollIntervalMs: 1, TimestampType: freshTopicConfigs["message.timestamp.type"]}
+	p, err := startFeathr(b.primary().Path, b.env(topic, "feathr-bench-"+name+"-"+b.id), filepath.Join(b.o.work, name+".log"),
 		"materialize", "-f", b.o.file, "--start", "earliest")
 	if err != nil {
 		return nil, err
@@ -425,10 +503,18 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	fr.Summary = sum.Raw
 	fr.Read = sum.Read
 	fr.Pipeline = sum.Freshness
-	logf("%s: %d events at %.0f/s; poller p50/p99/max %s ms (%d samples, %d missing); pipeline %s; Kafka produce ack %s; peak RSS %.0f MB",
+	logf("%s: %d events at %.0f/s; poller p50/p99/max %s ms (%d samples, %d missing); feathr's share %s; Kafka produce ack %s; peak RSS %.0f MB",
 		name, fr.Produced, fr.ProducedPerSec, fr.Poller.String(), fr.Samples, fr.Missing, fr.Pipeline.String(), fr.ProduceAck.String(), fr.PeakRSSMB)
 	if sum.Read != int64(ps.produced) {
 		return fr, fmt.Errorf("feathr read %d of %d events", sum.Read, ps.produced)
+	}
+	fr.AppendCheck, err = checkAppendTimes(ctx, b.o.brokers, b.codec, topic, ps.produced)
+	if err != nil {
+		return fr, err
+	}
+	logf("%s: %s", name, fr.AppendCheck)
+	if c := fr.AppendCheck; c.LogAppendTime != c.Records {
+		return fr, fmt.Errorf("%s: %d of %d records carry LogAppendTime: feathr's freshness_ms is not its own share", topic, c.LogAppendTime, c.Records)
 	}
 	return fr, nil
 }

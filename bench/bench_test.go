@@ -103,6 +103,60 @@ func TestProfileTrips(t *testing.T) {
 	if err := (profileSpec{name: "cold", n: 1}).trips(0, func(int, trip) error { return nil }); err == nil {
 		t.Error("unknown profile: no error")
 	}
+
+	zipf := profileSpec{name: "zipf", n: 100_000, zipfKeys: 1_000_000, zipfS: 1.1}
+	a, b = ids(zipf), ids(zipf)
+	if !slices.Equal(a, b) {
+		t.Error("zipf: two runs produced different events")
+	}
+	counts := map[int64]int{}
+	for _, id := range a {
+		if id < 1 || id > 1_000_000 {
+			t.Fatalf("zipf: driver %d outside 1..1000000", id)
+		}
+		counts[id]++
+	}
+	// P(driver 1) = 1/H ≈ 1/8.1 for s = 1.1 over a million drivers; the
+	// ten hottest take about a third of the events, and most drivers
+	// drawn are drawn once.
+	if c := counts[1]; c < 10_000 || c > 15_000 {
+		t.Errorf("zipf: driver 1 drawn %d times in 100000, want about 12000", c)
+	}
+	if counts[1] <= counts[2] || counts[2] <= counts[10] {
+		t.Errorf("zipf: drivers 1, 2, 10 drawn %d, %d, %d times: not decreasing", counts[1], counts[2], counts[10])
+	}
+	if len(counts) < 20_000 || len(counts) > 60_000 {
+		t.Errorf("zipf: %d distinct drivers in 100000 events", len(counts))
+	}
+	for _, p := range []profileSpec{{name: "zipf", n: 1, zipfKeys: 10, zipfS: 1}, {name: "zipf", n: 1, zipfS: 1.1}} {
+		if err := p.trips(0, func(int, trip) error { return nil }); err == nil {
+			t.Errorf("zipf %+v: no error", p)
+		}
+	}
+	for p, want := range map[profileSpec]int{
+		{name: "distinct", n: 7}:                    7,
+		{name: "hot", n: 7, hotKeys: 3}:             3,
+		{name: "zipf", n: 7, zipfKeys: 9, zipfS: 2}: 9,
+	} {
+		if got := p.keySpace(); got != want {
+			t.Errorf("%s: keySpace %d, want %d", p.name, got, want)
+		}
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	for _, tt := range []struct {
+		updates, keys int64
+		want          string
+	}{
+		{2_000_000, 1_210_000, "2.00M → 1.21M (39.5%)"},
+		{1000, 1000, "1.00k → 1.00k (0%)"},
+		{0, 0, "n/a"},
+	} {
+		if got := coalescing(tt.updates, tt.keys); got != tt.want {
+			t.Errorf("coalescing(%d, %d) = %q, want %q", tt.updates, tt.keys, got, tt.want)
+		}
+	}
 }
 
 func TestCommandStats(t *testing.T) {
@@ -113,6 +167,9 @@ func TestCommandStats(t *testing.T) {
 	after, err := parseCommandStats("# Commandstats\r\ncmdstat_info:calls=5,usec=1\r\ncmdstat_hset:calls=2010,usec=5\r\ncmdstat_evalsha:calls=2000,usec=9\r\ncmdstat_flushall:calls=1,usec=9\r\ncmdstat_script|load:calls=4,usec=1\r\n")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st := after["hset"]; st != (cmdStat{Calls: 2010, Usec: 5}) {
+		t.Errorf("hset: %+v", st)
 	}
 	d, total := commandDelta(before, after)
 	want := map[string]int64{"hset": 2000, "evalsha": 2000, "script|load": 4}
@@ -269,14 +326,18 @@ func TestPoller(t *testing.T) {
 }
 
 func TestMarkdown(t *testing.T) {
+	f := func(x float64) *float64 { return &x }
 	res := &results{
 		Date:     "2026-11-26T12:00:00Z",
 		Machine:  machine{CPU: "Test CPU", Cores: 2, RAMGB: 4},
-		Settings: settings{Events: 1000, Partitions: 4, HotKeys: 100, Batch: 1000, Clients: 4, Rate: 10000, Fresh: "30s"},
+		Settings: settings{Events: 1000, Partitions: 4, HotKeys: 100, ZipfKeys: 1000, ZipfExponent: 1.1, Batch: 1000, Clients: 4, Rate: 10000, Fresh: "30s"},
 		Profiles: []profileResult{
-			{Name: "distinct", Events: 1000, Keys: 1000, EventsPerSec: 70000, Ratio: 0.7, Target: 0.6,
-				RedisByCommand: map[string]int64{"evalsha": 1000}, Ceiling: ceilingResult{OpsPerSec: 100000}},
-			{Name: "hot", Events: 1000, Keys: 100, EventsPerSec: 50000, Ratio: 0.5, Target: 1.5},
+			{Name: "distinct", Events: 1000, Keys: 1000, Ratio: 0.7, Target: 0.6, Ceiling: ceilingResult{OpsPerSec: 100000},
+				runResult: runResult{EventsPerSec: 70000, CPUMicrosPerEvent: 1.4, RedisByCommand: map[string]int64{"evalsha": 1000},
+					UpdatesWritten: 1000, KeysWritten: 1000, EvalshaMicrosPerCall: 102,
+					CPU: &cpuUse{WallSeconds: 4, FeathrSeconds: 1.7, BrokerSeconds: f(0.8), RedisSeconds: 2, MachineSeconds: f(5), Cores: 2}}},
+			{Name: "hot", Events: 1000, Keys: 100, Ratio: 0.5, Target: 0.6, runResult: runResult{EventsPerSec: 50000, CPUMicrosPerEvent: 3.2}},
+			{Name: "zipf", Events: 1000, Keys: 300, Ratio: 1.6, Target: 1.5, runResult: runResult{EventsPerSec: 50000, CPUMicrosPerEvent: 1}},
 		},
 		Reads:     &readResult{GetP50: 9, GetMax: 12, Keys: 10000, MultiP50: 200, MultiMax: 250},
 		Freshness: &freshResult{Samples: 3000, Poller: &percentiles{P50: 5, P99: 20, Max: 40}, PeakRSSMB: 60},
@@ -284,14 +345,19 @@ func TestMarkdown(t *testing.T) {
 	md := markdown(res)
 	for _, want := range []string{
 		"Test CPU, 2 cores, 4 GB RAM",
-		"| distinct: materialize, events/s | 70.0k/s = **0.7×** ceiling (100.0k HSET/s) | ≥ 0.6× | ✓ |",
-		"| hot: materialize, events/s | 50.0k/s = **0.5×** ceiling (0 HSET/s) | ≥ 1.5× | ✗ |",
-		"| freshness p50 / p99 / max, pipeline (ms) | n/a | p99 ≤ 25 | – |",
-		"| freshness p50 / p99 / max, poller (ms, 3000 samples) | 5 / 20 / 40 | p99 ≤ 25 | ✓ |",
-		"| peak RSS (largest of the runs) | 60 MB | ≤ 150 MB | ✓ |",
-		"| `feathr get` 1 key, process wall, p50 (max) | 9 ms (12) | ≤ 15 ms | ✓ |",
-		"| `feathr multi-get` 10,000 keys, p50 (max) | 200 ms (250) | ≤ 150 ms | ✗ |",
+		"zipf = 1,000 drivers (exponent 1.1)",
+		"| distinct: events/s ÷ same-run HSET ceiling | 70.0k/s = **0.7×** (ceiling 100.0k HSET/s) | ≥ 0.6× | ✓ | #14 |",
+		"| hot (100 drivers): events/s ÷ same-run HSET ceiling | 50.0k/s = **0.5×** (ceiling 0 HSET/s) | ≥ 0.6× | ✗ | #14 |",
+		"| zipf (1,000 drivers, exponent 1.1): events/s ÷ same-run HSET ceiling | 50.0k/s = **1.6×** (ceiling 0 HSET/s) | ≥ 1.5× | ✓ | #14 |",
+		"| CPU per event (feathr), µs | distinct 1.4, hot 3.2, zipf 1 | ≤ 1.5 µs | ✗ | #14 |",
+		"| feathr's CPU use during catch-up, and the bottleneck (each process's share in the CPU table below) | distinct: 1.7 CPU s in 4 s = **0.43 of a core** → none saturated, waiting (busiest: redis-server, 0.5 of a core); hot: n/a; zipf: n/a | the bottleneck is named, with numbers | ✗ | #14 |",
+		"| freshness p50 / p99 / max, pipeline (ms) | n/a | p99 ≤ 25 | – | #6 |",
+		"| freshness end to end, poller: produce → visible, p50 / p99 / max (ms, 3000 samples) | 5 / 20 / 40 | p99 ≤ 25 | ✓ | #6 |",
+		"| peak RSS (largest of the runs) | 60 MB | ≤ 150 MB | ✓ | #6 |",
+		"| `feathr get` 1 key, process wall, p50 (max) | 9 ms (12) | ≤ 15 ms | ✓ | #6 |",
+		"| `feathr multi-get` 10,000 keys, p50 (max) | 200 ms (250) | ≤ 150 ms | ✗ | #6 |",
 		"evalsha 1.00k",
+		"| distinct | 4 s | 1.7 s = 0.43 | 1.4 | 0.8 s = 0.2 | 2 s = 0.5 | 1.25 of 2 (other 0.13) | 2000 | 102 | none saturated, waiting (busiest: redis-server, 0.5 of a core) |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -332,5 +398,59 @@ func TestProcMem(t *testing.T) {
 	}
 	if rss <= 0 || hwm < rss {
 		t.Errorf("VmRSS %d kB, VmHWM %d kB", rss, hwm)
+	}
+}
+
+// TestProduceTime checks that the produce time the append check compares
+// with is the event's datetime, as the paced producer sets it.
+func TestProduceTime(t *testing.T) {
+	f, err := loadFile("bench.yaml", []string{"BENCH_BROKERS=127.0.0.1:9092", "BENCH_TOPIC=t", "BENCH_GROUP=g", "BENCH_REDIS=127.0.0.1:6379"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := loadCodec(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 123456000, time.UTC)
+	v, err := trip{driverID: 3, micros: at.UnixMicro()}.encode(codec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := produceTime(codec, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(at) {
+		t.Errorf("produceTime = %v, want %v", got, at)
+	}
+	if _, err := produceTime(codec, []byte{0xff}); err == nil {
+		t.Error("garbage: no error")
+	}
+}
+
+func TestFreshLatencyTable(t *testing.T) {
+	f := &freshResult{
+		Rate: 10000, TimestampType: "LogAppendTime", Samples: 3000,
+		Pipeline:   &percentiles{P50: 1.2, P99: 4.5, Max: 9},
+		Poller:     &percentiles{P50: 3, P99: 20, Max: 40},
+		ProduceAck: &percentiles{P50: 2, P99: 16.2, Max: 30},
+		AppendCheck: &appendCheck{Records: 300000, LogAppendTime: 300000, Sampled: 50000,
+			AppendMinusProduce: &percentiles{P50: 1, P99: 12, Max: 25}, MinMs: -0.4},
+	}
+	got := f.latencyTable()
+	for _, want := range []string{
+		"| produce → broker append | 1 | 12 | 25 | 50,000 records read back (300,000 of 300,000 with LogAppendTime), append time − datetime |",
+		"| **append → Redis ack (feathr's share)** | 1.2 | 4.5 | 9 | feathr's summary, `freshness_ms` |",
+		"| produce → broker ack | 2 | 16.2 | 30 |",
+		"| produce → visible in Redis (end to end) | 3 | 20 | 40 | the poller, 3000 samples |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("latency table lacks %q:\n%s", want, got)
+		}
+	}
+	md := markdown(&results{Freshness: f})
+	if want := "| freshness at 10,000 events/s: feathr's share, append → Redis ack, p50 / p99 / max | 1.2 / 4.5 / 9 ms (end to end p99 20, of which the broker's produce ack p99 16.2) | p99 ≤ 5 ms | ✓ | #14 |"; !strings.Contains(md, want) {
+		t.Errorf("markdown lacks %q:\n%s", want, md)
 	}
 }

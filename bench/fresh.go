@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/linkedin/goavro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // pollResult is what the outside poller saw.
@@ -123,4 +125,101 @@ func maxBySecond(start time.Time, produced []time.Time, lat []time.Duration) []f
 		out[sec] = max(out[sec], math.Round(float64(lat[i].Microseconds())/100)/10)
 	}
 	return out
+}
+
+// appendCheck is what reading a freshness topic back showed about its
+// record timestamps: whether the broker set them (LogAppendTime), and how
+// much later than the produce time (the datetime of the event, in µs) it
+// appended them.
+type appendCheck struct {
+	Records       int `json:"records"`         // read back
+	LogAppendTime int `json:"log_append_time"` // of those, timestamped by the broker
+	Sampled       int `json:"sampled"`         // decoded to compare with the produce time
+	// AppendMinusProduce is append time − produce time over the sampled
+	// records, in ms; MinMs is its smallest value. An append time is in
+	// whole ms, so values down to −1 ms are rounding; a topic with
+	// CreateTime would show exactly that, −1 to 0, everywhere.
+	AppendMinusProduce *percentiles `json:"append_minus_produce_ms"`
+	MinMs              float64      `json:"append_minus_produce_min_ms"`
+}
+
+// String renders the check for the report.
+func (c *appendCheck) String() string {
+	if c == nil {
+		return "not checked"
+	}
+	return fmt.Sprintf("%s of %s records read back carry LogAppendTime; append − produce time p50 / p99 / max %s ms (min %s, %s records)",
+		humanInt(c.LogAppendTime), humanInt(c.Records), c.AppendMinusProduce.String(), num(c.MinMs), humanInt(c.Sampled))
+}
+
+// checkAppendTimes reads the want records of topic back from the start
+// and compares each record's timestamp with its produce time, the
+// event's datetime (decoding every one of about 50,000 records spread
+// over the topic).
+func checkAppendTimes(ctx context.Context, brokers string, codec *goavro.Codec, topic string, want int) (*appendCheck, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(splitList(brokers)...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka consumer: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	every := max(want/50_000, 1)
+	c := &appendCheck{}
+	var diffs []time.Duration
+	for c.Records < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return c, fmt.Errorf("reading %s back: %d of %d records: %w", topic, c.Records, want, err)
+		}
+		if err := fs.Err(); err != nil {
+			return c, fmt.Errorf("reading %s back: %w", topic, err)
+		}
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			if r.Attrs.TimestampType() == 1 {
+				c.LogAppendTime++
+			}
+			if c.Records%every == 0 {
+				produced, err := produceTime(codec, r.Value)
+				if err != nil {
+					return c, fmt.Errorf("%s partition %d offset %d: %w", topic, r.Partition, r.Offset, err)
+				}
+				diffs = append(diffs, r.Timestamp.Sub(produced))
+			}
+			c.Records++
+		}
+	}
+	c.Sampled = len(diffs)
+	c.AppendMinusProduce = latencyPercentiles(diffs)
+	if len(diffs) > 0 {
+		c.MinMs = round(float64(slices.Min(diffs).Microseconds())/1000, 2)
+	}
+	return c, nil
+}
+
+// produceTime decodes the datetime of a DriverTrips event, which the
+// paced producer sets to the event's produce time.
+func produceTime(codec *goavro.Codec, value []byte) (time.Time, error) {
+	native, _, err := codec.NativeFromBinary(value)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("avro decode: %w", err)
+	}
+	m, ok := native.(map[string]any)
+	if !ok {
+		return time.Time{}, fmt.Errorf("avro decode: %T, want a record", native)
+	}
+	switch v := m["datetime"].(type) {
+	case time.Time:
+		return v, nil
+	case int64:
+		return time.UnixMicro(v), nil
+	default:
+		return time.Time{}, fmt.Errorf("datetime is %T", v)
+	}
 }

@@ -2,22 +2,32 @@
 // real redis-server, as `make bench` (scripts/bench.sh) runs it:
 //
 //   - throughput: N pre-produced DriverTrips events (profile "distinct":
-//     every event a new driver; "hot": a fixed set of drivers, repeated)
+//     every event a new driver; "hot": a fixed set of drivers, drawn
+//     uniformly; "zipf": a larger set drawn with Zipf's law, a few very hot)
 //     consumed by `feathr materialize --start earliest --until-caught-up`,
 //     with the Redis commands it caused (INFO commandstats), its CPU time
 //     and peak RSS, next to the ceiling redis-benchmark reaches with the
 //     same HSETs, pipeline depth, connections and key space;
 //   - reads: the whole-process wall time of `feathr get` (one key) and
 //     `feathr multi-get` (10,000 keys);
-//   - freshness: events produced at a paced rate, each stamped with its
-//     produce time, and the produce-to-visible latency as the pipeline
-//     reports it and as an outside poller of Redis sees it;
+//   - freshness: events produced at a paced rate, each with its produce
+//     time as event time, to a topic whose record timestamps are the
+//     broker's append times: feathr's own share (append → Redis ack, from
+//     its summary) beside the produce-to-visible latency an outside poller
+//     of Redis sees and the producer's acks;
+//   - CPU: feathr's, the broker's, redis-server's and the machine's during
+//     each catch-up run, to name the bottleneck;
 //   - soak (opt-in): the same paced load for longer, sampling RSS.
+//
+// With -bins, each profile's catch-up runs alternate between the binaries
+// (ABAB...), -repeat rounds, on the same topics, and the report compares
+// their medians; reads, freshness and soak use the last binary.
 //
 // Usage:
 //
 //	bench run -feathr bin/feathr -brokers 127.0.0.1:9392 -redis 127.0.0.1:6399 [-n 2000000] ...
-//	bench produce -brokers B -topic T -n N [-profile distinct|hot]
+//	bench run -bins old=/tmp/feathr-old,new=bin/feathr [-repeat 2] ...
+//	bench produce -brokers B -topic T -n N [-profile distinct|hot|zipf]
 //	bench report RESULT.json   (renders RESULT.md again)
 //
 // Results go to OUT/<date>-<host>.json and .md; the Markdown table is
@@ -31,6 +41,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,18 +50,23 @@ import (
 
 // options are the flags of bench run.
 type options struct {
-	feathr      string        // the feathr binary
+	feathr      string        // the feathr binary, unless bins
+	bins        []binary      // binaries to compare (-bins), else just feathr
+	repeat      int           // runs of each binary per profile
 	file        string        // the bench config (bench/bench.yaml)
 	brokers     string        // Kafka bootstrap address
+	kafkaPID    int           // the broker's pid, for its CPU time (0: unknown)
 	redis       string        // Redis host:port
 	out         string        // directory for results
 	work        string        // directory for logs of this run
 	n           int           // events per throughput profile
 	partitions  int           // partitions of every bench topic
 	hotKeys     int           // drivers of the hot profile
+	zipfKeys    int           // drivers of the zipf profile
+	zipfS       float64       // exponent of the zipf profile
 	batch       int           // feathr's batch_size = redis-benchmark -P
 	clients     int           // feathr's Redis connections = redis-benchmark -c
-	profiles    string        // comma-separated: distinct,hot
+	profiles    string        // comma-separated: distinct,hot,zipf
 	rate        int           // freshness: events per second
 	freshFor    time.Duration // freshness: how long to produce
 	soak        time.Duration // 0: no soak
@@ -93,7 +110,8 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   bench run -feathr BIN -brokers HOST:PORT -redis HOST:PORT [flags]   the whole benchmark
-  bench produce -brokers HOST:PORT -topic T [-n N] [-profile distinct|hot]
+  bench run -bins old=BIN,new=BIN [-repeat 2] ...   the same, runs alternating between binaries
+  bench produce -brokers HOST:PORT -topic T [-n N] [-profile distinct|hot|zipf]
   bench report RESULT.json...   render results again as Markdown (rewrites RESULT.md)
 run 'bench run -h' for the flags`)
 }
@@ -102,17 +120,22 @@ func cmdRun(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&o.feathr, "feathr", "bin/feathr", "the feathr binary")
+	bins := fs.String("bins", "", "binaries to compare, label=path,...: each profile's runs alternate between them; reads, freshness and soak use the last")
+	fs.IntVar(&o.repeat, "repeat", 0, "runs of each binary per profile (default 2 with several -bins, else 1)")
 	fs.StringVar(&o.file, "f", "bench/bench.yaml", "the bench feature file")
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9392", "Kafka bootstrap address")
+	fs.IntVar(&o.kafkaPID, "kafka-pid", 0, "the broker's pid on this machine, to report its CPU time (0: not reported)")
 	fs.StringVar(&o.redis, "redis", "127.0.0.1:6399", "Redis host:port (FLUSHALL is run on it)")
 	fs.StringVar(&o.out, "out", "bench/results", "directory for the result files")
 	fs.StringVar(&o.work, "work", "", "directory for logs (default: a temporary directory)")
 	fs.IntVar(&o.n, "n", 2_000_000, "events per throughput profile")
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions per topic")
 	fs.IntVar(&o.hotKeys, "hot-keys", 100_000, "drivers of the hot profile")
+	fs.IntVar(&o.zipfKeys, "zipf-keys", 1_000_000, "drivers of the zipf profile")
+	fs.Float64Var(&o.zipfS, "zipf-exponent", 1.1, "exponent of the zipf profile (> 1)")
 	fs.IntVar(&o.batch, "batch", 1000, "feathr's batch_size, and redis-benchmark's pipeline depth")
 	fs.IntVar(&o.clients, "clients", 4, "redis-benchmark connections (feathr's writer uses 4)")
-	fs.StringVar(&o.profiles, "profiles", "distinct,hot", "throughput profiles to run")
+	fs.StringVar(&o.profiles, "profiles", "distinct,hot,zipf", "throughput profiles to run")
 	fs.IntVar(&o.rate, "rate", 10_000, "freshness: events per second")
 	fs.DurationVar(&o.freshFor, "fresh", 30*time.Second, "freshness: how long to produce (0: skip)")
 	fs.DurationVar(&o.soak, "soak", 0, "soak: how long to produce at -rate while sampling RSS (0: skip)")
@@ -126,8 +149,43 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.n <= 0 || o.partitions <= 0 || o.hotKeys <= 0 || o.batch <= 0 || o.clients <= 0 || o.rate <= 0 {
-		return fmt.Errorf("-n, -partitions, -hot-keys, -batch, -clients and -rate must be positive")
+	if o.n <= 0 || o.partitions <= 0 || o.hotKeys <= 0 || o.zipfKeys <= 0 || o.batch <= 0 || o.clients <= 0 || o.rate <= 0 {
+		return fmt.Errorf("-n, -partitions, -hot-keys, -zipf-keys, -batch, -clients and -rate must be positive")
+	}
+	if !(o.zipfS > 1) {
+		return fmt.Errorf("-zipf-exponent %v: must be greater than 1", o.zipfS)
+	}
+	if *bins == "" {
+		o.bins = []binary{{Label: "feathr", Path: o.feathr}}
+	} else {
+		var err error
+		if o.bins, err = parseBins(*bins); err != nil {
+			return err
+		}
+	}
+	for i := range o.bins {
+		bin := &o.bins[i]
+		if err := bin.check(); err != nil {
+			return err
+		}
+		// A binary built without VCS stamping (-buildvcs=false) does not
+		// know its commit; -feathr's is -commit, which bench.sh built.
+		if bin.Revision == "" && filepath.Clean(bin.Path) == filepath.Clean(o.feathr) {
+			bin.Revision = o.commit
+		}
+	}
+	switch {
+	case o.repeat < 0:
+		return fmt.Errorf("-repeat %d: must not be negative", o.repeat)
+	case o.repeat == 0 && len(o.bins) > 1:
+		o.repeat = 2
+	case o.repeat == 0:
+		o.repeat = 1
+	}
+	for _, p := range splitList(o.profiles) {
+		if !slices.Contains(profiles, p) {
+			return fmt.Errorf("-profiles: unknown profile %q: want some of %s", p, strings.Join(profiles, ","))
+		}
 	}
 	if o.work == "" {
 		dir, err := os.MkdirTemp("", "feathr-bench-")
@@ -160,8 +218,10 @@ func cmdProduce(ctx context.Context, args []string) error {
 	topic := fs.String("topic", "", "topic (created with -partitions when missing)")
 	n := fs.Int("n", 100_000, "events")
 	partitions := fs.Int("partitions", 4, "partitions of a new topic")
-	profile := fs.String("profile", "distinct", "distinct or hot")
+	profile := fs.String("profile", "distinct", "distinct, hot or zipf")
 	hotKeys := fs.Int("hot-keys", 100_000, "drivers of the hot profile")
+	zipfKeys := fs.Int("zipf-keys", 1_000_000, "drivers of the zipf profile")
+	zipfS := fs.Float64("zipf-exponent", 1.1, "exponent of the zipf profile (> 1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -176,10 +236,10 @@ func cmdProduce(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := createTopic(*brokers, *topic, *partitions); err != nil {
+	if err := createTopic(*brokers, *topic, *partitions, nil); err != nil {
 		return err
 	}
-	st, err := produceBulk(ctx, *brokers, codec, *topic, profileSpec{name: *profile, n: *n, hotKeys: *hotKeys})
+	st, err := produceBulk(ctx, *brokers, codec, *topic, profileSpec{name: *profile, n: *n, hotKeys: *hotKeys, zipfKeys: *zipfKeys, zipfS: *zipfS})
 	if err != nil {
 		return err
 	}

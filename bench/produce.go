@@ -83,27 +83,57 @@ func (t trip) record(codec *goavro.Codec, topic string, ts time.Time) (*kgo.Reco
 
 // profileSpec describes the events of a throughput profile.
 type profileSpec struct {
-	name    string // "distinct" or "hot"
-	n       int    // events
-	hotKeys int    // drivers of "hot"
+	name     string  // "distinct", "hot" or "zipf"
+	n        int     // events
+	hotKeys  int     // drivers of "hot"
+	zipfKeys int     // drivers of "zipf"
+	zipfS    float64 // exponent of "zipf" (> 1)
+}
+
+// profiles are the names profileSpec.trips knows.
+var profiles = []string{"distinct", "hot", "zipf"}
+
+// keySpace returns how many drivers the profile draws from: n for
+// "distinct", hotKeys for "hot", zipfKeys for "zipf".
+func (p profileSpec) keySpace() int {
+	switch p.name {
+	case "hot":
+		return p.hotKeys
+	case "zipf":
+		return p.zipfKeys
+	}
+	return p.n
 }
 
 // trips calls fn with the profile's events in order. "distinct": event i
-// is driver i+1. "hot": each event is one of hotKeys drivers, drawn from a
-// fixed-seed generator (the same events at every run). Event times grow by
-// one microsecond per event, from base.
+// is driver i+1. "hot": each event is one of hotKeys drivers, drawn
+// uniformly. "zipf": each event is one of zipfKeys drivers, driver k+1
+// drawn with probability proportional to (1+k)^-zipfS, so that a few
+// drivers are very hot and most are seen once or never, as in click
+// streams. Draws come from a fixed-seed generator (the same events at
+// every run). Event times grow by one microsecond per event, from base.
 func (p profileSpec) trips(base int64, fn func(i int, t trip) error) error {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range p.n {
-		t := trip{tripsToday: int32((i*7 + 3) % 23), micros: base + int64(i)}
-		switch p.name {
-		case "distinct":
-			t.driverID = int64(i) + 1
-		case "hot":
-			t.driverID = int64(rng.IntN(p.hotKeys)) + 1
-		default:
-			return fmt.Errorf("unknown profile %q: want distinct or hot", p.name)
+	var id func(i int) int64
+	switch p.name {
+	case "distinct":
+		id = func(i int) int64 { return int64(i) + 1 }
+	case "hot":
+		if p.hotKeys <= 0 {
+			return fmt.Errorf("profile hot: %d drivers", p.hotKeys)
 		}
+		id = func(int) int64 { return int64(rng.IntN(p.hotKeys)) + 1 }
+	case "zipf":
+		if p.zipfKeys <= 0 || !(p.zipfS > 1) {
+			return fmt.Errorf("profile zipf: %d drivers, exponent %v: want drivers > 0 and exponent > 1", p.zipfKeys, p.zipfS)
+		}
+		z := rand.NewZipf(rng, p.zipfS, 1, uint64(p.zipfKeys-1))
+		id = func(int) int64 { return int64(z.Uint64()) + 1 }
+	default:
+		return fmt.Errorf("unknown profile %q: want one of %s", p.name, strings.Join(profiles, ", "))
+	}
+	for i := range p.n {
+		t := trip{driverID: id(i), tripsToday: int32((i*7 + 3) % 23), micros: base + int64(i)}
 		if err := fn(i, t); err != nil {
 			return err
 		}
@@ -151,13 +181,20 @@ func produceBulk(ctx context.Context, brokers string, codec *goavro.Codec, topic
 			once.Do(func() { firstErr = err })
 		}
 	}
-	seen := make(map[int64]struct{})
+	// seen marks the drivers produced, 1..keySpace, for profiles that
+	// repeat drivers.
+	var seen []bool
+	keys := p.n
+	if p.name != "distinct" {
+		seen, keys = make([]bool, p.keySpace()+1), 0
+	}
 	start := time.Now()
 	now := start
 	base := start.Add(-time.Hour).UnixMicro()
 	err = p.trips(base, func(i int, t trip) error {
-		if p.name == "hot" {
-			seen[t.driverID] = struct{}{}
+		if seen != nil && !seen[t.driverID] {
+			seen[t.driverID] = true
+			keys++
 		}
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -181,11 +218,7 @@ func produceBulk(ctx context.Context, brokers string, codec *goavro.Codec, topic
 	if n := failed.Load(); n > 0 {
 		return produceStats{}, fmt.Errorf("produce to %s: %d records failed, first: %w", topic, n, firstErr)
 	}
-	st := produceStats{keys: p.n, elapsed: time.Since(start)}
-	if p.name == "hot" {
-		st.keys = len(seen)
-	}
-	return st, nil
+	return produceStats{keys: keys, elapsed: time.Since(start)}, nil
 }
 
 // sample is an event the freshness poller watches for.
@@ -274,15 +307,23 @@ func adminConfig() *sarama.Config {
 	return cfg
 }
 
-// createTopic creates topic with the given partitions; an existing topic is
-// an error, so that stale data cannot creep into a run.
-func createTopic(brokers, topic string, partitions int) error {
+// createTopic creates topic with the given partitions and topic configs
+// (nil: the broker's defaults); an existing topic is an error, so that
+// stale data cannot creep into a run.
+func createTopic(brokers, topic string, partitions int, configs map[string]string) error {
 	admin, err := sarama.NewClusterAdmin(splitList(brokers), adminConfig())
 	if err != nil {
 		return fmt.Errorf("kafka admin at %s: %w", brokers, err)
 	}
 	defer admin.Close()
-	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}, false)
+	detail := &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}
+	for k, v := range configs {
+		if detail.ConfigEntries == nil {
+			detail.ConfigEntries = map[string]*string{}
+		}
+		detail.ConfigEntries[k] = &v
+	}
+	err = admin.CreateTopic(topic, detail, false)
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}

@@ -24,8 +24,16 @@ func dialRedis(addr string) (redis.Conn, error) {
 	return c, nil
 }
 
-// commandStats returns the calls of each command from INFO commandstats.
-func commandStats(c redis.Conn) (map[string]int64, error) {
+// cmdStat is one command's line of INFO commandstats: its calls and the
+// microseconds Redis spent in them.
+type cmdStat struct {
+	Calls int64
+	Usec  int64
+}
+
+// commandStats returns the calls and time of each command from INFO
+// commandstats.
+func commandStats(c redis.Conn) (map[string]cmdStat, error) {
 	s, err := redis.String(c.Do("INFO", "commandstats"))
 	if err != nil {
 		return nil, fmt.Errorf("INFO commandstats: %w", err)
@@ -35,8 +43,8 @@ func commandStats(c redis.Conn) (map[string]int64, error) {
 
 // parseCommandStats parses INFO commandstats: lines like
 // "cmdstat_hset:calls=12,usec=34,usec_per_call=2.83,...".
-func parseCommandStats(s string) (map[string]int64, error) {
-	out := map[string]int64{}
+func parseCommandStats(s string) (map[string]cmdStat, error) {
+	out := map[string]cmdStat{}
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -45,19 +53,70 @@ func parseCommandStats(s string) (map[string]int64, error) {
 			continue
 		}
 		name = strings.TrimPrefix(name, "cmdstat_")
+		var st cmdStat
 		for _, kv := range strings.Split(rest, ",") {
 			k, v, _ := strings.Cut(kv, "=")
-			if k != "calls" {
+			var dst *int64
+			switch k {
+			case "calls":
+				dst = &st.Calls
+			case "usec":
+				dst = &st.Usec
+			default:
 				continue
 			}
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("commandstats %s: calls=%q: %w", name, v, err)
+				return nil, fmt.Errorf("commandstats %s: %s=%q: %w", name, k, v, err)
 			}
-			out[name] = n
+			*dst = n
 		}
+		out[name] = st
 	}
 	return out, sc.Err()
+}
+
+// usecPerCall returns the microseconds per call of command between two
+// snapshots of commandstats (0 when it was not called): usec_per_call
+// over the interval alone.
+func usecPerCall(before, after map[string]cmdStat, command string) float64 {
+	calls := after[command].Calls - before[command].Calls
+	if calls <= 0 {
+		return 0
+	}
+	return float64(after[command].Usec-before[command].Usec) / float64(calls)
+}
+
+// redisCPU returns the CPU time redis-server has used since it started,
+// used_cpu_user + used_cpu_sys of INFO cpu (all its threads).
+func redisCPU(c redis.Conn) (time.Duration, error) {
+	s, err := redis.String(c.Do("INFO", "cpu"))
+	if err != nil {
+		return 0, fmt.Errorf("INFO cpu: %w", err)
+	}
+	return parseRedisCPU(s)
+}
+
+// parseRedisCPU sums used_cpu_user and used_cpu_sys of INFO cpu.
+func parseRedisCPU(s string) (time.Duration, error) {
+	var total time.Duration
+	found := 0
+	for _, line := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (k != "used_cpu_user" && k != "used_cpu_sys") {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("INFO cpu: %s=%q: %w", k, v, err)
+		}
+		total += time.Duration(f * float64(time.Second))
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("INFO cpu lacks used_cpu_user or used_cpu_sys: %q", s)
+	}
+	return total, nil
 }
 
 // harnessCommands are the commands the benchmark itself sends, left out
@@ -66,14 +125,14 @@ var harnessCommands = map[string]bool{"info": true, "flushall": true, "dbsize": 
 
 // commandDelta returns after - before per command, without the harness's
 // own commands and zero deltas, and their sum.
-func commandDelta(before, after map[string]int64) (map[string]int64, int64) {
+func commandDelta(before, after map[string]cmdStat) (map[string]int64, int64) {
 	d := map[string]int64{}
 	var total int64
-	for name, n := range after {
+	for name, st := range after {
 		if harnessCommands[name] {
 			continue
 		}
-		if x := n - before[name]; x > 0 {
+		if x := st.Calls - before[name].Calls; x > 0 {
 			d[name] = x
 			total += x
 		}

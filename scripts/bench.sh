@@ -8,16 +8,26 @@
 #
 # Environment (all optional):
 #   BENCH_N          events per throughput profile (default 2000000)
-#   BENCH_PROFILES   throughput profiles (default distinct,hot)
+#   BENCH_PROFILES   throughput profiles (default distinct,hot,zipf)
 #   BENCH_HOT_KEYS   drivers of the hot profile (default 100000)
+#   BENCH_ZIPF_KEYS  drivers of the zipf profile (default 1000000)
+#   BENCH_ZIPF_EXPONENT exponent of the zipf profile (default 1.1)
 #   BENCH_PARTITIONS partitions per topic (default 4)
 #   BENCH_BATCH      feathr's batch_size and redis-benchmark -P (default 1000)
 #   BENCH_RATE       freshness: events per second (default 10000)
 #   BENCH_FRESH      freshness: how long to produce (default 30s; 0 skips)
 #   BENCH_SOAK       soak: e.g. 5m at BENCH_RATE, sampling RSS (default: none)
+#   BENCH_BINS       binaries to compare, label=path,... (e.g.
+#                    old=/tmp/feathr-old,new=bin/feathr): each profile's
+#                    runs alternate between them on the same topics; reads,
+#                    freshness and soak use the last (default: bin/feathr)
+#   BENCH_REPEAT     runs of each binary per profile (default 2 with
+#                    BENCH_BINS, else 1)
 #   BENCH_OUT        result directory (default bench/results)
 #   BENCH_KAFKA      bootstrap of an existing broker to use instead of
 #                    starting one (its bench topics are deleted at the end)
+#   BENCH_KAFKA_PID  pid of that broker, to report its CPU time (the
+#                    private broker's is known)
 #   BENCH_KAFKA_PORT port of the private broker (default 9392)
 #   BENCH_REDIS_PORT port of the private redis-server (default 6399); it is
 #                    flushed, so never point it at a Redis holding data
@@ -30,6 +40,7 @@ cd "$repo"
 
 GO=${GO:-go}
 kafka_port=${BENCH_KAFKA_PORT:-9392}
+kafka_pid=${BENCH_KAFKA_PID:-}
 redis_port=${BENCH_REDIS_PORT:-6399}
 brokers=${BENCH_KAFKA:-}
 cache=${FEATHR_CACHE:-$repo/.cache}
@@ -92,6 +103,7 @@ if [[ -z $brokers ]]; then
 	fi
 	started_kafka=1
 	brokers=$(FEATHR_KAFKA_PORT=$kafka_port scripts/kafka.sh start)
+	kafka_pid=$(<"$cache/kafka-run/$kafka_port/kafka.pid")
 fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -105,14 +117,19 @@ log "redis $redis, kafka $brokers, logs in $work"
 bin/feathr-bench run \
 	-feathr bin/feathr -f bench/bench.yaml \
 	-brokers "$brokers" -redis "$redis" \
+	-kafka-pid "${kafka_pid:-0}" \
 	-n "${BENCH_N:-2000000}" \
-	-profiles "${BENCH_PROFILES:-distinct,hot}" \
+	-profiles "${BENCH_PROFILES:-distinct,hot,zipf}" \
 	-hot-keys "${BENCH_HOT_KEYS:-100000}" \
+	-zipf-keys "${BENCH_ZIPF_KEYS:-1000000}" \
+	-zipf-exponent "${BENCH_ZIPF_EXPONENT:-1.1}" \
 	-partitions "${BENCH_PARTITIONS:-4}" \
 	-batch "${BENCH_BATCH:-1000}" \
 	-rate "${BENCH_RATE:-10000}" \
 	-fresh "${BENCH_FRESH:-30s}" \
 	-soak "${BENCH_SOAK:-0}" \
+	-bins "${BENCH_BINS:-}" \
+	-repeat "${BENCH_REPEAT:-0}" \
 	-out "${BENCH_OUT:-bench/results}" \
 	-work "$work" \
 	-kafka-version "${FEATHR_KAFKA_VERSION:-4.1.1}" \
