@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -128,6 +129,125 @@ func (r *Reader) read(ctx context.Context, table string, keys, features []string
 		}
 	}
 	return nil
+}
+
+// getCluster reads keys from a cluster: pipelined HMGETs per master,
+// concurrently, following redirections.
+func (r *Reader) getCluster(ctx context.Context, table string, keys []string, features []string, out [][]any) error {
+	c := r.cluster
+	routes := make([]route, len(keys))
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	fullKey := func(i int) string { return Key(table, keys[i]) }
+	for round := 0; len(idx) > 0; round++ {
+		if round == maxRedirectRounds {
+			return fmt.Errorf("sink: read: %d keys still redirected after %d rounds", len(idx), round)
+		}
+		seen := c.gen.Load()
+		if err := c.routeKeys(idx, fullKey, routes); err != nil {
+			return fmt.Errorf("sink: read: %w", err)
+		}
+		byNode := make(map[string][]int)
+		var order []string
+		for _, i := range idx {
+			a := routes[i].addr
+			if byNode[a] == nil {
+				order = append(order, a)
+			}
+			byNode[a] = append(byNode[a], i)
+		}
+		type nodeResult struct {
+			redirected []int
+			err        error
+		}
+		results := make([]nodeResult, len(order))
+		var wg sync.WaitGroup
+		for j, addr := range order {
+			wg.Go(func() {
+				results[j].redirected, results[j].err = r.readNode(ctx, addr, table, keys, features, byNode[addr], routes, out)
+			})
+		}
+		wg.Wait()
+		idx = idx[:0]
+		moved := false
+		for _, res := range results {
+			if res.err != nil {
+				return res.err
+			}
+			for _, i := range res.redirected {
+				moved = moved || !routes[i].asking
+				idx = append(idx, i)
+			}
+		}
+		if moved {
+			if err := c.refresh(seen); err != nil {
+				return fmt.Errorf("sink: read: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// readNode reads the keys idx from the node at addr with pipelined HMGETs
+// and returns the keys whose replies were redirected, their new routes
+// set in routes.
+func (r *Reader) readNode(ctx context.Context, addr, table string, keys, features []string, idx []int, routes []route, out [][]any) ([]int, error) {
+	conn, err := r.cluster.get(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+	}
+	defer conn.Close()
+	args := make([]any, 1+len(features))
+	for i, f := range features {
+		args[1+i] = f
+	}
+	var redirected []int
+	for start := 0; start < len(idx); start += readChunk {
+		chunk := idx[start:min(start+readChunk, len(idx))]
+		for _, i := range chunk {
+			if routes[i].asking {
+				if err := conn.Send("ASKING"); err != nil {
+					return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+				}
+			}
+			args[0] = Key(table, keys[i])
+			if err := conn.Send("HMGET", args...); err != nil {
+				return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+			}
+		}
+		if err := conn.Flush(); err != nil {
+			return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+		}
+		first := true
+		receive := func() (any, error) {
+			if first {
+				first = false
+				return redis.ReceiveContext(conn, ctx)
+			}
+			return conn.Receive()
+		}
+		for _, i := range chunk {
+			if routes[i].asking {
+				if _, err := receive(); err != nil && !errors.As(err, new(redis.Error)) {
+					return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+				}
+			}
+			reply, err := receive()
+			if to, ok := r.cluster.redirect(err); ok {
+				routes[i] = to
+				redirected = append(redirected, i)
+				continue
+			}
+			row := make([]any, len(features))
+			if err := decodeRow(reply, err, table, keys[i], features, row); err != nil {
+				return nil, err
+			}
+			out[i] = row
+		}
+	}
+	return redirected, nil
 }
 
 // decodeRow decodes the HMGET reply of key k into row, which has one

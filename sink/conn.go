@@ -1,0 +1,134 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// getConn returns the shard's connection for writing b, dialing a new
+// one when there is none. s.sendMu is held. A broken connection is
+// returned as it is: its batches fail, and the receiver drops it.
+//
+// The script is loaded right after dialing, whether b needs it or not:
+// later, batches may be in flight on the connection, whose replies only
+// the receiver reads, so a round trip of the sender's own (Do) would
+// consume them. A connection that NOSCRIPT failed is dropped, and the
+// next one loads the script again. An error reply to SCRIPT LOAD (say,
+// NOPERM) fails only the batches that need the script.
+func (s *shard) getConn(b *batch) (redis.Conn, error) {
+	if s.conn == nil {
+		c, err := s.w.pool.GetContext(s.w.ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.scriptErr = nil
+		if err := s.w.script.Load(c); err != nil {
+			var re redis.Error
+			if !errors.As(err, &re) {
+				c.Close()
+				return nil, fmt.Errorf("load script: %w", err)
+			}
+			s.scriptErr = fmt.Errorf("load script: %w", err)
+		}
+		id, err := redis.Int64(c.Do("CLIENT", "ID"))
+		if err != nil {
+			var re redis.Error
+			if !errors.As(err, &re) {
+				c.Close()
+				return nil, fmt.Errorf("client id: %w", err)
+			}
+			id = 0 // not allowed: this connection cannot be killed when dropped
+		}
+		// The pool hands out again a connection it drained of every
+		// reply when it was dropped: nothing of it is left to run.
+		s.dropped = slices.DeleteFunc(s.dropped, func(d int64) bool { return d == id })
+		if err := s.killDropped(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+		s.conn, s.connID = c, id
+	}
+	if s.scriptErr != nil && b.needsScript() {
+		return nil, s.scriptErr
+	}
+	return s.conn, nil
+}
+
+// killDropped ends the connections dropped since the last dial (CLIENT
+// KILL ID), on c, before anything is sent on it. Redis may not have read
+// all the commands of a dropped connection yet, and would run them after
+// the batches written again on c: an older arrival value over a newer one
+// (event-time writes are safe: the script keeps the newest). Killing the
+// connection discards what it did not run. Only a connection error keeps
+// them to kill on the next connection.
+func (s *shard) killDropped(c redis.Conn) error {
+	for len(s.dropped) > 0 {
+		_, err := c.Do("CLIENT", "KILL", "ID", s.dropped[0])
+		var re redis.Error
+		if err != nil && !errors.As(err, &re) {
+			return fmt.Errorf("kill a dropped connection: %w", err)
+		}
+		if err != nil && !strings.Contains(string(re), "No such client") {
+			s.w.log.Warn("redis: could not end a dropped connection; a write it still holds may run after newer writes", "err", err)
+		}
+		s.dropped = s.dropped[1:]
+	}
+	return nil
+}
+
+func (s *shard) dropConn() {
+	if s.cl != nil {
+		s.cl.close()
+	}
+	if s.conn != nil {
+		if s.connID != 0 {
+			s.dropped = append(s.dropped, s.connID)
+		}
+		s.conn.Close()
+		s.conn, s.connID = nil, 0
+	}
+}
+
+func (s *shard) backoff(attempt int) time.Duration {
+	d := s.w.opts.MinBackoff
+	for i := 0; i < attempt && d < s.w.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.w.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1) // jitter: [d/2, d]
+}
+
+// isNoScript reports whether err is Redis's NOSCRIPT reply.
+func isNoScript(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), "NOSCRIPT")
+}
+
+// isFatal reports whether err is a Redis error reply that retrying cannot
+// heal. Connection errors and other replies (LOADING, BUSY, OOM, READONLY,
+// MASTERDOWN, ...) are retried.
+func isFatal(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := string(re)
+	code, _, _ := strings.Cut(msg, " ")
+	switch code {
+	case "WRONGTYPE", "NOAUTH", "WRONGPASS", "NOPERM", "MOVED", "ASK", "CROSSSLOT":
+		return true
+	case "ERR":
+		for _, s := range []string{"invalid password", "AUTH", "DB index", "unknown command", "invalid DB", "WRONGTYPE"} {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+	}
+	return strings.Contains(msg, "WRONGTYPE")
+}

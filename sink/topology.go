@@ -1,0 +1,342 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/mna/redisc"
+)
+
+// maxRedirectRounds bounds how many times one attempt at a batch (or a
+// read) follows MOVED and ASK replies before it gives up and, for a write,
+// backs off and starts over.
+const maxRedirectRounds = 16
+
+// Cluster is a Redis Cluster: it keeps the map of hash slots to masters
+// and a connection pool per master.
+//
+// The map comes from CLUSTER SLOTS through github.com/mna/redisc, which
+// asks the known nodes in turn (the seed nodes of Options.Addr at first).
+// It is refreshed when a reply says MOVED and when a node is unreachable;
+// a MOVED reply also updates its slot at once. Writers and readers group
+// their keys by the master that owns each key's slot and send one pipeline
+// per master, concurrently; keys whose replies are redirected (MOVED, or
+// ASK during a slot migration, sent again after ASKING on the target) are
+// sent again in the next round.
+//
+// A Cluster is safe for concurrent use. Close it after the writers and
+// readers that use it.
+type Cluster struct {
+	opts Options
+	rc   *redisc.Cluster
+
+	mu    sync.RWMutex
+	slots [redisc.HashSlots]string // master address per slot; "" unknown
+	pools map[string]*redis.Pool   // per node address
+	err   error                    // set by Close
+
+	refreshMu sync.Mutex
+	gen       atomic.Uint64 // completed refreshes
+
+	moved, asked, refreshes atomic.Int64
+}
+
+// ClusterStats counts a Cluster's redirections and refreshes.
+type ClusterStats struct {
+	Moved     int64 // MOVED replies followed
+	Asked     int64 // ASK replies followed
+	Refreshes int64 // slot maps loaded (CLUSTER SLOTS)
+}
+
+// errClusterClosed is returned after Close.
+var errClusterClosed = errors.New("sink: redis cluster closed")
+
+// NewCluster returns a Cluster that starts from the nodes listed in o.Addr
+// (comma-separated host:port). It connects lazily: the first write, read,
+// Ping or Refresh loads the slot map. o.DB must be 0.
+func NewCluster(o Options) (*Cluster, error) {
+	o.Cluster = true
+	if o.DB != 0 {
+		return nil, fmt.Errorf("sink: redis cluster: database %d: a cluster has only database 0", o.DB)
+	}
+	seeds := o.nodes()
+	if len(seeds) == 0 {
+		return nil, errors.New("sink: redis cluster: no node address")
+	}
+	c := &Cluster{opts: o, pools: make(map[string]*redis.Pool)}
+	c.rc = &redisc.Cluster{
+		StartupNodes: seeds,
+		CreatePool: func(addr string, _ ...redis.DialOption) (*redis.Pool, error) {
+			// Only for CLUSTER SLOTS: one connection per node is plenty.
+			no := c.nodeOptions(addr)
+			no.MaxIdle = 1
+			return NewPool(no), nil
+		},
+		LayoutRefresh: c.layout,
+	}
+	return c, nil
+}
+
+// String describes the cluster without its password.
+func (c *Cluster) String() string { return c.opts.String() }
+
+// nodeOptions returns the options of one node.
+func (c *Cluster) nodeOptions(addr string) Options {
+	o := c.opts
+	o.Addr, o.Cluster = addr, false
+	return o
+}
+
+// layout takes the slot map of a refresh.
+func (c *Cluster) layout(_, m [redisc.HashSlots][]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, nodes := range m {
+		if len(nodes) > 0 {
+			c.slots[i] = nodes[0]
+		} else {
+			c.slots[i] = ""
+		}
+	}
+}
+
+// Refresh loads the slot map from the cluster now.
+func (c *Cluster) Refresh() error {
+	return c.refresh(c.gen.Load())
+}
+
+// refresh loads the slot map unless another refresh completed since the
+// caller read generation seen.
+func (c *Cluster) refresh(seen uint64) error {
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	if c.gen.Load() != seen {
+		return nil
+	}
+	if err := c.closed(); err != nil {
+		return err
+	}
+	if err := c.rc.Refresh(); err != nil {
+		// redisc reports the nodes' errors as text: connect to the seeds
+		// again to keep a Redis error reply (a refused AUTH) visible to
+		// the writer's fatal-error check.
+		for _, a := range c.opts.nodes() {
+			conn, cerr := c.get(context.Background(), a)
+			if cerr == nil {
+				conn.Close()
+			} else if errors.As(cerr, new(redis.Error)) {
+				return fmt.Errorf("load the cluster's slot map: %w", cerr)
+			}
+		}
+		msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "redisc: "), "\n", "; ")
+		return fmt.Errorf("load the cluster's slot map: %s", msg)
+	}
+	c.refreshes.Add(1)
+	c.gen.Add(1)
+	return nil
+}
+
+// moveSlot records a MOVED reply: slot is now on addr.
+func (c *Cluster) moveSlot(slot int, addr string) {
+	c.mu.Lock()
+	c.slots[slot] = addr
+	c.mu.Unlock()
+}
+
+// Masters returns the addresses of the masters that own slots, loading the
+// slot map first if there is none.
+func (c *Cluster) Masters() ([]string, error) {
+	if c.gen.Load() == 0 {
+		if err := c.refresh(0); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	seen := make(map[string]bool)
+	var out []string
+	for _, a := range c.slots {
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Ping loads the slot map and PINGs every master.
+func (c *Cluster) Ping(ctx context.Context) error {
+	if err := c.refresh(c.gen.Load()); err != nil {
+		return err
+	}
+	masters, err := c.Masters()
+	if err != nil {
+		return err
+	}
+	if len(masters) == 0 {
+		return errors.New("the cluster has no slot assigned")
+	}
+	for _, addr := range masters {
+		conn, err := c.get(ctx, addr)
+		if err != nil {
+			return err
+		}
+		_, err = redis.DoContext(conn, ctx, "PING")
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("cluster node %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the cluster's counters so far.
+func (c *Cluster) Stats() ClusterStats {
+	return ClusterStats{Moved: c.moved.Load(), Asked: c.asked.Load(), Refreshes: c.refreshes.Load()}
+}
+
+// Close closes the connection pools.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.err = errClusterClosed
+	pools := c.pools
+	c.pools = nil
+	c.mu.Unlock()
+	for _, p := range pools {
+		p.Close()
+	}
+	return c.rc.Close()
+}
+
+func (c *Cluster) closed() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.err
+}
+
+// get returns a connection to the node at addr.
+func (c *Cluster) get(ctx context.Context, addr string) (redis.Conn, error) {
+	c.mu.RLock()
+	p, err := c.pools[addr], c.err
+	c.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		c.mu.Lock()
+		if c.err != nil {
+			c.mu.Unlock()
+			return nil, c.err
+		}
+		if p = c.pools[addr]; p == nil {
+			p = NewPool(c.nodeOptions(addr))
+			c.pools[addr] = p
+		}
+		c.mu.Unlock()
+	}
+	return p.GetContext(ctx)
+}
+
+// route is where a key's command goes.
+type route struct {
+	addr   string // the node
+	asking bool   // send ASKING first: the node imports the key's slot
+}
+
+// routeKeys fills routes[i] with the owner of keys(i)'s slot, for each i
+// in idx whose route is not set yet, loading the slot map first if a slot
+// has no known owner.
+func (c *Cluster) routeKeys(idx []int, key func(int) string, routes []route) error {
+	for try := 0; ; try++ {
+		seen := c.gen.Load()
+		missing := false
+		c.mu.RLock()
+		for _, i := range idx {
+			if routes[i].addr != "" {
+				continue
+			}
+			routes[i].addr = c.slots[redisc.Slot(key(i))]
+			missing = missing || routes[i].addr == ""
+		}
+		c.mu.RUnlock()
+		if !missing {
+			return nil
+		}
+		if try > 0 {
+			return errors.New("some of the cluster's slots have no master (CLUSTERDOWN?)")
+		}
+		if err := c.refresh(seen); err != nil {
+			return err
+		}
+	}
+}
+
+// redirect classifies a reply error: a MOVED or ASK redirection (recorded
+// in the stats, MOVED also in the slot map) returns the route to follow.
+func (c *Cluster) redirect(err error) (route, bool) {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return route{}, false
+	}
+	r := redisc.ParseRedir(re)
+	if r == nil {
+		return route{}, false
+	}
+	if r.Type == "ASK" {
+		c.asked.Add(1)
+		return route{addr: r.Addr, asking: true}, true
+	}
+	c.moved.Add(1)
+	c.moveSlot(r.NewSlot, r.Addr)
+	return route{addr: r.Addr}, true
+}
+
+// isClusterRedirect reports whether err is a MOVED or ASK reply.
+func isClusterRedirect(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && redisc.ParseRedir(re) != nil
+}
+
+// isCrossSlot reports whether err is Redis Cluster's CROSSSLOT reply: a
+// writer that does not know it talks to a cluster sent the script keys of
+// several slots.
+func isCrossSlot(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), "CROSSSLOT")
+}
+
+// hintCluster explains a redirection (or a CROSSSLOT refusal) seen by a
+// writer or reader that does not know it talks to a cluster.
+func hintCluster(err error) error {
+	if isClusterRedirect(err) || isCrossSlot(err) {
+		return fmt.Errorf("%w (the server is a Redis Cluster node: set online_store.redis.cluster: true, or use a redis+cluster:// URL)", err)
+	}
+	return err
+}
+
+// resize returns s with n zero elements, reusing its memory.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// firstErr keeps the first error.
+func firstErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
