@@ -145,3 +145,20 @@ func commandsOf(wr *write) int {
 	}
 	return 1
 }
+
+// reset empties b for the next collection, keeping its memory.
+func (b *batch) reset() {
+	clear(b.updates)
+	b.updates = b.updates[:0]
+	clear(b.flushes)
+	b.flushes = b.flushes[:0]
+	for i := range b.writes {
+		clear(b.writes[i].fields)
+		b.writes[i].table, b.writes[i].fields = nil, b.writes[i].fields[:0]
+	}
+	b.writes = b.writes[:0]
+	clear(b.index)
+	b.stale = 0
+	b.calls = b.calls[:0]
+	b.conn, b.sendErr = nil, nil
+}

@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
 
-// clusterShard writes a shard's batches to a cluster: one pipeline per
-// master, concurrently, with a connection per master kept across batches.
-type clusterShard struct {
-	s      *shard
+// clusterWriter is a shard's batchWriter into a Redis Cluster: it writes
+// each batch whole, one pipeline per master, concurrently, with a
+// connection per master kept across batches. Its sender only collects:
+// the receiver writes each batch, in order, while the next ones collect.
+type clusterWriter struct {
+	w      *Writer
 	c      *Cluster
 	nodes  map[string]*nodeWriter
 	routes []route // per write of the batch
@@ -41,12 +44,18 @@ type writeResult struct {
 	stale    bool  // the script wrote nothing: the key held a newer event
 }
 
-func newClusterShard(s *shard, c *Cluster) *clusterShard {
-	return &clusterShard{s: s, c: c, nodes: make(map[string]*nodeWriter)}
+func newClusterWriter(w *Writer, c *Cluster) *clusterWriter {
+	return &clusterWriter{w: w, c: c, nodes: make(map[string]*nodeWriter)}
 }
 
-// close returns the shard's connections to their pools.
-func (cs *clusterShard) close() {
+// send sends nothing: receive writes the batch.
+func (cs *clusterWriter) send(*batch) {}
+
+// receive writes b whole (see exec).
+func (cs *clusterWriter) receive(b *batch) (outcome, error) { return cs.exec(b) }
+
+// drop returns the shard's connections to their pools.
+func (cs *clusterWriter) drop(*batch) {
 	for _, n := range cs.nodes {
 		if n.conn != nil {
 			n.conn.Close()
@@ -57,16 +66,24 @@ func (cs *clusterShard) close() {
 
 // exec writes b to the cluster: it groups the writes by master, sends
 // one pipeline per master concurrently, and sends redirected writes again
-// (refreshing the slot map after MOVED) until every write succeeded. It
-// returns the number of updates found stale and of commands that wrote.
-// An error leaves the batch to be retried whole: its writes are
+// (refreshing the slot map after MOVED) until every write succeeded. An
+// error leaves the batch to be written again whole: its writes are
 // idempotent.
 //
 // Each event-time write is a call of the script of its own, with one key:
 // the keys of one call must share a hash slot, and keys of a batch rarely
 // do; a call with several keys of a slot being migrated would also be
 // refused (TRYAGAIN) while some of them are on each side.
-func (cs *clusterShard) exec(b *batch) (stale, cmds int, err error) {
+func (cs *clusterWriter) exec(b *batch) (outcome, error) {
+	start := time.Now()
+	stale, cmds, err := cs.write(b)
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{stale: stale, commands: cmds, roundTrip: time.Since(start)}, nil
+}
+
+func (cs *clusterWriter) write(b *batch) (stale, cmds int, err error) {
 	writes := b.writes
 	cs.routes = resize(cs.routes, len(writes))
 	cs.idx = cs.idx[:0]
@@ -144,7 +161,7 @@ func (cs *clusterShard) exec(b *batch) (stale, cmds int, err error) {
 
 // group assigns the writes in cs.idx to their nodes and returns the nodes
 // that have writes.
-func (cs *clusterShard) group() []*nodeWriter {
+func (cs *clusterWriter) group() []*nodeWriter {
 	for _, n := range cs.nodes {
 		n.writes, n.err = n.writes[:0], nil
 	}
@@ -166,8 +183,8 @@ func (cs *clusterShard) group() []*nodeWriter {
 
 // write sends the node's writes in one pipeline and reads their replies
 // into n.res, or sets n.err when the connection failed.
-func (n *nodeWriter) write(cs *clusterShard, writes []write) {
-	w := cs.s.w
+func (n *nodeWriter) write(cs *clusterWriter, writes []write) {
+	w := cs.w
 	n.res = resize(n.res, len(n.writes))
 	n.err = n.pipeline(cs, writes, w)
 	if n.err != nil && n.conn != nil {
@@ -176,7 +193,7 @@ func (n *nodeWriter) write(cs *clusterShard, writes []write) {
 	}
 }
 
-func (n *nodeWriter) pipeline(cs *clusterShard, writes []write, w *Writer) error {
+func (n *nodeWriter) pipeline(cs *clusterWriter, writes []write, w *Writer) error {
 	if n.conn != nil && n.conn.Err() != nil {
 		n.conn.Close()
 		n.conn = nil
@@ -303,5 +320,5 @@ func (n *nodeWriter) send(c redis.Conn, w *Writer, one []write, asking bool) err
 // concurrently, following MOVED and ASK redirections during resharding.
 // The caller closes c after Close.
 func NewClusterWriter(c *Cluster, opts WriterOptions) *Writer {
-	return startWriter(nil, c, opts)
+	return startWriter(opts, func(w *Writer) batchWriter { return newClusterWriter(w, c) })
 }

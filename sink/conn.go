@@ -11,8 +11,8 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// getConn returns the shard's connection for writing b, dialing a new
-// one when there is none. s.sendMu is held. A broken connection is
+// getConn returns the connection for writing b, dialing a new one when
+// there is none. A broken connection is
 // returned as it is: its batches fail, and the receiver drops it.
 //
 // The script is loaded right after dialing, whether b needs it or not:
@@ -21,20 +21,20 @@ import (
 // consume them. A connection that NOSCRIPT failed is dropped, and the
 // next one loads the script again. An error reply to SCRIPT LOAD (say,
 // NOPERM) fails only the batches that need the script.
-func (s *shard) getConn(b *batch) (redis.Conn, error) {
-	if s.conn == nil {
-		c, err := s.w.pool.GetContext(s.w.ctx)
+func (sw *serverWriter) getConn(b *batch) (redis.Conn, error) {
+	if sw.conn == nil {
+		c, err := sw.pool.GetContext(sw.w.ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.scriptErr = nil
-		if err := s.w.script.Load(c); err != nil {
+		sw.scriptErr = nil
+		if err := sw.w.script.Load(c); err != nil {
 			var re redis.Error
 			if !errors.As(err, &re) {
 				c.Close()
 				return nil, fmt.Errorf("load script: %w", err)
 			}
-			s.scriptErr = fmt.Errorf("load script: %w", err)
+			sw.scriptErr = fmt.Errorf("load script: %w", err)
 		}
 		id, err := redis.Int64(c.Do("CLIENT", "ID"))
 		if err != nil {
@@ -47,17 +47,17 @@ func (s *shard) getConn(b *batch) (redis.Conn, error) {
 		}
 		// The pool hands out again a connection it drained of every
 		// reply when it was dropped: nothing of it is left to run.
-		s.dropped = slices.DeleteFunc(s.dropped, func(d int64) bool { return d == id })
-		if err := s.killDropped(c); err != nil {
+		sw.dropped = slices.DeleteFunc(sw.dropped, func(d int64) bool { return d == id })
+		if err := sw.killDropped(c); err != nil {
 			c.Close()
 			return nil, err
 		}
-		s.conn, s.connID = c, id
+		sw.conn, sw.connID = c, id
 	}
-	if s.scriptErr != nil && b.needsScript() {
-		return nil, s.scriptErr
+	if sw.scriptErr != nil && b.needsScript() {
+		return nil, sw.scriptErr
 	}
-	return s.conn, nil
+	return sw.conn, nil
 }
 
 // killDropped ends the connections dropped since the last dial (CLIENT
@@ -67,40 +67,42 @@ func (s *shard) getConn(b *batch) (redis.Conn, error) {
 // (event-time writes are safe: the script keeps the newest). Killing the
 // connection discards what it did not run. Only a connection error keeps
 // them to kill on the next connection.
-func (s *shard) killDropped(c redis.Conn) error {
-	for len(s.dropped) > 0 {
-		_, err := c.Do("CLIENT", "KILL", "ID", s.dropped[0])
+func (sw *serverWriter) killDropped(c redis.Conn) error {
+	for len(sw.dropped) > 0 {
+		_, err := c.Do("CLIENT", "KILL", "ID", sw.dropped[0])
 		var re redis.Error
 		if err != nil && !errors.As(err, &re) {
 			return fmt.Errorf("kill a dropped connection: %w", err)
 		}
 		if err != nil && !strings.Contains(string(re), "No such client") {
-			s.w.log.Warn("redis: could not end a dropped connection; a write it still holds may run after newer writes", "err", err)
+			sw.w.log.Warn("redis: could not end a dropped connection; a write it still holds may run after newer writes", "err", err)
 		}
-		s.dropped = s.dropped[1:]
+		sw.dropped = sw.dropped[1:]
 	}
 	return nil
 }
 
-func (s *shard) dropConn() {
-	if s.cl != nil {
-		s.cl.close()
+// drop closes the connection, unless b was sent on another (b nil: in
+// any case), and keeps its CLIENT ID to kill (killDropped).
+func (sw *serverWriter) drop(b *batch) {
+	if sw.conn == nil || b != nil && b.conn != sw.conn {
+		return
 	}
-	if s.conn != nil {
-		if s.connID != 0 {
-			s.dropped = append(s.dropped, s.connID)
-		}
-		s.conn.Close()
-		s.conn, s.connID = nil, 0
+	if sw.connID != 0 {
+		sw.dropped = append(sw.dropped, sw.connID)
 	}
+	sw.conn.Close()
+	sw.conn, sw.connID = nil, 0
 }
 
-func (s *shard) backoff(attempt int) time.Duration {
-	d := s.w.opts.MinBackoff
-	for i := 0; i < attempt && d < s.w.opts.MaxBackoff; i++ {
+// backoff returns the delay before the attempt after attempt (0: the
+// first) failed: MinBackoff doubling to MaxBackoff, with jitter.
+func (o *WriterOptions) backoff(attempt int) time.Duration {
+	d := o.MinBackoff
+	for i := 0; i < attempt && d < o.MaxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, s.w.opts.MaxBackoff)
+	d = min(d, o.MaxBackoff)
 	return d/2 + rand.N(d/2+1) // jitter: [d/2, d]
 }
 

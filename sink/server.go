@@ -3,14 +3,75 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
 
+// serverWriter is a shard's batchWriter into one Redis server: one
+// connection at a time, on which the sender pipelines each batch's
+// commands while the receiver reads the replies of the batches before.
+// Its fields are guarded by the shard's sendMu.
+type serverWriter struct {
+	w    *Writer
+	pool *redis.Pool
+	conn redis.Conn
+	// scriptErr is the error reply to loading the script on conn.
+	scriptErr error
+	connID    int64   // conn's CLIENT ID; 0: unknown
+	dropped   []int64 // IDs of connections dropped, to kill (killDropped)
+	args      []any
+	argCache
+}
+
+func newServerWriter(w *Writer, pool *redis.Pool) *serverWriter {
+	return &serverWriter{w: w, pool: pool}
+}
+
+// send sends b's commands on the connection, dialing one if there is
+// none, and records the connection (or the error) in b.
+func (sw *serverWriter) send(b *batch) {
+	b.sentAt = time.Now()
+	b.conn, b.sendErr = sw.getConn(b)
+	if b.sendErr == nil {
+		b.sendErr = sw.sendBatch(b.conn, b)
+	}
+}
+
+// receive reads the replies of b's commands from the connection send
+// sent them on. sendMu is not held: only the receiver reads replies.
+func (sw *serverWriter) receive(b *batch) (outcome, error) {
+	if b.sendErr != nil {
+		return outcome{}, b.sendErr
+	}
+	stale, err := sw.receiveBatch(b.conn, b)
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{stale: stale, commands: len(b.calls), roundTrip: time.Since(b.sentAt)}, nil
+}
+
+// exec writes b in one pipelined round trip and reads every reply.
+func (sw *serverWriter) exec(b *batch) (outcome, error) {
+	start := time.Now()
+	c, err := sw.getConn(b)
+	if err != nil {
+		return outcome{}, err
+	}
+	if err := sw.sendBatch(c, b); err != nil {
+		return outcome{}, err
+	}
+	stale, err := sw.receiveBatch(c, b)
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{stale: stale, commands: len(b.calls), roundTrip: time.Since(start)}, nil
+}
+
 // sendBatch sends the commands of b's writes on c, recording them in
 // b.calls: the consecutive EventTime writes of a table go to one call of
-// the script, up to scriptKeys at a time. s.sendMu is held.
-func (s *shard) sendBatch(c redis.Conn, b *batch) error {
+// the script, up to scriptKeys at a time.
+func (sw *serverWriter) sendBatch(c redis.Conn, b *batch) error {
 	b.calls = b.calls[:0]
 	for i := 0; i < len(b.writes); {
 		wr := &b.writes[i]
@@ -19,13 +80,13 @@ func (s *shard) sendBatch(c redis.Conn, b *batch) error {
 			for j < len(b.writes) && j-i < scriptKeys && b.writes[j].table == wr.table {
 				j++
 			}
-			if err := s.sendScript(c, b, i, j); err != nil {
+			if err := sw.sendScript(c, b, i, j); err != nil {
 				return err
 			}
 			i = j
 			continue
 		}
-		if err := s.sendArrival(c, b, i); err != nil {
+		if err := sw.sendArrival(c, b, i); err != nil {
 			return err
 		}
 		i++
@@ -38,10 +99,10 @@ func (s *shard) sendBatch(c redis.Conn, b *batch) error {
 
 // sendScript sends one call of the script for writes[from:to], all of one
 // table.
-func (s *shard) sendScript(c redis.Conn, b *batch, from, to int) error {
-	args := s.argCache.appendScript(s.args[:0], s.w.script, b.writes[from:to])
+func (sw *serverWriter) sendScript(c redis.Conn, b *batch, from, to int) error {
+	args := sw.argCache.appendScript(sw.args[:0], sw.w.script, b.writes[from:to])
 	err := c.Send("EVALSHA", args...)
-	s.args = clearArgs(args)
+	sw.args = clearArgs(args)
 	if err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
@@ -50,15 +111,15 @@ func (s *shard) sendScript(c redis.Conn, b *batch, from, to int) error {
 }
 
 // sendArrival sends the HSET (and PEXPIRE) of writes[i], an Arrival write.
-func (s *shard) sendArrival(c redis.Conn, b *batch, i int) error {
+func (sw *serverWriter) sendArrival(c redis.Conn, b *batch, i int) error {
 	wr := &b.writes[i]
-	ta := s.tableArgs(wr.table)
-	args := append(s.args[:0], wr.key)
+	ta := sw.tableArgs(wr.table)
+	args := append(sw.args[:0], wr.key)
 	for _, f := range wr.fields {
-		args = append(args, s.name(f.name), f.value)
+		args = append(args, sw.name(f.name), f.value)
 	}
 	err := c.Send("HSET", args...)
-	s.args = clearArgs(args)
+	sw.args = clearArgs(args)
 	if err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
@@ -76,14 +137,14 @@ func (s *shard) sendArrival(c redis.Conn, b *batch, i int) error {
 // receiveBatch reads the reply of every command in b.calls from c and
 // returns the number of updates found stale. Error replies are read to
 // the end and the first is returned.
-func (s *shard) receiveBatch(c redis.Conn, b *batch) (stale int, err error) {
+func (sw *serverWriter) receiveBatch(c redis.Conn, b *batch) (stale int, err error) {
 	var replyErr error
 	for n, cl := range b.calls {
 		var r any
 		if n == 0 {
 			// Only the first reply waits for the server: let Close
 			// interrupt it.
-			r, err = redis.ReceiveContext(c, s.w.ctx)
+			r, err = redis.ReceiveContext(c, sw.w.ctx)
 		} else {
 			r, err = c.Receive()
 		}

@@ -5,28 +5,23 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
 )
 
 // batchesPerShard is how many batches a shard holds: while one is being
 // answered by Redis, the next is already sent and a third collects.
 const batchesPerShard = 3
 
-// shard owns one connection and the keys that hash to it. Two goroutines
-// share its work: the sender collects a batch, coalesces it and sends it
-// in one pipelined write, then collects the next while Redis answers; the
-// receiver reads each batch's replies in order, acks its updates, and
-// retries a failed batch until it is written.
+// shard owns a share of the keys and one connection (one per master of
+// a cluster) to write them. Two goroutines share its work: the sender
+// collects a batch, coalesces it and sends it (out.send), then collects
+// the next while Redis answers; the receiver completes each batch's write
+// in order (out.receive), acks its updates, and writes a failed batch
+// again until it is written.
 //
 // Batches are written in the order they were collected, on one
 // connection at a time: after a failure the receiver drops the
 // connection and, holding sendMu so that nothing new is sent, writes the
 // failed batch and every batch sent after it again, in order.
-//
-// Into a Redis Cluster (cl set) the sender only collects: the receiver
-// writes each batch whole, in order, with one pipeline per master
-// (clusterShard.exec), while the sender collects the next ones.
 type shard struct {
 	w     *Writer
 	in    chan item
@@ -34,22 +29,46 @@ type shard struct {
 	sleep *time.Timer // the receiver's: backoff between attempts
 	free  chan *batch // batches to collect into
 	sent  chan *batch // collected batches, in order, for the receiver
-	// cl, when set, writes the batches to a Redis Cluster (cluster.go).
-	cl *clusterShard
 
 	// sendMu is held while a batch is sent, and by the receiver while it
-	// writes batches again after a failure. It guards what follows.
+	// writes batches again after a failure. It guards out's connections.
 	sendMu sync.Mutex
-	conn   redis.Conn
-	// scriptErr is the error reply to loading the script on conn.
-	scriptErr error
-	connID    int64   // conn's CLIENT ID; 0: unknown
-	dropped   []int64 // IDs of connections dropped, to kill (killDropped)
-	args      []any
-	argCache
+	out    batchWriter
 }
 
-func newShard(w *Writer, i int) *shard {
+// A batchWriter writes a shard's batches, in the order they were
+// collected: to one server (serverWriter), or to a cluster
+// (clusterWriter). The sender calls send with the shard's sendMu held,
+// then hands the batch to the receiver, which calls receive for each
+// batch in that order, without sendMu. After a failed receive, the
+// receiver takes sendMu, calls drop, and writes that batch and every
+// batch sent after it again with exec.
+type batchWriter interface {
+	// send starts writing b. One server: b's commands in one pipelined
+	// write, whose replies receive reads; an error is kept in b for
+	// receive. A cluster: nothing.
+	send(b *batch)
+	// receive completes the write of b that send started. One server:
+	// it reads the replies. A cluster: it writes b whole, one pipeline
+	// per master.
+	receive(b *batch) (outcome, error)
+	// exec writes b whole and reads every reply, on a connection on
+	// which nothing else is in flight; sendMu is held.
+	exec(b *batch) (outcome, error)
+	// drop ends the connection b was sent on, or every connection when
+	// b is nil; its unread replies are lost, and the next write starts
+	// on a new connection. sendMu is held, or the sender has stopped.
+	drop(b *batch)
+}
+
+// outcome is what a written batch did.
+type outcome struct {
+	stale     int           // updates found stale
+	commands  int           // commands that wrote
+	roundTrip time.Duration // of the attempt that succeeded
+}
+
+func newShard(w *Writer, out batchWriter) *shard {
 	stopped := func() *time.Timer {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
@@ -62,12 +81,10 @@ func newShard(w *Writer, i int) *shard {
 		sleep: stopped(),
 		free:  make(chan *batch, batchesPerShard),
 		sent:  make(chan *batch, batchesPerShard),
+		out:   out,
 	}
 	for range batchesPerShard {
 		s.free <- &batch{index: make(map[writeKey]int)}
-	}
-	if w.cluster != nil {
-		s.cl = newClusterShard(s, w.cluster)
 	}
 	return s
 }
@@ -82,7 +99,7 @@ func (s *shard) run() {
 	}()
 	s.send()
 	<-done
-	s.dropConn()
+	s.out.drop(nil)
 }
 
 // send is the sender's loop: collect a batch, send it, hand it to the
@@ -101,17 +118,9 @@ func (s *shard) send() {
 		if !s.collect(b) {
 			return
 		}
-		if s.cl != nil {
-			s.sent <- b // never blocks: it has room for every batch
-			continue
-		}
 		s.sendMu.Lock()
-		b.conn, b.sendErr, b.sentAt = nil, nil, time.Now()
 		if len(b.writes) > 0 {
-			b.conn, b.sendErr = s.getConn(b)
-			if b.sendErr == nil {
-				b.sendErr = s.sendBatch(b.conn, b)
-			}
+			s.out.send(b)
 		}
 		// Handed over before sendMu is released, so that a receiver
 		// recovering from a failure finds every batch sent before.
@@ -186,39 +195,26 @@ func (s *shard) receive() {
 	}
 }
 
-// complete reads b's replies; on a failure it writes b and the batches
-// sent after it again. Into a cluster, it writes b (nothing was sent). It
-// returns false when the writer was closed or failed first.
+// complete completes b's write; on a failure it writes b and the batches
+// sent after it again. It returns false when the writer was closed or
+// failed first.
 func (s *shard) complete(b *batch) bool {
 	if len(b.writes) == 0 {
 		s.finish(b)
 		return true
 	}
-	if s.cl != nil {
-		if !s.retry(b, nil) {
-			return false
-		}
+	o, err := s.out.receive(b)
+	if err == nil {
+		s.written(b, o)
 		s.finish(b)
 		return true
-	}
-	err := b.sendErr
-	if err == nil {
-		var stale int
-		stale, err = s.receiveBatch(b.conn, b)
-		if err == nil {
-			s.written(b, stale, len(b.calls), time.Since(b.sentAt))
-			s.finish(b)
-			return true
-		}
 	}
 	// Replies of later batches sent on this connection are unread: drop
 	// it, and write them again after b, in order, before anything new.
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if s.conn == b.conn {
-		s.dropConn()
-	}
-	if !s.retry(b, err) {
+	s.out.drop(b)
+	if !s.writeRetrying(b, err) {
 		return false
 	}
 	s.finish(b)
@@ -228,29 +224,28 @@ func (s *shard) complete(b *batch) bool {
 		default:
 			return true
 		}
-		if len(b.writes) > 0 && !s.retry(b, nil) {
+		if len(b.writes) > 0 && !s.writeRetrying(b, nil) {
 			return false
 		}
 		s.finish(b)
 	}
 }
 
-// written counts a batch whose every reply was read: cmds commands that
-// wrote, stale of its updates found stale.
-func (s *shard) written(b *batch, stale, cmds int, rt time.Duration) {
+// written counts a batch whose every reply was read.
+func (s *shard) written(b *batch, o outcome) {
 	w := s.w
 	if w.opts.OnBatch != nil {
 		w.opts.OnBatch(BatchInfo{
 			Updates:   len(b.updates),
 			Writes:    len(b.writes),
-			Commands:  cmds,
-			RoundTrip: rt,
+			Commands:  o.commands,
+			RoundTrip: o.roundTrip,
 		})
 	}
 	w.stats.batches.Add(1)
-	w.stats.commands.Add(int64(cmds))
+	w.stats.commands.Add(int64(o.commands))
 	w.stats.writes.Add(int64(len(b.writes)))
-	b.stale += stale
+	b.stale += o.stale
 	w.failures.recovered(w.log)
 }
 
@@ -267,27 +262,17 @@ func (s *shard) finish(b *batch) {
 	for _, f := range b.flushes {
 		f <- struct{}{}
 	}
-	clear(b.updates)
-	b.updates = b.updates[:0]
-	clear(b.flushes)
-	b.flushes = b.flushes[:0]
-	for i := range b.writes {
-		clear(b.writes[i].fields)
-		b.writes[i].table, b.writes[i].fields = nil, b.writes[i].fields[:0]
-	}
-	b.writes = b.writes[:0]
-	clear(b.index)
-	b.stale = 0
-	b.calls = b.calls[:0]
-	b.conn, b.sendErr = nil, nil
+	b.reset()
 	s.free <- b // never blocks: it has room for every batch
 }
 
-// retry writes b until it is written, after a first attempt that failed
-// with err (nil: b was not attempted on the current connection). s.sendMu
-// is held, unless the shard writes to a cluster (its sender never sends).
-// It returns false when the writer was closed or failed first.
-func (s *shard) retry(b *batch, err error) bool {
+// writeRetrying writes b with exec, with backoff between attempts, until
+// it is written. failed is the error of an attempt that failed already
+// (its connection dropped), or nil: b's first attempt on the current
+// connection is then made at once. s.sendMu is held. It returns false
+// when the writer was closed or failed first.
+func (s *shard) writeRetrying(b *batch, failed error) bool {
+	err := failed
 	w := s.w
 	reloaded := false
 	for attempt := 0; ; attempt++ {
@@ -310,22 +295,21 @@ func (s *shard) retry(b *batch, err error) bool {
 			}
 			if wait {
 				w.failures.failure(w.log, err)
-				if !s.pause(s.backoff(attempt)) {
+				if !s.pause(w.opts.backoff(attempt)) {
 					return false
 				}
 			}
 			w.stats.retries.Add(1)
 		}
-		start := time.Now()
-		var stale, cmds int
-		stale, cmds, err = s.exec(b)
+		var o outcome
+		o, err = s.out.exec(b)
 		if err == nil {
-			s.written(b, stale, cmds, time.Since(start))
+			s.written(b, o)
 			return true
 		}
 		// Broken, or an error reply left later replies unread: either
 		// way the next attempt starts on a new connection.
-		s.dropConn()
+		s.out.drop(nil)
 	}
 }
 
@@ -341,25 +325,6 @@ func (s *shard) pause(d time.Duration) bool {
 	case <-s.w.failed:
 		return false
 	}
-}
-
-// exec writes b in one pipelined round trip on the shard's connection
-// (or one per master of a cluster) and reads every reply; s.sendMu is
-// held and no other batch is in flight. It returns the number of updates
-// found stale and of commands that wrote.
-func (s *shard) exec(b *batch) (stale, cmds int, err error) {
-	if s.cl != nil {
-		return s.cl.exec(b)
-	}
-	c, err := s.getConn(b)
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := s.sendBatch(c, b); err != nil {
-		return 0, 0, err
-	}
-	stale, err = s.receiveBatch(c, b)
-	return stale, len(b.calls), err
 }
 
 // failureLog rate-limits the log lines of failing writes: the first

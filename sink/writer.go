@@ -183,13 +183,10 @@ var ErrClosed = errors.New("sink: writer closed")
 // was not made with NewClusterWriter) stops the writer:
 // Failed is closed, Err returns the error, and Submit and Flush return it.
 type Writer struct {
-	pool   *redis.Pool
 	opts   WriterOptions
 	log    *slog.Logger
 	script *redis.Script
 	shards []*shard
-
-	cluster *Cluster // set: writes go to a Redis Cluster (NewClusterWriter)
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -209,15 +206,15 @@ type Writer struct {
 // holds opts.Conns connections for its lifetime, so a pool with MaxActive
 // set must allow that many. The caller closes the pool after Close.
 func NewWriter(pool *redis.Pool, opts WriterOptions) *Writer {
-	return startWriter(pool, nil, opts)
+	return startWriter(opts, func(w *Writer) batchWriter { return newServerWriter(w, pool) })
 }
 
-// startWriter starts a writer into pool's server, or into cluster when set.
-func startWriter(pool *redis.Pool, cluster *Cluster, opts WriterOptions) *Writer {
+// startWriter starts a writer whose shards write with the batchWriters
+// that out returns, one per shard.
+func startWriter(opts WriterOptions, out func(*Writer) batchWriter) *Writer {
 	opts.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
-		pool:   pool,
 		opts:   opts,
 		log:    opts.Logger,
 		script: redis.NewScript(-1, setIfNewerScript),
@@ -225,11 +222,10 @@ func startWriter(pool *redis.Pool, cluster *Cluster, opts WriterOptions) *Writer
 		cancel: cancel,
 		failed: make(chan struct{}),
 	}
-	w.cluster = cluster
 	w.failures.interval = opts.LogInterval
 	w.shards = make([]*shard, opts.Conns)
 	for i := range w.shards {
-		w.shards[i] = newShard(w, i)
+		w.shards[i] = newShard(w, out(w))
 	}
 	w.wg.Add(len(w.shards))
 	for _, s := range w.shards {
