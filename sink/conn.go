@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -104,6 +105,34 @@ func (o *WriterOptions) backoff(attempt int) time.Duration {
 	}
 	d = min(d, o.MaxBackoff)
 	return d/2 + rand.N(d/2+1) // jitter: [d/2, d]
+}
+
+// replies reads, in order, the replies of a pipeline flushed on c. Only
+// the first waits for the server, so only it is read under ctx (the
+// writer's, which Close cancels, or a read's); the rest follow it, each
+// under the connection's read timeout.
+type replies struct {
+	c    redis.Conn
+	ctx  context.Context
+	read int
+}
+
+// next reads the next reply.
+func (r *replies) next() (any, error) {
+	r.read++
+	if r.read == 1 {
+		return redis.ReceiveContext(r.c, r.ctx)
+	}
+	return r.c.Receive()
+}
+
+// asking reads the reply to an ASKING and returns a connection error; an
+// error reply to it shows again as the reply to the command it precedes.
+func (r *replies) asking() error {
+	if _, err := r.next(); err != nil && !errors.As(err, new(redis.Error)) {
+		return err
+	}
+	return nil
 }
 
 // isNoScript reports whether err is Redis's NOSCRIPT reply.

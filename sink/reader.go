@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -50,21 +49,26 @@ func (r *Reader) Get(ctx context.Context, table string, keys []string, features 
 		}
 		return out, nil
 	}
+	var err error
 	if r.cluster != nil {
-		if err := r.getCluster(ctx, table, keys, features, out); err != nil {
-			return nil, err
-		}
-		return out, nil
+		err = r.cluster.read(ctx, table, keys, features, out)
+	} else {
+		err = r.readServer(ctx, table, keys, features, out)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("sink: read: %w", err)
+	}
+	return out, nil
+}
+
+// readServer reads keys from one server: split into parts of whole
+// chunks, over up to readConns connections concurrently.
+func (r *Reader) readServer(ctx context.Context, table string, keys, features []string, out [][]any) error {
 	rows := newRows(len(keys), len(features))
 	parts := min(readConns, len(keys)/readChunk)
 	if parts <= 1 {
-		if err := r.read(ctx, table, keys, features, rows, out); err != nil {
-			return nil, err
-		}
-		return out, nil
+		return r.read(ctx, table, keys, features, rows, out)
 	}
-	// Split the keys into parts of whole chunks, read concurrently.
 	chunks := (len(keys) + readChunk - 1) / readChunk
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
@@ -78,10 +82,10 @@ func (r *Reader) Get(ctx context.Context, table string, keys []string, features 
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // newRows returns one backing array for the rows of n keys.
@@ -92,13 +96,10 @@ func newRows(n, features int) []any { return make([]any, n*features) }
 func (r *Reader) read(ctx context.Context, table string, keys, features []string, rows []any, out [][]any) error {
 	c, err := r.pool.GetContext(ctx)
 	if err != nil {
-		return fmt.Errorf("sink: read: %w", err)
+		return err
 	}
 	defer c.Close()
-	args := make([]any, 1+len(features))
-	for i, f := range features {
-		args[1+i] = f
-	}
+	args := hmgetArgs(features)
 	var key []byte
 	nf := len(features)
 	for start := 0; start < len(keys); start += readChunk {
@@ -107,17 +108,17 @@ func (r *Reader) read(ctx context.Context, table string, keys, features []string
 			key = append(AppendKeyStart(key[:0], table), k...)
 			args[0] = key // Send copies it into the connection's buffer
 			if err := c.Send("HMGET", args...); err != nil {
-				return fmt.Errorf("sink: read: %w", err)
+				return err
 			}
 		}
 		// Do("") flushes the chunk and reads all its replies under one
 		// read deadline, rather than one per reply.
 		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
 		if err != nil {
-			return fmt.Errorf("sink: read: %w", err)
+			return err
 		}
 		if len(replies) != len(chunk) {
-			return fmt.Errorf("sink: read: %d replies for %d keys", len(replies), len(chunk))
+			return fmt.Errorf("%d replies for %d keys", len(replies), len(chunk))
 		}
 		for i, k := range chunk {
 			j := start + i
@@ -131,111 +132,73 @@ func (r *Reader) read(ctx context.Context, table string, keys, features []string
 	return nil
 }
 
-// getCluster reads keys from a cluster: pipelined HMGETs per master,
-// concurrently, following redirections.
-func (r *Reader) getCluster(ctx context.Context, table string, keys []string, features []string, out [][]any) error {
-	c := r.cluster
-	routes := make([]route, len(keys))
-	idx := make([]int, len(keys))
-	for i := range idx {
-		idx[i] = i
-	}
-	fullKey := func(i int) string { return Key(table, keys[i]) }
-	for round := 0; len(idx) > 0; round++ {
-		if round == maxRedirectRounds {
-			return fmt.Errorf("sink: read: %d keys still redirected after %d rounds", len(idx), round)
-		}
-		seen := c.gen.Load()
-		if err := c.routeKeys(idx, fullKey, routes); err != nil {
-			return fmt.Errorf("sink: read: %w", err)
-		}
-		byNode := make(map[string][]int)
-		var order []string
-		for _, i := range idx {
-			a := routes[i].addr
-			if byNode[a] == nil {
-				order = append(order, a)
-			}
-			byNode[a] = append(byNode[a], i)
-		}
-		type nodeResult struct {
-			redirected []int
-			err        error
-		}
-		results := make([]nodeResult, len(order))
-		var wg sync.WaitGroup
-		for j, addr := range order {
-			wg.Go(func() {
-				results[j].redirected, results[j].err = r.readNode(ctx, addr, table, keys, features, byNode[addr], routes, out)
-			})
-		}
-		wg.Wait()
-		idx = idx[:0]
-		moved := false
-		for _, res := range results {
-			if res.err != nil {
-				return res.err
-			}
-			for _, i := range res.redirected {
-				moved = moved || !routes[i].asking
-				idx = append(idx, i)
-			}
-		}
-		if moved {
-			if err := c.refresh(seen); err != nil {
-				return fmt.Errorf("sink: read: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// readNode reads the keys idx from the node at addr with pipelined HMGETs
-// and returns the keys whose replies were redirected, their new routes
-// set in routes.
-func (r *Reader) readNode(ctx context.Context, addr, table string, keys, features []string, idx []int, routes []route, out [][]any) ([]int, error) {
-	conn, err := r.cluster.get(ctx, addr)
-	if err != nil {
-		return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
-	}
-	defer conn.Close()
+// hmgetArgs returns the arguments of an HMGET of features, the key to be
+// set in the first.
+func hmgetArgs(features []string) []any {
 	args := make([]any, 1+len(features))
 	for i, f := range features {
 		args[1+i] = f
 	}
+	return args
+}
+
+// read reads keys from a cluster: pipelined HMGETs per master,
+// concurrently, following redirections.
+func (c *Cluster) read(ctx context.Context, table string, keys, features []string, out [][]any) error {
+	var rt routing
+	return c.rounds(&rt, len(keys), func(i int) string { return Key(table, keys[i]) },
+		func(_ uint64, nodes []nodeKeys, again []int) ([]int, error) {
+			redirected := make([][]int, len(nodes))
+			errs := make([]error, len(nodes))
+			eachNode(len(nodes), func(j int) {
+				redirected[j], errs[j] = c.readNode(ctx, nodes[j], table, keys, features, rt.routes, out)
+			})
+			for j := range nodes {
+				if errs[j] != nil {
+					return again, errs[j]
+				}
+				again = append(again, redirected[j]...)
+			}
+			return again, nil
+		})
+}
+
+// readNode reads the keys of nk from its node with pipelined HMGETs and
+// returns the keys whose replies were redirected, their new routes set in
+// routes.
+func (c *Cluster) readNode(ctx context.Context, nk nodeKeys, table string, keys, features []string, routes []route, out [][]any) ([]int, error) {
+	conn, err := c.get(ctx, nk.addr)
+	if err != nil {
+		return nil, fmt.Errorf("redis cluster node %s: %w", nk.addr, err)
+	}
+	defer conn.Close()
+	args := hmgetArgs(features)
 	var redirected []int
-	for start := 0; start < len(idx); start += readChunk {
-		chunk := idx[start:min(start+readChunk, len(idx))]
+	for start := 0; start < len(nk.idx); start += readChunk {
+		chunk := nk.idx[start:min(start+readChunk, len(nk.idx))]
 		for _, i := range chunk {
 			if routes[i].asking {
 				if err := conn.Send("ASKING"); err != nil {
-					return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+					return nil, fmt.Errorf("redis cluster node %s: %w", nk.addr, err)
 				}
 			}
 			args[0] = Key(table, keys[i])
 			if err := conn.Send("HMGET", args...); err != nil {
-				return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+				return nil, fmt.Errorf("redis cluster node %s: %w", nk.addr, err)
 			}
 		}
 		if err := conn.Flush(); err != nil {
-			return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+			return nil, fmt.Errorf("redis cluster node %s: %w", nk.addr, err)
 		}
-		first := true
-		receive := func() (any, error) {
-			if first {
-				first = false
-				return redis.ReceiveContext(conn, ctx)
-			}
-			return conn.Receive()
-		}
+		rs := replies{c: conn, ctx: ctx}
 		for _, i := range chunk {
 			if routes[i].asking {
-				if _, err := receive(); err != nil && !errors.As(err, new(redis.Error)) {
-					return nil, fmt.Errorf("sink: read from redis cluster node %s: %w", addr, err)
+				if err := rs.asking(); err != nil {
+					return nil, fmt.Errorf("redis cluster node %s: %w", nk.addr, err)
 				}
 			}
-			reply, err := receive()
-			if to, ok := r.cluster.redirect(err); ok {
+			reply, err := rs.next()
+			if to, ok := c.redirect(err); ok {
 				routes[i] = to
 				redirected = append(redirected, i)
 				continue
@@ -259,21 +222,21 @@ func decodeRow(reply any, err error, table, k string, features []string, row []a
 		if err == nil {
 			err = fmt.Errorf("unexpected reply %T", reply)
 		}
-		return fmt.Errorf("sink: read %s: %w", Key(table, k), hintCluster(err))
+		return fmt.Errorf("%s: %w", Key(table, k), hintCluster(err))
 	}
 	if len(vals) != len(features) {
-		return fmt.Errorf("sink: read %s: %d values for %d features", Key(table, k), len(vals), len(features))
+		return fmt.Errorf("%s: %d values for %d features", Key(table, k), len(vals), len(features))
 	}
 	for j, v := range vals {
 		switch v := v.(type) {
 		case nil:
 		case []byte:
 			if row[j], err = DecodeValue(v); err != nil {
-				return fmt.Errorf("sink: read %s field %s: %w", Key(table, k), features[j], err)
+				return fmt.Errorf("%s field %s: %w", Key(table, k), features[j], err)
 			}
 		default:
 			_, err = redis.ByteSlices(vals, nil) // the error of a non-bulk element
-			return fmt.Errorf("sink: read %s: %w", Key(table, k), err)
+			return fmt.Errorf("%s: %w", Key(table, k), err)
 		}
 	}
 	return nil

@@ -75,12 +75,52 @@ return res
 // few dozen, the cost of a call is all in its keys.
 const scriptKeys = 32
 
-// argCache holds the arguments that recur in every batch's commands,
-// boxed once: each table's time field and TTL, and the field names. It
-// belongs to one goroutine at a time.
-type argCache struct {
+// cmdBuilder builds and sends the commands of writes: a call of
+// setIfNewerScript for EventTime writes, HSET and (with a TTL) PEXPIRE
+// for Arrival writes. The arguments that recur in every batch are boxed
+// once: each table's time field and TTL, and the field names. It belongs
+// to one goroutine at a time.
+type cmdBuilder struct {
+	script *redis.Script
 	tables map[*Table]tableArgs
 	names  []boxedName // field names as command arguments
+	args   []any       // the arguments of the command being sent
+}
+
+// send sends the commands of ws on c, each after ASKING when asking: one
+// call of the script when ws are EventTime writes (all of one table, at
+// most scriptKeys), else the HSET, and with a TTL the PEXPIRE, of ws[0],
+// its only write (see commandsOf).
+func (cb *cmdBuilder) send(c redis.Conn, ws []write, asking bool) error {
+	wr := &ws[0]
+	if wr.table.Ordering == EventTime {
+		cb.args = cb.appendScript(cb.args[:0], ws)
+		return cb.sendArgs(c, "EVALSHA", asking)
+	}
+	cb.args = append(cb.args[:0], wr.key)
+	for _, f := range wr.fields {
+		cb.args = append(cb.args, cb.name(f.name), f.value)
+	}
+	if err := cb.sendArgs(c, "HSET", asking); err != nil || wr.table.TTL <= 0 {
+		return err
+	}
+	cb.args = append(cb.args[:0], wr.key, cb.tableArgs(wr.table).ttl)
+	return cb.sendArgs(c, "PEXPIRE", asking)
+}
+
+// sendArgs sends cmd with the arguments in cb.args, after ASKING when
+// asking, and drops the references cb.args holds, keeping its memory.
+func (cb *cmdBuilder) sendArgs(c redis.Conn, cmd string, asking bool) error {
+	var err error
+	if asking {
+		err = c.Send("ASKING")
+	}
+	if err == nil {
+		err = c.Send(cmd, cb.args...)
+	}
+	clear(cb.args)
+	cb.args = cb.args[:0]
+	return err
 }
 
 // boxedName is a field name boxed as a command argument. Names are told
@@ -92,21 +132,21 @@ type boxedName struct {
 	arg  any
 }
 
-// maxBoxedNames bounds ac.names; names past it are boxed at every use.
+// maxBoxedNames bounds cb.names; names past it are boxed at every use.
 const maxBoxedNames = 64
 
 // name returns name as a command argument, without allocating for a name
 // seen before.
-func (ac *argCache) name(name string) any {
+func (cb *cmdBuilder) name(name string) any {
 	data := unsafe.StringData(name)
-	for i := range ac.names {
-		if n := &ac.names[i]; n.data == data && n.len == len(name) {
+	for i := range cb.names {
+		if n := &cb.names[i]; n.data == data && n.len == len(name) {
 			return n.arg
 		}
 	}
 	var arg any = name
-	if len(ac.names) < maxBoxedNames {
-		ac.names = append(ac.names, boxedName{data, len(name), arg})
+	if len(cb.names) < maxBoxedNames {
+		cb.names = append(cb.names, boxedName{data, len(name), arg})
 	}
 	return arg
 }
@@ -118,24 +158,24 @@ type tableArgs struct {
 }
 
 // tableArgs returns t's arguments, boxing them the first time.
-func (ac *argCache) tableArgs(t *Table) tableArgs {
-	ta, ok := ac.tables[t]
+func (cb *cmdBuilder) tableArgs(t *Table) tableArgs {
+	ta, ok := cb.tables[t]
 	if !ok {
-		if ac.tables == nil {
-			ac.tables = make(map[*Table]tableArgs)
+		if cb.tables == nil {
+			cb.tables = make(map[*Table]tableArgs)
 		}
 		ta = tableArgs{timeField: t.timeField(), ttl: t.TTL.Milliseconds()}
-		ac.tables[t] = ta
+		cb.tables[t] = ta
 	}
 	return ta
 }
 
-// appendScript appends the arguments of EVALSHA that call script
-// (setIfNewerScript) for ws, all of one table: the hash, the keys, then
-// ARGV as the script reads it.
-func (ac *argCache) appendScript(args []any, script *redis.Script, ws []write) []any {
-	ta := ac.tableArgs(ws[0].table)
-	args = append(args, script.Hash(), len(ws))
+// appendScript appends the arguments of the EVALSHA that calls
+// setIfNewerScript for ws, all of one table: the script's hash, the
+// keys, then ARGV as the script reads it.
+func (cb *cmdBuilder) appendScript(args []any, ws []write) []any {
+	ta := cb.tableArgs(ws[0].table)
+	args = append(args, cb.script.Hash(), len(ws))
 	for i := range ws {
 		args = append(args, ws[i].key)
 	}
@@ -145,20 +185,14 @@ func (ac *argCache) appendScript(args []any, script *redis.Script, ws []write) [
 		if wr.sameTime() {
 			args = append(args, len(wr.fields), wr.newest)
 			for _, f := range wr.fields {
-				args = append(args, ac.name(f.name), f.value)
+				args = append(args, cb.name(f.name), f.value)
 			}
 			continue
 		}
 		args = append(args, -len(wr.fields))
 		for _, f := range wr.fields {
-			args = append(args, ac.name(f.name), f.time, f.value)
+			args = append(args, cb.name(f.name), f.time, f.value)
 		}
 	}
 	return args
-}
-
-// clearArgs drops the references args holds, keeping its memory.
-func clearArgs(args []any) []any {
-	clear(args)
-	return args[:0]
 }

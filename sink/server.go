@@ -20,12 +20,11 @@ type serverWriter struct {
 	scriptErr error
 	connID    int64   // conn's CLIENT ID; 0: unknown
 	dropped   []int64 // IDs of connections dropped, to kill (killDropped)
-	args      []any
-	argCache
+	cmds      cmdBuilder
 }
 
 func newServerWriter(w *Writer, pool *redis.Pool) *serverWriter {
-	return &serverWriter{w: w, pool: pool}
+	return &serverWriter{w: w, pool: pool, cmds: cmdBuilder{script: w.script}}
 }
 
 // send sends b's commands on the connection, dialing one if there is
@@ -75,21 +74,22 @@ func (sw *serverWriter) sendBatch(c redis.Conn, b *batch) error {
 	b.calls = b.calls[:0]
 	for i := 0; i < len(b.writes); {
 		wr := &b.writes[i]
+		j := i + 1
 		if wr.table.Ordering == EventTime {
-			j := i + 1
 			for j < len(b.writes) && j-i < scriptKeys && b.writes[j].table == wr.table {
 				j++
 			}
-			if err := sw.sendScript(c, b, i, j); err != nil {
-				return err
+			b.calls = append(b.calls, call{kind: callScript, from: i, to: j})
+		} else {
+			b.calls = append(b.calls, call{kind: callHSet, from: i, to: j})
+			if wr.table.TTL > 0 {
+				b.calls = append(b.calls, call{kind: callPExpire, from: i, to: j})
 			}
-			i = j
-			continue
 		}
-		if err := sw.sendArrival(c, b, i); err != nil {
-			return err
+		if err := sw.cmds.send(c, b.writes[i:j], false); err != nil {
+			return fmt.Errorf("send batch: %w", err)
 		}
-		i++
+		i = j
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("send batch: %w", err)
@@ -97,57 +97,15 @@ func (sw *serverWriter) sendBatch(c redis.Conn, b *batch) error {
 	return nil
 }
 
-// sendScript sends one call of the script for writes[from:to], all of one
-// table.
-func (sw *serverWriter) sendScript(c redis.Conn, b *batch, from, to int) error {
-	args := sw.argCache.appendScript(sw.args[:0], sw.w.script, b.writes[from:to])
-	err := c.Send("EVALSHA", args...)
-	sw.args = clearArgs(args)
-	if err != nil {
-		return fmt.Errorf("send batch: %w", err)
-	}
-	b.calls = append(b.calls, call{kind: callScript, from: from, to: to})
-	return nil
-}
-
-// sendArrival sends the HSET (and PEXPIRE) of writes[i], an Arrival write.
-func (sw *serverWriter) sendArrival(c redis.Conn, b *batch, i int) error {
-	wr := &b.writes[i]
-	ta := sw.tableArgs(wr.table)
-	args := append(sw.args[:0], wr.key)
-	for _, f := range wr.fields {
-		args = append(args, sw.name(f.name), f.value)
-	}
-	err := c.Send("HSET", args...)
-	sw.args = clearArgs(args)
-	if err != nil {
-		return fmt.Errorf("send batch: %w", err)
-	}
-	b.calls = append(b.calls, call{kind: callHSet, from: i, to: i + 1})
-	if wr.table.TTL <= 0 {
-		return nil
-	}
-	if err := c.Send("PEXPIRE", wr.key, ta.ttl); err != nil {
-		return fmt.Errorf("send batch: %w", err)
-	}
-	b.calls = append(b.calls, call{kind: callPExpire, from: i, to: i + 1})
-	return nil
-}
-
 // receiveBatch reads the reply of every command in b.calls from c and
 // returns the number of updates found stale. Error replies are read to
 // the end and the first is returned.
-func (sw *serverWriter) receiveBatch(c redis.Conn, b *batch) (stale int, err error) {
+func (sw *serverWriter) receiveBatch(c redis.Conn, b *batch) (int, error) {
+	stale := 0
 	var replyErr error
-	for n, cl := range b.calls {
-		var r any
-		if n == 0 {
-			// Only the first reply waits for the server: let Close
-			// interrupt it.
-			r, err = redis.ReceiveContext(c, sw.w.ctx)
-		} else {
-			r, err = c.Receive()
-		}
+	rs := replies{c: c, ctx: sw.w.ctx}
+	for _, cl := range b.calls {
+		r, err := rs.next()
 		if err != nil {
 			var re redis.Error
 			if !errors.As(err, &re) {

@@ -280,6 +280,105 @@ func (c *Cluster) routeKeys(idx []int, key func(int) string, routes []route) err
 	}
 }
 
+// routing is the state of one batch's writes, or one read's keys, on
+// their way to the masters; its memory is reused.
+type routing struct {
+	routes []route // per key
+	idx    []int   // the keys of the current round
+	next   []int
+	nodes  []nodeKeys
+}
+
+// nodeKeys is a round's keys for one node.
+type nodeKeys struct {
+	addr string
+	idx  []int
+}
+
+// A roundFunc sends a round's keys, one pipeline per node, and appends to
+// again the keys to send in the next round, their routes set to follow a
+// redirection, or cleared to follow the slot map. seen is the slot map's
+// generation before the round's keys were routed.
+type roundFunc func(seen uint64, nodes []nodeKeys, again []int) ([]int, error)
+
+// rounds sends the commands of n keys (key(i) is the i-th) to the
+// masters of their slots, writes and reads alike: round after round, it
+// routes the keys, has round send them, and sends again the keys that
+// round returns, until none is left. The slot map is reloaded after a
+// round that met a MOVED reply, for the keys that follow.
+func (c *Cluster) rounds(rt *routing, n int, key func(int) string, round roundFunc) error {
+	rt.routes = resize(rt.routes, n)
+	rt.idx = rt.idx[:0]
+	for i := range n {
+		rt.idx = append(rt.idx, i)
+	}
+	for r := 0; len(rt.idx) > 0; r++ {
+		if r == maxRedirectRounds {
+			return fmt.Errorf("redis cluster: %d keys still redirected after %d rounds", len(rt.idx), r)
+		}
+		seen := c.gen.Load()
+		if err := c.routeKeys(rt.idx, key, rt.routes); err != nil {
+			return err
+		}
+		again, err := round(seen, rt.group(), rt.next[:0])
+		rt.next = again
+		if err != nil {
+			return err
+		}
+		moved := false
+		for _, i := range again {
+			moved = moved || rt.routes[i].addr != "" && !rt.routes[i].asking
+		}
+		if moved {
+			// The redirected keys follow their MOVED replies; the
+			// refreshed map serves the keys after them.
+			if err := c.refresh(seen); err != nil {
+				return err
+			}
+		}
+		rt.idx, rt.next = rt.next, rt.idx
+	}
+	return nil
+}
+
+// group returns the keys of the round by node, in the order of their
+// nodes' first keys.
+func (rt *routing) group() []nodeKeys {
+	nodes := rt.nodes[:0]
+	for _, i := range rt.idx {
+		addr := rt.routes[i].addr
+		j := 0
+		for j < len(nodes) && nodes[j].addr != addr {
+			j++
+		}
+		if j == len(nodes) {
+			if j < cap(nodes) {
+				nodes = nodes[:j+1]
+				nodes[j].addr, nodes[j].idx = addr, nodes[j].idx[:0]
+			} else {
+				nodes = append(nodes, nodeKeys{addr: addr})
+			}
+		}
+		nodes[j].idx = append(nodes[j].idx, i)
+	}
+	rt.nodes = nodes
+	return nodes
+}
+
+// eachNode runs f(0) to f(n-1) concurrently and waits for them; a single
+// one runs on the caller's goroutine.
+func eachNode(n int, f func(j int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for j := range n {
+		wg.Go(func() { f(j) })
+	}
+	wg.Wait()
+}
+
 // redirect classifies a reply error: a MOVED or ASK redirection (recorded
 // in the stats, MOVED also in the slot map) returns the route to follow.
 func (c *Cluster) redirect(err error) (route, bool) {
