@@ -14,7 +14,7 @@ import (
 // the receiver writes each batch, in order, while the next ones collect.
 type clusterWriter struct {
 	w      *Writer
-	c      *Cluster
+	c      *cluster
 	nodes  map[string]*nodeWriter
 	rt     routing
 	active []*nodeWriter // the nodes of the current round
@@ -41,7 +41,7 @@ type writeResult struct {
 	stale    bool  // the script wrote nothing: the key held a newer event
 }
 
-func newClusterWriter(w *Writer, c *Cluster) *clusterWriter {
+func newClusterWriter(w *Writer, c *cluster) *clusterWriter {
 	return &clusterWriter{w: w, c: c, nodes: make(map[string]*nodeWriter)}
 }
 
@@ -223,15 +223,4 @@ func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
 		}
 	}
 	return nil
-}
-
-// NewClusterWriter starts a writer into a Redis Cluster. It works as
-// NewWriter's writer does (batches, coalescing, event-time ordering,
-// retries, acks only after the write), and each of its opts.Conns
-// connections becomes one connection per master: a batch is split by the
-// master that owns each key's slot, one pipeline per master, sent
-// concurrently, following MOVED and ASK redirections during resharding.
-// The caller closes c after Close.
-func NewClusterWriter(c *Cluster, opts WriterOptions) *Writer {
-	return startWriter(opts, func(w *Writer) batchWriter { return newClusterWriter(w, c) })
 }

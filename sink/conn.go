@@ -107,6 +107,13 @@ func (o *WriterOptions) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1) // jitter: [d/2, d]
 }
 
+// pingConn PINGs on c within ctx, and closes c.
+func pingConn(ctx context.Context, c redis.Conn) error {
+	defer c.Close()
+	_, err := redis.DoContext(c, ctx, "PING")
+	return err
+}
+
 // replies reads, in order, the replies of a pipeline flushed on c. Only
 // the first waits for the server, so only it is read under ctx (the
 // writer's, which Close cancels, or a read's); the rest follow it, each

@@ -17,27 +17,19 @@ const readChunk = 500
 // 2*readChunk keys uses one connection.
 const readConns = 4
 
-// Reader reads feature values, as Feathr's online client does.
+// Reader reads feature values, as Feathr's online client does. Make one
+// with Store.NewReader; it is safe for concurrent use.
 type Reader struct {
-	pool    *redis.Pool
-	cluster *Cluster
+	b backend
 }
-
-// NewReader returns a reader that takes connections from pool.
-func NewReader(pool *redis.Pool) *Reader { return &Reader{pool: pool} }
-
-// NewClusterReader returns a reader of a Redis Cluster: it groups the keys
-// of a Get by the master that owns each key's slot and reads each group
-// with pipelined HMGETs, the masters concurrently, following MOVED and ASK
-// redirections.
-func NewClusterReader(c *Cluster) *Reader { return &Reader{cluster: c} }
 
 // Get reads features of the entities keys (entity keys as Key builds them
 // after the table, e.g. "42" or "a#b") from table. It returns, per key, the
 // decoded values in the order of features (see DecodeValue), with nil for
 // a missing key or field. Keys are read with pipelined HMGETs, 500 per
-// round trip, over up to 4 connections in parallel; in a cluster, over one
-// connection per master, the masters in parallel.
+// round trip, over up to 4 connections in parallel; in a cluster, grouped
+// by the master that owns each key's slot, over one connection per
+// master, the masters in parallel, following MOVED and ASK redirections.
 func (r *Reader) Get(ctx context.Context, table string, keys []string, features []string) ([][]any, error) {
 	out := make([][]any, len(keys))
 	if len(keys) == 0 {
@@ -49,25 +41,19 @@ func (r *Reader) Get(ctx context.Context, table string, keys []string, features 
 		}
 		return out, nil
 	}
-	var err error
-	if r.cluster != nil {
-		err = r.cluster.read(ctx, table, keys, features, out)
-	} else {
-		err = r.readServer(ctx, table, keys, features, out)
-	}
-	if err != nil {
+	if err := r.b.read(ctx, table, keys, features, out); err != nil {
 		return nil, fmt.Errorf("sink: read: %w", err)
 	}
 	return out, nil
 }
 
-// readServer reads keys from one server: split into parts of whole
-// chunks, over up to readConns connections concurrently.
-func (r *Reader) readServer(ctx context.Context, table string, keys, features []string, out [][]any) error {
+// read reads keys from the server: split into parts of whole chunks, over
+// up to readConns connections concurrently.
+func (sv *server) read(ctx context.Context, table string, keys, features []string, out [][]any) error {
 	rows := newRows(len(keys), len(features))
 	parts := min(readConns, len(keys)/readChunk)
 	if parts <= 1 {
-		return r.read(ctx, table, keys, features, rows, out)
+		return sv.readConn(ctx, table, keys, features, rows, out)
 	}
 	chunks := (len(keys) + readChunk - 1) / readChunk
 	errs := make([]error, parts)
@@ -76,7 +62,7 @@ func (r *Reader) readServer(ctx context.Context, table string, keys, features []
 		lo := p * chunks / parts * readChunk
 		hi := min((p+1)*chunks/parts*readChunk, len(keys))
 		wg.Go(func() {
-			errs[p] = r.read(ctx, table, keys[lo:hi], features, rows[lo*len(features):hi*len(features)], out[lo:hi])
+			errs[p] = sv.readConn(ctx, table, keys[lo:hi], features, rows[lo*len(features):hi*len(features)], out[lo:hi])
 		})
 	}
 	wg.Wait()
@@ -91,10 +77,10 @@ func (r *Reader) readServer(ctx context.Context, table string, keys, features []
 // newRows returns one backing array for the rows of n keys.
 func newRows(n, features int) []any { return make([]any, n*features) }
 
-// read reads keys over one connection with pipelined HMGETs, readChunk
-// per round trip, into out, whose rows are slices of rows.
-func (r *Reader) read(ctx context.Context, table string, keys, features []string, rows []any, out [][]any) error {
-	c, err := r.pool.GetContext(ctx)
+// readConn reads keys over one connection with pipelined HMGETs,
+// readChunk per round trip, into out, whose rows are slices of rows.
+func (sv *server) readConn(ctx context.Context, table string, keys, features []string, rows []any, out [][]any) error {
+	c, err := sv.pool.GetContext(ctx)
 	if err != nil {
 		return err
 	}
@@ -144,7 +130,7 @@ func hmgetArgs(features []string) []any {
 
 // read reads keys from a cluster: pipelined HMGETs per master,
 // concurrently, following redirections.
-func (c *Cluster) read(ctx context.Context, table string, keys, features []string, out [][]any) error {
+func (c *cluster) read(ctx context.Context, table string, keys, features []string, out [][]any) error {
 	var rt routing
 	return c.rounds(&rt, len(keys), func(i int) string { return Key(table, keys[i]) },
 		func(_ uint64, nodes []nodeKeys, again []int) ([]int, error) {
@@ -166,7 +152,7 @@ func (c *Cluster) read(ctx context.Context, table string, keys, features []strin
 // readNode reads the keys of nk from its node with pipelined HMGETs and
 // returns the keys whose replies were redirected, their new routes set in
 // routes.
-func (c *Cluster) readNode(ctx context.Context, nk nodeKeys, table string, keys, features []string, routes []route, out [][]any) ([]int, error) {
+func (c *cluster) readNode(ctx context.Context, nk nodeKeys, table string, keys, features []string, routes []route, out [][]any) ([]int, error) {
 	conn, err := c.get(ctx, nk.addr)
 	if err != nil {
 		return nil, fmt.Errorf("redis cluster node %s: %w", nk.addr, err)

@@ -1,12 +1,34 @@
 package sink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
+
+// server is a single Redis server, a Store's backend: a pool of
+// connections to it.
+type server struct {
+	pool *redis.Pool
+}
+
+// ping PINGs the server on a connection from the pool.
+func (sv *server) ping(ctx context.Context) error {
+	c, err := sv.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	return pingConn(ctx, c)
+}
+
+// batchWriter returns a shard's writer into the server.
+func (sv *server) batchWriter(w *Writer) batchWriter { return newServerWriter(w, sv.pool) }
+
+// close closes the pool.
+func (sv *server) close() error { return sv.pool.Close() }
 
 // serverWriter is a shard's batchWriter into one Redis server: one
 // connection at a time, on which the sender pipelines each batch's

@@ -17,8 +17,8 @@ import (
 // backs off and starts over.
 const maxRedirectRounds = 16
 
-// Cluster is a Redis Cluster: it keeps the map of hash slots to masters
-// and a connection pool per master.
+// cluster is a Redis Cluster, a Store's backend: it keeps the map of hash
+// slots to masters and a connection pool per master.
 //
 // The map comes from CLUSTER SLOTS through github.com/mna/redisc, which
 // asks the known nodes in turn (the seed nodes of Options.Addr at first).
@@ -29,9 +29,8 @@ const maxRedirectRounds = 16
 // ASK during a slot migration, sent again after ASKING on the target) are
 // sent again in the next round.
 //
-// A Cluster is safe for concurrent use. Close it after the writers and
-// readers that use it.
-type Cluster struct {
+// A cluster is safe for concurrent use.
+type cluster struct {
 	opts Options
 	rc   *redisc.Cluster
 
@@ -46,20 +45,20 @@ type Cluster struct {
 	moved, asked, refreshes atomic.Int64
 }
 
-// ClusterStats counts a Cluster's redirections and refreshes.
-type ClusterStats struct {
+// clusterStats counts a cluster's redirections and refreshes.
+type clusterStats struct {
 	Moved     int64 // MOVED replies followed
 	Asked     int64 // ASK replies followed
 	Refreshes int64 // slot maps loaded (CLUSTER SLOTS)
 }
 
-// errClusterClosed is returned after Close.
+// errClusterClosed is returned after close.
 var errClusterClosed = errors.New("sink: redis cluster closed")
 
-// NewCluster returns a Cluster that starts from the nodes listed in o.Addr
-// (comma-separated host:port). It connects lazily: the first write, read,
-// Ping or Refresh loads the slot map. o.DB must be 0.
-func NewCluster(o Options) (*Cluster, error) {
+// newCluster returns a cluster that starts from the nodes listed in
+// o.Addr (comma-separated host:port). It connects lazily: the first write,
+// read or ping loads the slot map. o.DB must be 0.
+func newCluster(o Options) (*cluster, error) {
 	o.Cluster = true
 	if o.DB != 0 {
 		return nil, fmt.Errorf("sink: redis cluster: database %d: a cluster has only database 0", o.DB)
@@ -68,7 +67,7 @@ func NewCluster(o Options) (*Cluster, error) {
 	if len(seeds) == 0 {
 		return nil, errors.New("sink: redis cluster: no node address")
 	}
-	c := &Cluster{opts: o, pools: make(map[string]*redis.Pool)}
+	c := &cluster{opts: o, pools: make(map[string]*redis.Pool)}
 	c.rc = &redisc.Cluster{
 		StartupNodes: seeds,
 		CreatePool: func(addr string, _ ...redis.DialOption) (*redis.Pool, error) {
@@ -82,18 +81,15 @@ func NewCluster(o Options) (*Cluster, error) {
 	return c, nil
 }
 
-// String describes the cluster without its password.
-func (c *Cluster) String() string { return c.opts.String() }
-
 // nodeOptions returns the options of one node.
-func (c *Cluster) nodeOptions(addr string) Options {
+func (c *cluster) nodeOptions(addr string) Options {
 	o := c.opts
 	o.Addr, o.Cluster = addr, false
 	return o
 }
 
 // layout takes the slot map of a refresh.
-func (c *Cluster) layout(_, m [redisc.HashSlots][]string) {
+func (c *cluster) layout(_, m [redisc.HashSlots][]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, nodes := range m {
@@ -105,14 +101,9 @@ func (c *Cluster) layout(_, m [redisc.HashSlots][]string) {
 	}
 }
 
-// Refresh loads the slot map from the cluster now.
-func (c *Cluster) Refresh() error {
-	return c.refresh(c.gen.Load())
-}
-
 // refresh loads the slot map unless another refresh completed since the
 // caller read generation seen.
-func (c *Cluster) refresh(seen uint64) error {
+func (c *cluster) refresh(seen uint64) error {
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
 	if c.gen.Load() != seen {
@@ -142,15 +133,15 @@ func (c *Cluster) refresh(seen uint64) error {
 }
 
 // moveSlot records a MOVED reply: slot is now on addr.
-func (c *Cluster) moveSlot(slot int, addr string) {
+func (c *cluster) moveSlot(slot int, addr string) {
 	c.mu.Lock()
 	c.slots[slot] = addr
 	c.mu.Unlock()
 }
 
-// Masters returns the addresses of the masters that own slots, loading the
+// masters returns the addresses of the masters that own slots, loading the
 // slot map first if there is none.
-func (c *Cluster) Masters() ([]string, error) {
+func (c *cluster) masters() ([]string, error) {
 	if c.gen.Load() == 0 {
 		if err := c.refresh(0); err != nil {
 			return nil, err
@@ -169,12 +160,12 @@ func (c *Cluster) Masters() ([]string, error) {
 	return out, nil
 }
 
-// Ping loads the slot map and PINGs every master.
-func (c *Cluster) Ping(ctx context.Context) error {
+// ping loads the slot map and PINGs every master.
+func (c *cluster) ping(ctx context.Context) error {
 	if err := c.refresh(c.gen.Load()); err != nil {
 		return err
 	}
-	masters, err := c.Masters()
+	masters, err := c.masters()
 	if err != nil {
 		return err
 	}
@@ -186,22 +177,23 @@ func (c *Cluster) Ping(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = redis.DoContext(conn, ctx, "PING")
-		conn.Close()
-		if err != nil {
+		if err := pingConn(ctx, conn); err != nil {
 			return fmt.Errorf("cluster node %s: %w", addr, err)
 		}
 	}
 	return nil
 }
 
-// Stats returns the cluster's counters so far.
-func (c *Cluster) Stats() ClusterStats {
-	return ClusterStats{Moved: c.moved.Load(), Asked: c.asked.Load(), Refreshes: c.refreshes.Load()}
+// stats returns the cluster's counters so far.
+func (c *cluster) stats() clusterStats {
+	return clusterStats{Moved: c.moved.Load(), Asked: c.asked.Load(), Refreshes: c.refreshes.Load()}
 }
 
-// Close closes the connection pools.
-func (c *Cluster) Close() error {
+// batchWriter returns a shard's writer into the cluster.
+func (c *cluster) batchWriter(w *Writer) batchWriter { return newClusterWriter(w, c) }
+
+// close closes the connection pools.
+func (c *cluster) close() error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -217,14 +209,14 @@ func (c *Cluster) Close() error {
 	return c.rc.Close()
 }
 
-func (c *Cluster) closed() error {
+func (c *cluster) closed() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.err
 }
 
 // get returns a connection to the node at addr.
-func (c *Cluster) get(ctx context.Context, addr string) (redis.Conn, error) {
+func (c *cluster) get(ctx context.Context, addr string) (redis.Conn, error) {
 	c.mu.RLock()
 	p, err := c.pools[addr], c.err
 	c.mu.RUnlock()
@@ -255,7 +247,7 @@ type route struct {
 // routeKeys fills routes[i] with the owner of keys(i)'s slot, for each i
 // in idx whose route is not set yet, loading the slot map first if a slot
 // has no known owner.
-func (c *Cluster) routeKeys(idx []int, key func(int) string, routes []route) error {
+func (c *cluster) routeKeys(idx []int, key func(int) string, routes []route) error {
 	for try := 0; ; try++ {
 		seen := c.gen.Load()
 		missing := false
@@ -306,7 +298,7 @@ type roundFunc func(seen uint64, nodes []nodeKeys, again []int) ([]int, error)
 // routes the keys, has round send them, and sends again the keys that
 // round returns, until none is left. The slot map is reloaded after a
 // round that met a MOVED reply, for the keys that follow.
-func (c *Cluster) rounds(rt *routing, n int, key func(int) string, round roundFunc) error {
+func (c *cluster) rounds(rt *routing, n int, key func(int) string, round roundFunc) error {
 	rt.routes = resize(rt.routes, n)
 	rt.idx = rt.idx[:0]
 	for i := range n {
@@ -381,7 +373,7 @@ func eachNode(n int, f func(j int)) {
 
 // redirect classifies a reply error: a MOVED or ASK redirection (recorded
 // in the stats, MOVED also in the slot map) returns the route to follow.
-func (c *Cluster) redirect(err error) (route, bool) {
+func (c *cluster) redirect(err error) (route, bool) {
 	var re redis.Error
 	if !errors.As(err, &re) {
 		return route{}, false

@@ -172,16 +172,20 @@ type WriterStats struct {
 // ErrClosed is returned by Submit and Flush after Close.
 var ErrClosed = errors.New("sink: writer closed")
 
-// Writer writes updates to Redis in pipelined batches.
+// Writer writes updates to Redis in pipelined batches. Make one with
+// Store.NewWriter.
 //
 // Keys are spread over Conns connections by hash, so the updates of one
 // key are written in Submit order on one connection; each connection
-// sends one batch at a time. A failed batch is retried with backoff until
-// it is written: nothing is acknowledged that was not written. An error
-// that retrying cannot heal (a refused AUTH, a key holding another type,
-// missing ACL permissions, a Redis Cluster's redirections when the writer
-// was not made with NewClusterWriter) stops the writer:
-// Failed is closed, Err returns the error, and Submit and Flush return it.
+// sends one batch at a time. Into a Redis Cluster, each connection is one
+// per master: a batch is split by the master that owns each key's slot,
+// one pipeline per master, sent concurrently, following MOVED and ASK
+// redirections during resharding. A failed batch is retried with backoff
+// until it is written: nothing is acknowledged that was not written. An
+// error that retrying cannot heal (a refused AUTH, a key holding another
+// type, missing ACL permissions, a Redis Cluster's redirections when the
+// store was not opened as a cluster) stops the writer: Failed is closed,
+// Err returns the error, and Submit and Flush return it.
 type Writer struct {
 	opts   WriterOptions
 	log    *slog.Logger
@@ -200,13 +204,6 @@ type Writer struct {
 	stats    struct {
 		batches, commands, writes, updates, coalesced, stale, retries, errors atomic.Int64
 	}
-}
-
-// NewWriter starts a writer that takes its connections from pool. It
-// holds opts.Conns connections for its lifetime, so a pool with MaxActive
-// set must allow that many. The caller closes the pool after Close.
-func NewWriter(pool *redis.Pool, opts WriterOptions) *Writer {
-	return startWriter(opts, func(w *Writer) batchWriter { return newServerWriter(w, pool) })
 }
 
 // startWriter starts a writer whose shards write with the batchWriters
