@@ -203,7 +203,7 @@ func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
 					if res.redirect.addr == "" {
 						res.redirect = to
 					}
-				case isNoScript(err):
+				case isReply(err, "NOSCRIPT"):
 					res.noScript = true
 				case res.err == nil:
 					res.err = err

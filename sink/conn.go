@@ -13,8 +13,8 @@ import (
 )
 
 // getConn returns the connection for writing b, dialing a new one when
-// there is none. A broken connection is
-// returned as it is: its batches fail, and the receiver drops it.
+// there is none. A broken connection is returned as it is: its batches
+// fail, and the receiver drops it.
 //
 // The script is loaded right after dialing, whether b needs it or not:
 // later, batches may be in flight on the connection, whose replies only
@@ -133,8 +133,8 @@ func (r *replies) next() (any, error) {
 	return r.c.Receive()
 }
 
-// asking reads the reply to an ASKING and returns a connection error; an
-// error reply to it shows again as the reply to the command it precedes.
+// asking reads the reply to an ASKING and returns only a connection
+// error: the reply to the command after it says whether it was followed.
 func (r *replies) asking() error {
 	if _, err := r.next(); err != nil && !errors.As(err, new(redis.Error)) {
 		return err
@@ -142,10 +142,11 @@ func (r *replies) asking() error {
 	return nil
 }
 
-// isNoScript reports whether err is Redis's NOSCRIPT reply.
-func isNoScript(err error) bool {
+// isReply reports whether err is a Redis error reply that starts with
+// code, such as NOSCRIPT.
+func isReply(err error, code string) bool {
 	var re redis.Error
-	return errors.As(err, &re) && strings.HasPrefix(string(re), "NOSCRIPT")
+	return errors.As(err, &re) && strings.HasPrefix(string(re), code)
 }
 
 // isFatal reports whether err is a Redis error reply that retrying cannot

@@ -60,7 +60,7 @@ func (sw *serverWriter) send(b *batch) {
 }
 
 // receive reads the replies of b's commands from the connection send
-// sent them on. sendMu is not held: only the receiver reads replies.
+// sent them on. Only the receiver reads replies: sendMu need not be held.
 func (sw *serverWriter) receive(b *batch) (outcome, error) {
 	if b.sendErr != nil {
 		return outcome{}, b.sendErr
@@ -74,19 +74,8 @@ func (sw *serverWriter) receive(b *batch) (outcome, error) {
 
 // exec writes b in one pipelined round trip and reads every reply.
 func (sw *serverWriter) exec(b *batch) (outcome, error) {
-	start := time.Now()
-	c, err := sw.getConn(b)
-	if err != nil {
-		return outcome{}, err
-	}
-	if err := sw.sendBatch(c, b); err != nil {
-		return outcome{}, err
-	}
-	stale, err := sw.receiveBatch(c, b)
-	if err != nil {
-		return outcome{}, err
-	}
-	return outcome{stale: stale, commands: len(b.calls), roundTrip: time.Since(start)}, nil
+	sw.send(b)
+	return sw.receive(b)
 }
 
 // sendBatch sends the commands of b's writes on c, recording them in

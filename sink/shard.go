@@ -176,8 +176,8 @@ func (s *shard) collect(b *batch) bool {
 	}
 }
 
-// receive is the receiver's loop: read each sent batch's replies, ack it,
-// and hand it back to the sender.
+// receive is the receiver's loop: complete each sent batch's write, ack
+// it, and hand it back to the sender.
 func (s *shard) receive() {
 	w := s.w
 	for {
@@ -282,7 +282,7 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 				return false
 			}
 			wait := true
-			if isNoScript(err) {
+			if isReply(err, "NOSCRIPT") {
 				// Redis restarted or SCRIPT FLUSH: the connection is
 				// dropped, and the next one loads it again, at once
 				// the first time.

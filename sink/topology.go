@@ -397,18 +397,11 @@ func isClusterRedirect(err error) bool {
 	return errors.As(err, &re) && redisc.ParseRedir(re) != nil
 }
 
-// isCrossSlot reports whether err is Redis Cluster's CROSSSLOT reply: a
-// writer that does not know it talks to a cluster sent the script keys of
-// several slots.
-func isCrossSlot(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re) && strings.HasPrefix(string(re), "CROSSSLOT")
-}
-
-// hintCluster explains a redirection (or a CROSSSLOT refusal) seen by a
-// writer or reader that does not know it talks to a cluster.
+// hintCluster explains a redirection, or a CROSSSLOT refusal (of a script
+// call with keys of several slots), seen by a writer or reader that does
+// not know it talks to a cluster.
 func hintCluster(err error) error {
-	if isClusterRedirect(err) || isCrossSlot(err) {
+	if isClusterRedirect(err) || isReply(err, "CROSSSLOT") {
 		return fmt.Errorf("%w (the server is a Redis Cluster node: set online_store.redis.cluster: true, or use a redis+cluster:// URL)", err)
 	}
 	return err
