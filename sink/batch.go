@@ -128,6 +128,8 @@ next:
 	}
 }
 
+// needsScript reports whether b has EventTime writes, which the script
+// writes.
 func (b *batch) needsScript() bool {
 	for i := range b.writes {
 		if b.writes[i].table.Ordering == EventTime {

@@ -23,7 +23,7 @@ type Options struct {
 	// Cluster it lists one or more nodes of the cluster, comma-separated
 	// ("h1:7000,h2:7001"): the writer and reader learn the others.
 	Addr      string
-	Cluster   bool        // Redis Cluster: route each key to its slot's master (see Cluster)
+	Cluster   bool        // Redis Cluster: route each key to its slot's master (see Open)
 	Username  string      // ACL user; empty: AUTH with the password only
 	Password  string      // empty: no AUTH
 	TLS       bool        // connect with TLS
@@ -237,9 +237,11 @@ func hostPort(host, port string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// NewPool returns a connection pool for o. Each new connection AUTHs (with
-// the username when set) and SELECTs the database; a connection idle for
-// more than a few seconds is PINGed before it is handed out again.
+// NewPool returns a pool of connections to the one server at o.Addr (a
+// Store has one, or one per node of a cluster). Each new connection AUTHs
+// (with the username when set) and SELECTs the database; a connection
+// idle for more than a few seconds is PINGed before it is handed out
+// again.
 func NewPool(o Options) *redis.Pool {
 	dialTimeout := orDefault(o.DialTimeout, 5*time.Second)
 	opts := []redis.DialOption{

@@ -75,7 +75,7 @@ type Field struct {
 // and never modifies them; the caller must not modify them in that time.
 // After that they are the caller's again, to reuse.
 type Update struct {
-	Table     *Table
+	Table     *Table  // the table written
 	Key       string  // full Redis key, from Key(table, parts...)
 	Fields    []Field // the values to set
 	EventTime int64   // unix milliseconds

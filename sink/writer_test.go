@@ -17,7 +17,7 @@ import (
 	"github.com/feathrgo/feathr/internal/testenv"
 )
 
-// env is a private Redis and a Store of it; do checks it directly.
+// env is a private Redis and a Store of it; checks read the server directly (do).
 type env struct {
 	t     testing.TB
 	srv   *testenv.RedisServer
