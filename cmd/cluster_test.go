@@ -19,12 +19,12 @@ import (
 func TestGetCluster(t *testing.T) {
 	t.Parallel()
 	rc := testenv.StartRedisCluster(t, 3)
-	cl, err := sink.NewCluster(sink.Options{Addr: rc.Addrs()[0]})
+	st, err := sink.Open(sink.Options{Addr: rc.Addrs()[0], Cluster: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	w := sink.NewClusterWriter(cl, sink.WriterOptions{Logger: slog.New(slog.DiscardHandler)})
+	defer st.Close()
+	w := st.NewWriter(sink.WriterOptions{Logger: slog.New(slog.DiscardHandler)})
 	tbl := &sink.Table{Name: "tbl", Ordering: sink.Arrival}
 	const n = 300
 	for i := range n {

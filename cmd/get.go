@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/sink"
 )
 
 // GetOptions are the options of feathr get and feathr multi-get.
@@ -160,12 +161,12 @@ func runGet(ctx context.Context, opts *GetOptions, multi bool) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ropts)
+	st, err := sink.Open(ropts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	values, err := st.reader().Get(ctx, opts.Table, opts.Keys, opts.Features)
+	values, err := st.NewReader().Get(ctx, opts.Table, opts.Keys, opts.Features)
 	if err != nil {
 		return fmt.Errorf("redis at %s: %w", ropts.Addr, err)
 	}

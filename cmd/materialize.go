@@ -151,12 +151,12 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ropts)
+	st, err := sink.Open(ropts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.ping(ctx, ropts.Addr); err != nil {
+	if err := st.Ping(ctx); err != nil {
 		return err
 	}
 
@@ -166,7 +166,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	m := metrics.New(Version().Version)
 	wopts := writerOptions(p, log)
 	wopts.OnBatch = m.ObserveBatch
-	writer := st.writer(wopts)
+	writer := st.NewWriter(wopts)
 	defer writer.Close()
 	pl := pipeline.New(pipeline.Options{
 		Plan: p, Writer: writer, Logger: log,
@@ -179,7 +179,7 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 			if !pl.Assigned() {
 				return errors.New("no partition assignment yet")
 			}
-			return st.ping(ctx, ropts.Addr)
+			return st.Ping(ctx)
 		}
 		srv, err := metrics.Listen(opts.MetricsAddr, m, ready, log)
 		if err != nil {

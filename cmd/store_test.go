@@ -22,7 +22,7 @@ func TestStoreOptionsSecure(t *testing.T) {
 	srv := testenv.StartRedisWith(t, testenv.RedisOptions{TLS: certs, Args: []string{"--requirepass", admin}})
 	addr := srv.Addr()
 	tlsEnv := map[string]string{
-		redisCAFileEnv: certs.CAFile, redisCertFileEnv: certs.ClientCert, redisKeyFileEnv: certs.ClientKey,
+		sink.CAFileEnv: certs.CAFile, sink.CertFileEnv: certs.ClientCert, sink.KeyFileEnv: certs.ClientKey,
 	}
 	with := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
@@ -57,16 +57,18 @@ func TestStoreOptionsSecure(t *testing.T) {
 		{name: "env URL ACL user", env: with(tlsEnv, "FEATHR_REDIS_URL", "rediss://feathr:"+user+"@"+addr)},
 		{name: "wrong password", env: with(tlsEnv, "FEATHR_REDIS_URL", "rediss://feathr:wrong-"+user+"@"+addr), wantErr: "WRONGPASS"},
 		{name: "no CA", flag: "rediss://:" + admin + "@" + addr, wantErr: "certificate signed by unknown authority"},
-		{name: "no client certificate", flag: "rediss://:" + admin + "@" + addr, env: map[string]string{redisCAFileEnv: certs.CAFile}, wantErr: "client certificate"},
+		{name: "no client certificate", flag: "rediss://:" + admin + "@" + addr, env: map[string]string{sink.CAFileEnv: certs.CAFile}, wantErr: "client certificate"},
 		{name: "plain URL with TLS files", flag: "redis://" + addr, env: tlsEnv, wantErr: "is not rediss://"},
-		{name: "cert without key", flag: "rediss://" + addr, env: map[string]string{redisCertFileEnv: certs.ClientCert}, wantErr: "needs both"},
+		{name: "cert without key", flag: "rediss://" + addr, env: map[string]string{sink.CertFileEnv: certs.ClientCert}, wantErr: "needs both"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o, err := storeOptions(c.flag, c.file, lookupIn(c.env))
 			if err == nil {
-				pool := sink.NewPool(o)
-				defer pool.Close()
-				err = pingRedis(context.Background(), pool, o.Addr)
+				var st *sink.Store
+				if st, err = sink.Open(o); err == nil {
+					defer st.Close()
+					err = st.Ping(context.Background())
+				}
 			}
 			switch {
 			case c.wantErr == "" && err != nil:

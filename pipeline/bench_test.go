@@ -88,8 +88,11 @@ func benchPipeline(b *testing.B, n, keys int) {
 	redisAddr := testenv.Redis(b)
 	produceBench(b, brokers, topic, n, keys)
 
-	pool := sink.NewPool(sink.Options{Addr: redisAddr})
-	b.Cleanup(func() { pool.Close() })
+	st, err := sink.Open(sink.Options{Addr: redisAddr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
 	log := slog.New(slog.DiscardHandler)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -107,7 +110,7 @@ func benchPipeline(b *testing.B, n, keys int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w := sink.NewWriter(pool, sink.WriterOptions{Logger: log})
+		w := st.NewWriter(sink.WriterOptions{Logger: log})
 		pl := New(Options{Plan: p, Writer: w, Logger: log, Start: config.StartEarliest, UntilCaughtUp: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		b.StartTimer()

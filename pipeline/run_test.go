@@ -80,10 +80,13 @@ func TestRunSourceConnectFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := sink.NewPool(sink.Options{Addr: testenv.Redis(t)})
-	defer pool.Close()
+	st, err := sink.Open(sink.Options{Addr: testenv.Redis(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	log := slog.New(slog.DiscardHandler)
-	w := sink.NewWriter(pool, sink.WriterOptions{Logger: log})
+	w := st.NewWriter(sink.WriterOptions{Logger: log})
 	defer w.Close()
 	pl := New(Options{Plan: p, Writer: w, Logger: log, StartTimeout: 2 * time.Second})
 	err = pl.Run(ctx)

@@ -20,29 +20,26 @@ import (
 	"github.com/feathrgo/feathr/internal/testenv"
 )
 
-// clusterEnv is a private 3-master Redis Cluster and a Cluster on it.
+// clusterEnv is a private 3-master Redis Cluster and a Store of it.
 type clusterEnv struct {
-	t  testing.TB
-	rc *testenv.RedisCluster
-	cl *Cluster
+	t     testing.TB
+	rc    *testenv.RedisCluster
+	store *Store
+	cl    *cluster // the store's
 }
 
 func newClusterEnv(t testing.TB) *clusterEnv {
 	rc := testenv.StartRedisCluster(t, 3)
 	// One seed is enough: the others are learned from CLUSTER SLOTS.
-	cl, err := NewCluster(Options{Addr: rc.Addrs()[1], ReadTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return &clusterEnv{t: t, rc: rc, cl: cl}
+	st := open(t, Options{Addr: rc.Addrs()[1], Cluster: true, ReadTimeout: 5 * time.Second})
+	return &clusterEnv{t: t, rc: rc, store: st, cl: st.b.(*cluster)}
 }
 
 func (e *clusterEnv) writer(o WriterOptions) *Writer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := NewClusterWriter(e.cl, o)
+	w := e.store.NewWriter(o)
 	e.t.Cleanup(func() { w.Close() })
 	return w
 }
@@ -147,7 +144,7 @@ func TestClusterWriterRoundTrip(t *testing.T) {
 	for i := range 600 {
 		keys = append(keys, strconv.Itoa(i*3))
 	}
-	got, err := NewClusterReader(e.cl).Get(context.Background(), ev.Name, keys, []string{"f", "g", "missing"})
+	got, err := e.store.NewReader().Get(context.Background(), ev.Name, keys, []string{"f", "g", "missing"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +307,7 @@ func TestClusterAsk(t *testing.T) {
 	if a.count() != 5 {
 		t.Fatalf("acks = %d, want 5", a.count())
 	}
-	if st := e.cl.Stats(); st.Asked < 3 {
+	if st := e.cl.stats(); st.Asked < 3 {
 		t.Errorf("cluster stats %+v: want ASK redirections followed", st)
 	}
 	if st := w.Stats(); st.Stale != 1 {
@@ -353,7 +350,7 @@ func TestClusterAsk(t *testing.T) {
 	}
 
 	// Reading during the migration follows ASK too.
-	rd := NewClusterReader(e.cl)
+	rd := e.store.NewReader()
 	got, err := rd.Get(context.Background(), ev.Name, ks, []string{"f", "g"})
 	if err != nil {
 		t.Fatal(err)
@@ -365,10 +362,10 @@ func TestClusterAsk(t *testing.T) {
 
 	e.rc.FinishMigration(slot, from, to)
 	e.rc.WaitAgreed()
-	movedBefore := e.cl.Stats().Moved
+	movedBefore := e.cl.stats().Moved
 	submit(t, w, upd(t, ev, key(1), 300, &a, 6, "f", "v300"))
 	flush(t, w)
-	if st := e.cl.Stats(); st.Moved <= movedBefore {
+	if st := e.cl.stats(); st.Moved <= movedBefore {
 		t.Errorf("cluster stats %+v: want a MOVED redirection followed", st)
 	}
 	got, err = rd.Get(context.Background(), ev.Name, ks[1:2], []string{"f"})
@@ -462,7 +459,7 @@ func TestClusterMigrationMidStream(t *testing.T) {
 	if acked.Load() != submitted.Load() {
 		t.Fatalf("acked %d of %d updates", acked.Load(), submitted.Load())
 	}
-	st, cs := w.Stats(), e.cl.Stats()
+	st, cs := w.Stats(), e.cl.stats()
 	t.Logf("%d updates, %d slots moved; writer %+v; cluster %+v", submitted.Load(), len(slots), st, cs)
 	if cs.Moved == 0 {
 		t.Errorf("no MOVED followed: the slots did not move under the writer")
@@ -495,9 +492,8 @@ func TestClusterMigrationMidStream(t *testing.T) {
 func TestSingleWriterOnCluster(t *testing.T) {
 	t.Parallel()
 	rc := testenv.StartRedisCluster(t, 3)
-	pool := NewPool(Options{Addr: rc.Addrs()[0]})
-	defer pool.Close()
-	w := NewWriter(pool, WriterOptions{Logger: slog.New(slog.DiscardHandler)})
+	st := open(t, Options{Addr: rc.Addrs()[0]})
+	w := st.NewWriter(WriterOptions{Logger: slog.New(slog.DiscardHandler)})
 	defer w.Close()
 	tbl := &Table{Name: "single"}
 	for i := range 100 {
@@ -519,25 +515,21 @@ func TestSingleWriterOnCluster(t *testing.T) {
 			elsewhere = append(elsewhere, k)
 		}
 	}
-	_, err = NewReader(pool).Get(ctx, tbl.Name, elsewhere, []string{"f"})
+	_, err = st.NewReader().Get(ctx, tbl.Name, elsewhere, []string{"f"})
 	if err == nil || !strings.Contains(err.Error(), "redis+cluster://") {
 		t.Errorf("Get = %v, want a MOVED error with a hint", err)
 	}
 }
 
-func TestNewClusterErrors(t *testing.T) {
-	if _, err := NewCluster(Options{Addr: "h:1", DB: 2}); err == nil {
-		t.Error("NewCluster with DB 2: no error")
+func TestOpenClusterErrors(t *testing.T) {
+	if _, err := Open(Options{Addr: "h:1", Cluster: true, DB: 2}); err == nil {
+		t.Error("Open of a cluster with DB 2: no error")
 	}
-	if _, err := NewCluster(Options{Addr: " , "}); err == nil {
-		t.Error("NewCluster without nodes: no error")
+	if _, err := Open(Options{Addr: " , ", Cluster: true}); err == nil {
+		t.Error("Open of a cluster without nodes: no error")
 	}
-	cl, err := NewCluster(Options{Addr: "127.0.0.1:1", DialTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "slot map") {
+	st := open(t, Options{Addr: "127.0.0.1:1", Cluster: true, DialTimeout: time.Second})
+	if err := st.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "slot map") {
 		t.Errorf("Ping of nothing = %v", err)
 	}
 }
@@ -611,7 +603,7 @@ func TestClusterNodeDown(t *testing.T) {
 	for i := range keys {
 		keys[i] = strconv.Itoa(100 + i)
 	}
-	got, err := NewClusterReader(e.cl).Get(context.Background(), tbl.Name, keys, []string{"f"})
+	got, err := e.store.NewReader().Get(context.Background(), tbl.Name, keys, []string{"f"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -635,31 +627,23 @@ func TestClusterAuth(t *testing.T) {
 	tbl := &Table{Name: "auth"}
 	keys := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
 
-	cl, err := NewCluster(Options{Addr: rc.Addrs()[0], Password: "cluster-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	w := NewClusterWriter(cl, quiet)
+	st := open(t, Options{Addr: rc.Addrs()[0], Cluster: true, Password: "cluster-secret"})
+	w := st.NewWriter(quiet)
 	for _, k := range keys {
 		submit(t, w, upd(t, tbl, Key(tbl.Name, k), 1, nil, 0, "f", k))
 	}
 	flush(t, w)
 	w.Close()
-	got, err := NewClusterReader(cl).Get(context.Background(), tbl.Name, keys, []string{"f"})
+	got, err := st.NewReader().Get(context.Background(), tbl.Name, keys, []string{"f"})
 	if err != nil || fmt.Sprint(got) != "[[1] [2] [3] [4] [5] [6] [7] [8] [9]]" {
 		t.Errorf("read back = %v, %v", got, err)
 	}
 
-	bad, err := NewCluster(Options{Addr: rc.Addrs()[1], Password: "wrong-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := open(t, Options{Addr: rc.Addrs()[1], Cluster: true, Password: "wrong-secret"})
 	if err := bad.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "WRONGPASS") || strings.Contains(err.Error(), "wrong-secret") {
 		t.Errorf("Ping with a wrong password = %v", err)
 	}
-	w = NewClusterWriter(bad, quiet)
+	w = bad.NewWriter(quiet)
 	defer w.Close()
 	submit(t, w, upd(t, tbl, Key(tbl.Name, "1"), 1, nil, 0, "f", "x"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

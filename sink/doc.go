@@ -6,16 +6,44 @@
 // holds the standard padded base64 of a serialized FeatureValue protobuf
 // (see AppendValue, DecodeValue and package featurepb).
 //
-// Writer batches updates by count and by time, coalesces the updates of a
-// key within a batch, and writes each batch in one pipelined round trip.
-// With EventTime ordering the keys are written by a Lua script (EVALSHA,
-// up to 32 keys per call) that keeps the newest event: it compares each
-// write's event time with a hidden hash field (see TimeField) and writes
-// only when the stored time is not newer. Reader reads values back with
-// pipelined HMGETs.
+// Open returns a Store, one Redis server or a Redis Cluster as its
+// Options say. Its Writer batches updates by count and by time,
+// coalesces the updates of a key within a batch, and writes each batch in
+// one pipelined round trip. With EventTime ordering the keys are written
+// by a Lua script (EVALSHA, up to 32 keys per call) that keeps the newest
+// event: it compares each write's event time with a hidden hash field
+// (see TimeField) and writes only when the stored time is not newer. Its
+// Reader reads values back with pipelined HMGETs. On a Redis Cluster both
+// send one pipeline per master, following MOVED and ASK redirections;
+// there each script call writes one key, as the keys of a call must share
+// a hash slot.
 //
-// On a Redis Cluster, NewClusterWriter and NewClusterReader do the same
-// with one pipeline per master, following MOVED and ASK redirections (see
-// Cluster); there each script call writes one key, as the keys of a call
-// must share a hash slot.
+// The files, by concern:
+//
+//   - options.go: Options, ParseURL and NewPool; options from a feature
+//     file's online_store and TLS files from the environment.
+//   - store.go: Store and Open, which picks a server or a cluster (the
+//     backend interface), and Ping.
+//   - writer.go: the Writer API (Submit, Flush, Close, Stats), its
+//     options, and the Table, Update and Ordering it writes.
+//   - shard.go: a shard's sender and receiver loops, their hand-over
+//     (the batchWriter interface), retries and the rate-limited log of
+//     failures.
+//   - batch.go: what a shard collects: batches, coalesced writes, the
+//     commands sent for them.
+//   - script.go: the event-time Lua script, and the building of every
+//     write command (EVALSHA, HSET, PEXPIRE) with arguments boxed once.
+//   - server.go: a single server, and a shard's pipelined writer into it.
+//   - conn.go: a shard's connection to a server (dialing, loading the
+//     script, CLIENT ID and CLIENT KILL of dropped connections), reading
+//     a pipeline's replies, error classes and backoff.
+//   - topology.go: a Redis Cluster's slot map and pools, redirections,
+//     and the rounds that send keys to their masters.
+//   - clusterwriter.go: a shard's writer into a cluster, one pipeline
+//     per master.
+//   - reader.go: the Reader, for a server and for a cluster.
+//   - key.go and value.go: the key layout and the FeatureValue codec.
+//
+// sink imports config (for the file's online_store) and internal/tlsconf,
+// besides feature and featurepb; it never imports pipeline, plan or cmd.
 package sink

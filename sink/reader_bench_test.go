@@ -46,7 +46,7 @@ func fillReadBench(b *testing.B, e *env, n int) []string {
 func BenchmarkReaderGet(b *testing.B) {
 	e := newEnv(b)
 	keys := fillReadBench(b, e, 10_000)
-	r := NewReader(e.pool)
+	r := e.store.NewReader()
 	for _, n := range []int{1, 10_000} {
 		b.Run(strconv.Itoa(n)+"keys", func(b *testing.B) {
 			b.ReportAllocs()

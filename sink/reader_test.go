@@ -41,7 +41,7 @@ func TestReaderGet(t *testing.T) {
 		keys = append(keys, strconv.Itoa(i))
 	}
 	keys = append(keys, "missing")
-	got, err := NewReader(e.pool).Get(context.Background(), "r", keys, []string{"v", "i", "nofield"})
+	got, err := e.store.NewReader().Get(context.Background(), "r", keys, []string{"v", "i", "nofield"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestReaderGet(t *testing.T) {
 	if c := e.calls("hmget") - before; c != n+1 {
 		t.Errorf("%d HMGET calls, want %d", c, n+1)
 	}
-	if rows, err := NewReader(e.pool).Get(context.Background(), "r", nil, []string{"i"}); err != nil || len(rows) != 0 {
+	if rows, err := e.store.NewReader().Get(context.Background(), "r", nil, []string{"i"}); err != nil || len(rows) != 0 {
 		t.Errorf("no keys: %v, %v", rows, err)
 	}
 }
@@ -71,7 +71,7 @@ func TestReaderGet(t *testing.T) {
 func TestReaderBadValue(t *testing.T) {
 	e := newEnv(t)
 	e.do("HSET", "r:1", "f", "!!notbase64")
-	if _, err := NewReader(e.pool).Get(context.Background(), "r", []string{"1"}, []string{"f"}); err == nil {
+	if _, err := e.store.NewReader().Get(context.Background(), "r", []string{"1"}, []string{"f"}); err == nil {
 		t.Error("corrupt value: no error")
 	}
 }
@@ -97,7 +97,7 @@ func TestReaderGetParallel(t *testing.T) {
 	if _, err := c.Do(""); err != nil {
 		t.Fatal(err)
 	}
-	got, err := NewReader(e.pool).Get(context.Background(), "p", keys, []string{"i", "none"})
+	got, err := e.store.NewReader().Get(context.Background(), "p", keys, []string{"i", "none"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ type Field struct {
 // and never modifies them; the caller must not modify them in that time.
 // After that they are the caller's again, to reuse.
 type Update struct {
-	Table     *Table
+	Table     *Table  // the table written
 	Key       string  // full Redis key, from Key(table, parts...)
 	Fields    []Field // the values to set
 	EventTime int64   // unix milliseconds
@@ -172,24 +172,25 @@ type WriterStats struct {
 // ErrClosed is returned by Submit and Flush after Close.
 var ErrClosed = errors.New("sink: writer closed")
 
-// Writer writes updates to Redis in pipelined batches.
+// Writer writes updates to Redis in pipelined batches. Make one with
+// Store.NewWriter.
 //
 // Keys are spread over Conns connections by hash, so the updates of one
 // key are written in Submit order on one connection; each connection
-// sends one batch at a time. A failed batch is retried with backoff until
-// it is written: nothing is acknowledged that was not written. An error
-// that retrying cannot heal (a refused AUTH, a key holding another type,
-// missing ACL permissions, a Redis Cluster's redirections when the writer
-// was not made with NewClusterWriter) stops the writer:
-// Failed is closed, Err returns the error, and Submit and Flush return it.
+// sends one batch at a time. Into a Redis Cluster, each connection is one
+// per master: a batch is split by the master that owns each key's slot,
+// one pipeline per master, sent concurrently, following MOVED and ASK
+// redirections during resharding. A failed batch is retried with backoff
+// until it is written: nothing is acknowledged that was not written. An
+// error that retrying cannot heal (a refused AUTH, a key holding another
+// type, missing ACL permissions, a Redis Cluster's redirections when the
+// store was not opened as a cluster) stops the writer: Failed is closed,
+// Err returns the error, and Submit and Flush return it.
 type Writer struct {
-	pool   *redis.Pool
 	opts   WriterOptions
 	log    *slog.Logger
 	script *redis.Script
 	shards []*shard
-
-	cluster *Cluster // set: writes go to a Redis Cluster (NewClusterWriter)
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -205,19 +206,12 @@ type Writer struct {
 	}
 }
 
-// NewWriter starts a writer that takes its connections from pool. It
-// holds opts.Conns connections for its lifetime, so a pool with MaxActive
-// set must allow that many. The caller closes the pool after Close.
-func NewWriter(pool *redis.Pool, opts WriterOptions) *Writer {
-	return startWriter(pool, nil, opts)
-}
-
-// startWriter starts a writer into pool's server, or into cluster when set.
-func startWriter(pool *redis.Pool, cluster *Cluster, opts WriterOptions) *Writer {
+// startWriter starts a writer whose shards write with the batchWriters
+// that out returns, one per shard.
+func startWriter(opts WriterOptions, out func(*Writer) batchWriter) *Writer {
 	opts.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
-		pool:   pool,
 		opts:   opts,
 		log:    opts.Logger,
 		script: redis.NewScript(-1, setIfNewerScript),
@@ -225,11 +219,10 @@ func startWriter(pool *redis.Pool, cluster *Cluster, opts WriterOptions) *Writer
 		cancel: cancel,
 		failed: make(chan struct{}),
 	}
-	w.cluster = cluster
 	w.failures.interval = opts.LogInterval
 	w.shards = make([]*shard, opts.Conns)
 	for i := range w.shards {
-		w.shards[i] = newShard(w, i)
+		w.shards[i] = newShard(w, out(w))
 	}
 	w.wg.Add(len(w.shards))
 	for _, s := range w.shards {
@@ -366,43 +359,4 @@ func keyHash(s string) uint32 {
 		h *= 16777619
 	}
 	return h
-}
-
-// failureLog rate-limits the log lines of failing writes: the first
-// failure, then one line per interval with a count, then the recovery.
-type failureLog struct {
-	interval time.Duration
-
-	mu       sync.Mutex
-	failing  bool
-	total    int
-	sinceLog int
-	last     time.Time
-}
-
-func (f *failureLog) failure(log *slog.Logger, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.total++
-	f.sinceLog++
-	now := time.Now()
-	switch {
-	case !f.failing:
-		f.failing = true
-		log.Warn("redis write failed; retrying", "err", err)
-	case now.Sub(f.last) >= f.interval:
-		log.Warn("redis writes still failing; retrying", "failures", f.sinceLog, "err", err)
-	default:
-		return
-	}
-	f.last, f.sinceLog = now, 0
-}
-
-func (f *failureLog) recovered(log *slog.Logger) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failing {
-		log.Info("redis writes recovered", "failures", f.total)
-		f.failing, f.total, f.sinceLog = false, 0, 0
-	}
 }

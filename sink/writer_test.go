@@ -17,18 +17,27 @@ import (
 	"github.com/feathrgo/feathr/internal/testenv"
 )
 
-// env is a private Redis with a pool and a direct connection for checks.
+// env is a private Redis and a Store of it; checks read the server directly (do).
 type env struct {
-	t    testing.TB
-	srv  *testenv.RedisServer
-	pool *redis.Pool
+	t     testing.TB
+	srv   *testenv.RedisServer
+	store *Store
 }
 
 func newEnv(t testing.TB, args ...string) *env {
 	srv := testenv.StartRedis(t, args...)
-	pool := NewPool(Options{Addr: srv.Addr(), ReadTimeout: 2 * time.Second})
-	t.Cleanup(func() { pool.Close() })
-	return &env{t: t, srv: srv, pool: pool}
+	return &env{t: t, srv: srv, store: open(t, Options{Addr: srv.Addr(), ReadTimeout: 2 * time.Second})}
+}
+
+// open opens the store of o, closed at the end of the test.
+func open(t testing.TB, o Options) *Store {
+	t.Helper()
+	st, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // do runs one command on a fresh connection.
@@ -133,7 +142,7 @@ func newWriter(t testing.TB, e *env, o WriterOptions) *Writer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := NewWriter(e.pool, o)
+	w := e.store.NewWriter(o)
 	t.Cleanup(func() { w.Close() })
 	return w
 }
@@ -633,9 +642,8 @@ func TestWriterFatal(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := testenv.StartRedis(t, "--requirepass", "right-secret")
-			pool := NewPool(Options{Addr: srv.Addr(), Password: c.password})
-			defer pool.Close()
-			w := NewWriter(pool, WriterOptions{Logger: slog.New(slog.DiscardHandler)})
+			st := open(t, Options{Addr: srv.Addr(), Password: c.password})
+			w := st.NewWriter(WriterOptions{Logger: slog.New(slog.DiscardHandler)})
 			defer w.Close()
 			submit(t, w, upd(t, &Table{Name: "p"}, "p:1", 1, nil, 0, "f", true))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -651,13 +659,12 @@ func TestWriterFatal(t *testing.T) {
 	}
 	t.Run("right password", func(t *testing.T) {
 		srv := testenv.StartRedis(t, "--requirepass", "right-secret")
-		pool := NewPool(Options{Addr: srv.Addr(), Password: "right-secret", DB: 3})
-		defer pool.Close()
-		w := NewWriter(pool, WriterOptions{Logger: slog.New(slog.DiscardHandler)})
+		st := open(t, Options{Addr: srv.Addr(), Password: "right-secret", DB: 3})
+		w := st.NewWriter(WriterOptions{Logger: slog.New(slog.DiscardHandler)})
 		defer w.Close()
 		submit(t, w, upd(t, &Table{Name: "p"}, "p:1", 1, nil, 0, "f", true))
 		flush(t, w)
-		got, err := NewReader(pool).Get(context.Background(), "p", []string{"1"}, []string{"f"})
+		got, err := st.NewReader().Get(context.Background(), "p", []string{"1"}, []string{"f"})
 		if err != nil || got[0][0] != true {
 			t.Errorf("read back = %v, %v", got, err)
 		}
@@ -751,9 +758,8 @@ func TestWriterMixedOrdering(t *testing.T) {
 // the old connection after them, an older arrival value over a newer one.
 func TestWriterKillsDroppedConn(t *testing.T) {
 	e := newEnv(t)
-	pool := NewPool(Options{Addr: e.srv.Addr(), ReadTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { pool.Close() })
-	w := NewWriter(pool, WriterOptions{Conns: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	st := open(t, Options{Addr: e.srv.Addr(), ReadTimeout: 200 * time.Millisecond})
+	w := st.NewWriter(WriterOptions{Conns: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { w.Close() })
 	tbl := &Table{Name: "kd", Ordering: Arrival}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/feathrgo/feathr/config"
+	"github.com/feathrgo/feathr/internal/tlsconf"
 )
 
 // Options says how to connect to Redis.
@@ -20,7 +23,7 @@ type Options struct {
 	// Cluster it lists one or more nodes of the cluster, comma-separated
 	// ("h1:7000,h2:7001"): the writer and reader learn the others.
 	Addr      string
-	Cluster   bool        // Redis Cluster: route each key to its slot's master (see Cluster)
+	Cluster   bool        // Redis Cluster: route each key to its slot's master (see Open)
 	Username  string      // ACL user; empty: AUTH with the password only
 	Password  string      // empty: no AUTH
 	TLS       bool        // connect with TLS
@@ -173,6 +176,54 @@ func ParseURL(s string) (Options, error) {
 	return o, nil
 }
 
+// Environment variables naming the PEM files of a TLS connection given
+// as a rediss:// URL (see WithEnvTLS); a feature file's online_store has
+// ca_file, cert_file and key_file instead (see OptionsFromConfig).
+const (
+	CAFileEnv   = "FEATHR_REDIS_CA_FILE"   // the CA that verifies the server
+	CertFileEnv = "FEATHR_REDIS_CERT_FILE" // a client certificate, with KeyFileEnv
+	KeyFileEnv  = "FEATHR_REDIS_KEY_FILE"  // the client certificate's key
+)
+
+// OptionsFromConfig returns the options of a feature file's
+// online_store.redis, with TLS settings from its ca_file, cert_file and
+// key_file.
+func OptionsFromConfig(r config.Redis) (Options, error) {
+	o := Options{Addr: r.Addr, Cluster: r.Cluster, Username: r.Username, Password: r.Password, TLS: r.TLS, DB: r.DB}
+	if r.TLS && (r.CAFile != "" || r.CertFile != "") {
+		tc, err := tlsconf.Client(tlsconf.Files{CAFile: r.CAFile, CertFile: r.CertFile, KeyFile: r.KeyFile})
+		if err != nil {
+			return o, fmt.Errorf("online_store.redis: %w", err)
+		}
+		o.TLSConfig = tc
+	}
+	return o, nil
+}
+
+// WithEnvTLS returns o, the options of a URL, with TLS settings from the
+// PEM files named by CAFileEnv, CertFileEnv and KeyFileEnv, as lookupEnv
+// (os.LookupEnv, say) finds them. Naming files for a URL without TLS, or
+// a certificate without its key, is an error.
+func (o Options) WithEnvTLS(lookupEnv func(string) (string, bool)) (Options, error) {
+	get := func(k string) string { v, _ := lookupEnv(k); return v }
+	files := tlsconf.Files{CAFile: get(CAFileEnv), CertFile: get(CertFileEnv), KeyFile: get(KeyFileEnv)}
+	if files == (tlsconf.Files{}) {
+		return o, nil
+	}
+	if !o.TLS {
+		return o, fmt.Errorf("%s, %s or %s is set, but the Redis URL is not rediss:// (TLS)", CAFileEnv, CertFileEnv, KeyFileEnv)
+	}
+	if (files.CertFile == "") != (files.KeyFile == "") {
+		return o, fmt.Errorf("%s and %s: a client certificate needs both", CertFileEnv, KeyFileEnv)
+	}
+	tc, err := tlsconf.Client(files)
+	if err != nil {
+		return o, fmt.Errorf("redis TLS: %w", err)
+	}
+	o.TLSConfig = tc
+	return o, nil
+}
+
 // hostPort joins a URL's host and port, the port defaulting to 6379.
 func hostPort(host, port string) (string, error) {
 	if host == "" {
@@ -186,9 +237,11 @@ func hostPort(host, port string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// NewPool returns a connection pool for o. Each new connection AUTHs (with
-// the username when set) and SELECTs the database; a connection idle for
-// more than a few seconds is PINGed before it is handed out again.
+// NewPool returns a pool of connections to the one server at o.Addr (a
+// Store has one, or one per node of a cluster). Each new connection AUTHs
+// (with the username when set) and SELECTs the database; a connection
+// idle for more than a few seconds is PINGed before it is handed out
+// again.
 func NewPool(o Options) *redis.Pool {
 	dialTimeout := orDefault(o.DialTimeout, 5*time.Second)
 	opts := []redis.DialOption{
