@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/feathrgo/feathr/config"
 	"github.com/feathrgo/feathr/internal/testenv"
 	"github.com/feathrgo/feathr/sink"
 )
@@ -25,7 +26,7 @@ func TestGetCluster(t *testing.T) {
 	}
 	defer st.Close()
 	w := st.NewWriter(sink.WriterOptions{Logger: slog.New(slog.DiscardHandler)})
-	tbl := &sink.Table{Name: "tbl", Ordering: sink.Arrival}
+	tbl := &sink.Table{Name: "tbl", Ordering: config.OrderArrival}
 	const n = 300
 	for i := range n {
 		v, _ := sink.AppendValue(nil, int64(i))

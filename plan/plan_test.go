@@ -372,7 +372,7 @@ func TestCompileAllMaterializations(t *testing.T) {
 		t.Errorf("materializations %v, sources %v", names, sources)
 	}
 	other := p.Materializations[1]
-	if ordering := sink.NewTable(other.Config.Name, other.Config.Sink).Ordering; other.OnError != config.Skip || ordering != sink.Arrival {
+	if ordering := sink.NewTable(other.Config.Name, other.Config.Sink).Ordering; other.OnError != config.Skip || ordering != config.OrderArrival {
 		t.Errorf("other: on_error %v, ordering %v", other.OnError, ordering)
 	}
 }

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"github.com/feathrgo/feathr/config"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -107,7 +108,7 @@ func (s *shard) coalesce(b *batch, u Update) {
 		return
 	}
 	wr := &b.writes[i]
-	if u.Table.Ordering == EventTime && u.EventTime < wr.newest {
+	if u.Table.byEventTime() && u.EventTime < wr.newest {
 		// Written in order, u would be rejected: an update of this
 		// batch already set (or tried to set) a newer event.
 		b.stale++
@@ -128,11 +129,11 @@ next:
 	}
 }
 
-// needsScript reports whether b has EventTime writes, which the script
+// needsScript reports whether b has event-time writes, which the script
 // writes.
 func (b *batch) needsScript() bool {
 	for i := range b.writes {
-		if b.writes[i].table.Ordering == EventTime {
+		if b.writes[i].table.byEventTime() {
 			return true
 		}
 	}
@@ -142,7 +143,7 @@ func (b *batch) needsScript() bool {
 // commandsOf returns the number of commands a write takes, not counting
 // ASKING.
 func commandsOf(wr *write) int {
-	if wr.table.Ordering == Arrival && wr.table.TTL > 0 {
+	if wr.table.Ordering == config.OrderArrival && wr.table.TTL > 0 {
 		return 2
 	}
 	return 1

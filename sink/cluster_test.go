@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/feathrgo/feathr/config"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -91,7 +92,7 @@ func TestClusterWriterRoundTrip(t *testing.T) {
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 2, BatchSize: 300})
 	ev := &Table{Name: "ev", TimeField: TimeField("m")}
-	arr := &Table{Name: "arr", Ordering: Arrival, TTL: time.Hour}
+	arr := &Table{Name: "arr", Ordering: config.OrderArrival, TTL: time.Hour}
 	var a acks
 	const n = 2000
 	seq := int64(0)
@@ -183,7 +184,7 @@ func TestClusterWriterScriptForms(t *testing.T) {
 		mu.Unlock()
 	}})
 	tbl := &Table{Name: "cf", TTL: time.Minute, TimeField: TimeField("m")}
-	arr := &Table{Name: "cfa", Ordering: Arrival, TTL: time.Minute}
+	arr := &Table{Name: "cfa", Ordering: config.OrderArrival, TTL: time.Minute}
 	mixed, stale := Key(tbl.Name, "mixed"), Key(tbl.Name, "stale")
 	submit(t, w,
 		upd(t, tbl, mixed, 15, nil, 0, "a", "old", "b", "old"),
@@ -271,7 +272,7 @@ func TestClusterAsk(t *testing.T) {
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 1})
 	ev := &Table{Name: "ask", TimeField: TimeField("m")}
-	arr := &Table{Name: "ask", Ordering: Arrival, TTL: time.Hour}
+	arr := &Table{Name: "ask", Ordering: config.OrderArrival, TTL: time.Hour}
 	slot := redisc.Slot(Key(ev.Name, "x"))
 	ks := keysInSlot(ev.Name, slot, 3) // [moved, stays, new]
 	key := func(i int) string { return Key(ev.Name, ks[i]) }

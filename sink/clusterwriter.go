@@ -165,7 +165,7 @@ func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
 	c := n.conn
 	if !n.loaded {
 		for _, i := range n.writes {
-			if writes[i].table.Ordering == EventTime {
+			if writes[i].table.byEventTime() {
 				if err := w.script.Load(c); err != nil {
 					return fmt.Errorf("redis cluster node %s: load script: %w", n.addr, err)
 				}
@@ -210,7 +210,7 @@ func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
 				}
 				continue
 			}
-			if wr.table.Ordering == EventTime {
+			if wr.table.byEventTime() {
 				// One key per call: the script answers {fields written}.
 				written, _ := r.([]any)
 				if len(written) != 1 {

@@ -9,7 +9,7 @@
 // Open returns a Store, one Redis server or a Redis Cluster as its
 // Options say. Its Writer batches updates by count and by time,
 // coalesces the updates of a key within a batch, and writes each batch in
-// one pipelined round trip. With EventTime ordering the keys are written
+// one pipelined round trip. With event-time ordering the keys are written
 // by a Lua script (EVALSHA, up to 32 keys per call) that keeps the newest
 // event: it compares each write's event time with a hidden hash field
 // (see TimeField) and writes only when the stored time is not newer. Its

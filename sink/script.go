@@ -76,8 +76,8 @@ return res
 const scriptKeys = 32
 
 // cmdBuilder builds and sends the commands of writes: a call of
-// setIfNewerScript for EventTime writes, HSET and (with a TTL) PEXPIRE
-// for Arrival writes. The arguments that recur in every batch are boxed
+// setIfNewerScript for event-time writes, HSET and (with a TTL) PEXPIRE
+// for arrival writes. The arguments that recur in every batch are boxed
 // once: each table's time field and TTL, and the field names. It belongs
 // to one goroutine at a time.
 type cmdBuilder struct {
@@ -88,12 +88,12 @@ type cmdBuilder struct {
 }
 
 // send sends the commands of ws on c, each after ASKING when asking: one
-// call of the script when ws are EventTime writes (all of one table, at
+// call of the script when ws are event-time writes (all of one table, at
 // most scriptKeys), else the HSET, and with a TTL the PEXPIRE, of ws[0],
 // its only write (see commandsOf).
 func (cb *cmdBuilder) send(c redis.Conn, ws []write, asking bool) error {
 	wr := &ws[0]
-	if wr.table.Ordering == EventTime {
+	if wr.table.byEventTime() {
 		cb.args = cb.appendScript(cb.args[:0], ws)
 		return cb.sendArgs(c, "EVALSHA", asking)
 	}

@@ -79,14 +79,14 @@ func (sw *serverWriter) exec(b *batch) (outcome, error) {
 }
 
 // sendBatch sends the commands of b's writes on c, recording them in
-// b.calls: the consecutive EventTime writes of a table go to one call of
+// b.calls: the consecutive event-time writes of a table go to one call of
 // the script, up to scriptKeys at a time.
 func (sw *serverWriter) sendBatch(c redis.Conn, b *batch) error {
 	b.calls = b.calls[:0]
 	for i := 0; i < len(b.writes); {
 		wr := &b.writes[i]
 		j := i + 1
-		if wr.table.Ordering == EventTime {
+		if wr.table.byEventTime() {
 			for j < len(b.writes) && j-i < scriptKeys && b.writes[j].table == wr.table {
 				j++
 			}

@@ -6,11 +6,7 @@ import "github.com/feathrgo/feathr/config"
 // in the file describes it: the hidden event-time field is the
 // materialization's (see TimeField).
 func NewTable(materialization string, s config.RedisSink) *Table {
-	t := &Table{Name: s.Table, TTL: s.TTL, Ordering: EventTime, TimeField: TimeField(materialization)}
-	if s.Ordering == config.OrderArrival {
-		t.Ordering = Arrival
-	}
-	return t
+	return &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, TimeField: TimeField(materialization)}
 }
 
 // WriterOptionsFor returns the options of one writer for materializations

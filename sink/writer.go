@@ -3,36 +3,15 @@ package sink
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/feathrgo/feathr/config"
 )
-
-// Ordering says which of two updates to the same key and field wins.
-type Ordering uint8
-
-const (
-	// EventTime (the default): an update never overwrites a value written
-	// from a newer event; updates with equal event times overwrite.
-	EventTime Ordering = iota
-	// Arrival: the last update written wins.
-	Arrival
-)
-
-// String returns "event_time" or "arrival".
-func (o Ordering) String() string {
-	switch o {
-	case EventTime:
-		return "event_time"
-	case Arrival:
-		return "arrival"
-	}
-	return fmt.Sprintf("Ordering(%d)", uint8(o))
-}
 
 // TimeFieldPrefix starts the name of the hidden hash field that holds the
 // newest event time written into a key by one materialization.
@@ -49,11 +28,15 @@ func TimeField(materialization string) string {
 // Table is a Redis feature table: the hashes a materialization writes.
 // Updates refer to it by pointer; it must not change after its first use.
 type Table struct {
-	Name      string        // Redis keys are Name + ":" + entity key
-	TTL       time.Duration // 0: keys do not expire; else PEXPIRE on each write
-	Ordering  Ordering      // how concurrent updates of a key are ordered
-	TimeField string        // EventTime: the hidden event-time field; empty: TimeField("")
+	Name      string          // Redis keys are Name + ":" + entity key
+	TTL       time.Duration   // 0: keys do not expire; else PEXPIRE on each write
+	Ordering  config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
+	TimeField string          // EventTime: the hidden event-time field; empty: TimeField("")
 }
+
+// byEventTime reports whether t keeps each key's newest event (the
+// event-time script) rather than its last arrival.
+func (t *Table) byEventTime() bool { return t.Ordering != config.OrderArrival }
 
 func (t *Table) timeField() string {
 	if t.TimeField == "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/feathrgo/feathr/config"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -149,9 +150,9 @@ func newWriter(t testing.TB, e *env, o WriterOptions) *Writer {
 
 func TestWriterBatching(t *testing.T) {
 	e := newEnv(t)
-	for _, ord := range []Ordering{EventTime, Arrival} {
+	for _, ord := range []config.Ordering{config.OrderEvent, config.OrderArrival} {
 		t.Run(ord.String(), func(t *testing.T) {
-			cmd := map[Ordering]string{EventTime: "evalsha", Arrival: "hset"}[ord]
+			cmd := map[config.Ordering]string{config.OrderEvent: "evalsha", config.OrderArrival: "hset"}[ord]
 			before := e.calls(cmd)
 			w := newWriter(t, e, WriterOptions{BatchSize: 100, FlushInterval: time.Hour, Conns: 1})
 			tbl := &Table{Name: "b" + ord.String(), Ordering: ord, TimeField: TimeField("m")}
@@ -162,7 +163,7 @@ func TestWriterBatching(t *testing.T) {
 			flush(t, w)
 			st := w.Stats()
 			// EventTime: the script writes up to scriptKeys keys per call.
-			cmds := map[Ordering]int64{EventTime: 3 * ((100 + scriptKeys - 1) / scriptKeys), Arrival: 300}[ord]
+			cmds := map[config.Ordering]int64{config.OrderEvent: 3 * ((100 + scriptKeys - 1) / scriptKeys), config.OrderArrival: 300}[ord]
 			if st.Batches != 3 || st.Commands != cmds || st.Writes != 300 || st.Updates != 300 || a.count() != 300 {
 				t.Errorf("stats %+v, acks %d; want 3 batches, %d commands, 300 writes and updates", st, a.count(), cmds)
 			}
@@ -214,7 +215,7 @@ func TestWriterCoalesce(t *testing.T) {
 		upd(t, et, k, 15, &a, 3, "c", int64(3)), // older than seq 2: stale
 		upd(t, et, k, 20, &a, 4, "b", int64(4)), // equal time: wins by order
 	)
-	ar := &Table{Name: "ca", Ordering: Arrival}
+	ar := &Table{Name: "ca", Ordering: config.OrderArrival}
 	k2 := Key("ca", "1")
 	submit(t, w,
 		upd(t, ar, k2, 30, &a, 5, "a", int64(1)),
@@ -248,7 +249,7 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{Conns: 2})
 	et := &Table{Name: "o", TimeField: TimeField("m")}
-	ar := &Table{Name: "oa", Ordering: Arrival}
+	ar := &Table{Name: "oa", Ordering: config.OrderArrival}
 	k, ka := Key("o", "1"), Key("oa", "1")
 	step := func(tbl *Table, key string, t0 int64, v string, want string) {
 		t.Helper()
@@ -342,7 +343,7 @@ func TestWriterScriptKeys(t *testing.T) {
 func TestWriterTTL(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{})
-	for _, ord := range []Ordering{EventTime, Arrival} {
+	for _, ord := range []config.Ordering{config.OrderEvent, config.OrderArrival} {
 		tbl := &Table{Name: "ttl" + ord.String(), TTL: 10 * time.Second, Ordering: ord, TimeField: TimeField("m")}
 		k := Key(tbl.Name, "1")
 		submit(t, w, upd(t, tbl, k, 1, nil, 0, "f", int64(1)))
@@ -520,7 +521,7 @@ func TestWriterRedisDown(t *testing.T) {
 func TestWriterOrderAcrossFailures(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 7, Conns: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	tbl := &Table{Name: "of", Ordering: Arrival}
+	tbl := &Table{Name: "of", Ordering: config.OrderArrival}
 	c, err := redis.Dial("tcp", e.srv.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -676,7 +677,7 @@ func TestWriterFatal(t *testing.T) {
 // 200,000 updates; "hot" cycles over 1,000 keys, so batches coalesce.
 func BenchmarkWriter(b *testing.B) {
 	e := newEnv(b)
-	for _, ord := range []Ordering{EventTime, Arrival} {
+	for _, ord := range []config.Ordering{config.OrderEvent, config.OrderArrival} {
 		for _, kc := range []struct {
 			name string
 			n    int
@@ -726,8 +727,8 @@ func benchSubmit(b *testing.B, w *Writer, tbl *Table, n int) {
 func TestWriterMixedOrdering(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 1, Conns: 1})
-	ar := &Table{Name: "ma", Ordering: Arrival}
-	et := &Table{Name: "me", Ordering: EventTime, TimeField: TimeField("m")}
+	ar := &Table{Name: "ma", Ordering: config.OrderArrival}
+	et := &Table{Name: "me", Ordering: config.OrderEvent, TimeField: TimeField("m")}
 	var a acks
 	const updates = 40
 	for i := range updates {
@@ -762,7 +763,7 @@ func TestWriterKillsDroppedConn(t *testing.T) {
 	w := st.NewWriter(WriterOptions{Conns: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { w.Close() })
-	tbl := &Table{Name: "kd", Ordering: Arrival}
+	tbl := &Table{Name: "kd", Ordering: config.OrderArrival}
 	submit(t, w, upd(t, tbl, "kd:1", 1, nil, 0, "f", int64(1)))
 	flush(t, w)
 	// Every command waits 1s: the write's reply times out.
