@@ -21,6 +21,7 @@ type handler struct {
 	// claims of an assignment run, it is logged, and kept in loggedSet.
 	mu        sync.Mutex
 	running   map[topicPartition]context.CancelFunc // ends the claim's context
+	session   []*partition                          // the partitions of the current session, for Cleanup
 	logged    bool
 	loggedSet map[topicPartition]bool
 }
@@ -51,8 +52,18 @@ func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 		defer cancel()
 		if err := w.Flush(ctx); err != nil {
 			h.p.log.Error("flushing writes before commit; the unwritten records will be read again", "source", h.src.Config.Name, "err", err)
+			// The partitions go to their next owners: what is not written
+			// by now must not be written later, over the new owners'.
+			h.mu.Lock()
+			for _, pt := range h.session {
+				pt.revoked.Store(true)
+			}
+			h.mu.Unlock()
 		}
 	}
+	h.mu.Lock()
+	h.session = nil
+	h.mu.Unlock()
 	sess.Commit()
 	h.src.sessions.Add(-1)
 	return nil
@@ -146,6 +157,14 @@ func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
 	}
 }
 
+// forget drops pt from the session's partitions: a cooperative rebalance
+// took it away, and released dealt with its writes.
+func (h *handler) forget(pt *partition) {
+	h.mu.Lock()
+	h.session = slices.DeleteFunc(h.session, func(p *partition) bool { return p == pt })
+	h.mu.Unlock()
+}
+
 // endRevoked ends the contexts of the running claims whose partitions
 // are not in claims, the session's assignment now. h.mu is held.
 func (h *handler) endRevoked(claims map[string][]int32) {
@@ -171,7 +190,7 @@ func (h *handler) claimEnded(claim sarama.ConsumerGroupClaim) {
 // revoked while the session goes on (a cooperative rebalance, where
 // Cleanup does not run), so that sarama commits the partition's offset
 // up to the last record consumed before it hands the partition over.
-func (h *handler) released(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+func (h *handler) released(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, pt *partition) {
 	w := h.p.opts.Writer
 	if w == nil || sess.Context().Err() != nil {
 		return // the session is ending: Cleanup flushes and commits
@@ -183,7 +202,8 @@ func (h *handler) released(sess sarama.ConsumerGroupSession, claim sarama.Consum
 	ctx, cancel := context.WithTimeout(sess.Context(), timeout)
 	defer cancel()
 	if err := w.Flush(ctx); err != nil {
-		h.p.log.Warn("flushing writes of a revoked partition; its unwritten records will be read again by its new owner", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "err", err)
+		h.p.log.Warn("flushing writes of a revoked partition; its unwritten records will be read again by its new owner, and are not written by this process", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition(), "err", err)
+		pt.revoked.Store(true)
 		return
 	}
 	h.p.log.Info("partition revoked: its writes are flushed for the commit", "source", h.src.Config.Name, "topic", claim.Topic(), "partition", claim.Partition())
@@ -205,6 +225,9 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	h.src.observeGeneration(sess)
 	defer h.src.observeGeneration(sess)
 	pt := h.p.newPartition(h.src, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
+	h.mu.Lock()
+	h.session = append(h.session, pt)
+	h.mu.Unlock()
 	h.p.partitionStarted(pt)
 	defer h.p.partitionEnded(pt)
 	ctx := h.claimStarted(sess, claim)
@@ -224,9 +247,10 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			pt.checkIdle()
 		case msg, ok := <-claim.Messages():
 			if !ok {
-				h.released(sess, claim)
+				h.released(sess, claim, pt)
 				if sess.Context().Err() == nil {
 					h.p.revoked(pt)
+					h.forget(pt)
 				}
 				return nil
 			}
@@ -236,7 +260,11 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			pt.lastMessage = time.Now()
 		case <-ctx.Done():
 			if sess.Context().Err() == nil {
-				h.p.revoked(pt) // taken away by a cooperative rebalance
+				// Taken away by a cooperative rebalance while it waited:
+				// flush what it submitted, as when its messages end.
+				h.released(sess, claim, pt)
+				h.p.revoked(pt)
+				h.forget(pt)
 			}
 			return nil
 		}

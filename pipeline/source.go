@@ -106,3 +106,6 @@ func (a *targetAcker) Ack(seq int64) {
 	a.c.written.Add(1)
 	a.t.Ack(seq)
 }
+
+// Revoked implements sink.Revoker, for the partition's tracker.
+func (a *targetAcker) Revoked() bool { return a.t.Revoked() }

@@ -28,6 +28,12 @@ type tracker struct {
 	hwm       func() int64  // the partition's high watermark, for lag
 	written   *atomic.Int64 // the run's count of acknowledged updates
 
+	// revoked is set once the run gave the partition up without writing
+	// all of it (its flush at a revocation failed): the writer drops its
+	// updates not written yet (sink.Revoker), and the new owner reads
+	// them again.
+	revoked atomic.Bool
+
 	mu      sync.Mutex
 	pending []pendingRecord // by increasing offset
 	marked  int64           // the next offset to consume: everything below is written
@@ -75,6 +81,9 @@ func (t *tracker) add(offset int64, n int) {
 		t.checkDone()
 	}
 }
+
+// Revoked implements sink.Revoker: see tracker.revoked.
+func (t *tracker) Revoked() bool { return t.revoked.Load() }
 
 // Ack implements sink.Acker: one update of the record at offset seq was
 // written.
