@@ -27,10 +27,14 @@ type GetOptions struct {
 	Table    string
 	Keys     []string
 	Features []string
+	Multi    bool // multi-get: print {"key": {...}, ...}
+
+	// The dependency (see Factory).
+	OpenStore func(sink.Options) (Store, error)
 }
 
-func newGetCmd(s IOStreams, run func(context.Context, *GetOptions) error) *cobra.Command {
-	opts := &GetOptions{IO: s}
+func newGetCmd(f *Factory, run func(context.Context, *GetOptions) error) *cobra.Command {
+	opts := &GetOptions{IO: f.IO, OpenStore: f.OpenStore}
 	c := &cobra.Command{
 		Use:   "get TABLE KEY FEATURE...",
 		Short: "Read one entity's features from the online store",
@@ -52,15 +56,15 @@ else localhost:6379.`,
 			if run != nil {
 				return run(c.Context(), opts)
 			}
-			return runGet(c.Context(), opts, false)
+			return runGet(c.Context(), opts)
 		},
 	}
 	addGetFlags(c, opts)
 	return c
 }
 
-func newMultiGetCmd(s IOStreams, run func(context.Context, *GetOptions) error) *cobra.Command {
-	opts := &GetOptions{IO: s}
+func newMultiGetCmd(f *Factory, run func(context.Context, *GetOptions) error) *cobra.Command {
+	opts := &GetOptions{IO: f.IO, OpenStore: f.OpenStore, Multi: true}
 	c := &cobra.Command{
 		Use:   "multi-get TABLE KEYS FEATURE...",
 		Short: "Read many entities' features from the online store",
@@ -87,7 +91,7 @@ as JSON; a missing key or feature is null.`,
 			if run != nil {
 				return run(c.Context(), opts)
 			}
-			return runGet(c.Context(), opts, true)
+			return runGet(c.Context(), opts)
 		},
 	}
 	addGetFlags(c, opts)
@@ -148,7 +152,7 @@ func readKeys(r io.Reader) ([]string, error) {
 	return keys, nil
 }
 
-func runGet(ctx context.Context, opts *GetOptions, multi bool) error {
+func runGet(ctx context.Context, opts *GetOptions) error {
 	var f *config.File
 	if opts.File != "" {
 		var err error
@@ -157,11 +161,7 @@ func runGet(ctx context.Context, opts *GetOptions, multi bool) error {
 			return err
 		}
 	}
-	ropts, err := storeOptions(opts.RedisURL, f, opts.IO.LookupEnv)
-	if err != nil {
-		return err
-	}
-	st, err := sink.Open(ropts)
+	st, ropts, err := openStore(opts.OpenStore, opts.RedisURL, f, opts.IO.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func runGet(ctx context.Context, opts *GetOptions, multi bool) error {
 	if opts.Output == "table" {
 		return writeTable(opts.IO.Out, opts.Keys, opts.Features, values)
 	}
-	buf, err := appendGetJSON(nil, opts.Keys, opts.Features, values, multi)
+	buf, err := appendGetJSON(nil, opts.Keys, opts.Features, values, opts.Multi)
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,14 +36,15 @@ type MaterializeOptions struct {
 	MetricsAddr      string
 	DryRun           bool
 	DryRunRows       int
-	// Signals delivers interrupts; nil means SIGINT and SIGTERM of this process.
-	Signals <-chan os.Signal
-	// Exit ends the process at a second interrupt; nil means os.Exit.
-	Exit func(code int)
+
+	// The dependencies (see Factory).
+	OpenStore func(sink.Options) (Store, error)
+	Signals   func() (<-chan os.Signal, func())
+	Exit      func(code int)
 }
 
-func newMaterializeCmd(s IOStreams, run func(context.Context, *MaterializeOptions) error) *cobra.Command {
-	opts := &MaterializeOptions{IO: s}
+func newMaterializeCmd(f *Factory, run func(context.Context, *MaterializeOptions) error) *cobra.Command {
+	opts := &MaterializeOptions{IO: f.IO, OpenStore: f.OpenStore, Signals: f.Signals, Exit: f.Exit}
 	c := &cobra.Command{
 		Use:   "materialize -f FILE [NAME...]",
 		Short: "Stream Kafka events into features in Redis",
@@ -121,7 +120,7 @@ A one-line JSON summary is printed on stdout at exit.`,
 	c.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("start", cobra.FixedCompletions([]string{"earliest", "latest"}, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("rebalance-strategy", cobra.FixedCompletions(pipeline.Strategies, cobra.ShellCompDirectiveNoFileComp))
-	c.ValidArgsFunction = completeMaterializations(s, &opts.File)
+	c.ValidArgsFunction = completeMaterializations(f.IO, &opts.File)
 	return c
 }
 
@@ -147,18 +146,11 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	if opts.DryRun {
 		return runDryRun(ctx, opts, log, p)
 	}
-	ropts, err := storeOptions(opts.RedisURL, p.File, opts.IO.LookupEnv)
-	if err != nil {
-		return err
-	}
-	st, err := sink.Open(ropts)
+	st, ropts, err := openPingedStore(ctx, opts.OpenStore, opts.RedisURL, p.File, opts.IO.LookupEnv)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Ping(ctx); err != nil {
-		return err
-	}
 
 	runCtx, timeout, cleanup := runContext(ctx, opts, p, log)
 	defer cleanup()
@@ -299,17 +291,8 @@ func writerOptions(p *plan.Plan, log *slog.Logger) sink.WriterOptions {
 // handleSignals cancels the run at the first SIGINT/SIGTERM and exits at
 // once at the second.
 func handleSignals(ctx context.Context, done <-chan struct{}, opts *MaterializeOptions, log *slog.Logger, cancel context.CancelCauseFunc) {
-	sigs := opts.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
-	exit := opts.Exit
-	if exit == nil {
-		exit = os.Exit
-	}
+	sigs, stop := opts.Signals()
+	defer stop()
 	select {
 	case sig := <-sigs:
 		log.Info("stopping: writing what is in flight and committing (signal again to exit at once)", "signal", sig.String())
@@ -320,7 +303,7 @@ func handleSignals(ctx context.Context, done <-chan struct{}, opts *MaterializeO
 	select {
 	case sig := <-sigs:
 		log.Warn("second signal: exiting without a final commit; uncommitted records will be read again", "signal", sig.String())
-		exit(130)
+		opts.Exit(ExitInterrupted)
 	case <-done:
 	}
 }

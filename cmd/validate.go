@@ -18,8 +18,8 @@ type ValidateOptions struct {
 	Output string // "text" or "json"
 }
 
-func newValidateCmd(s IOStreams, run func(*ValidateOptions) error) *cobra.Command {
-	opts := &ValidateOptions{IO: s}
+func newValidateCmd(f *Factory, run func(*ValidateOptions) error) *cobra.Command {
+	opts := &ValidateOptions{IO: f.IO}
 	c := &cobra.Command{
 		Use:   "validate -f FILE",
 		Short: "Check a feature definition file without touching Kafka or Redis",
