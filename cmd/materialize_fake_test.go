@@ -298,3 +298,26 @@ func TestMaterializeReadiness(t *testing.T) {
 		t.Errorf("exit %d, want 0\nstderr: %s", code, r.err.String())
 	}
 }
+
+// TestMaterializeProgress checks the progress line on a terminal stderr:
+// redrawn while the run goes on, and ended by a newline once it is over.
+func TestMaterializeProgress(t *testing.T) {
+	t.Parallel()
+	topic := testenv.TopicName(t)
+	brokers := testenv.KFake(t, 1, topic)
+	produce(t, producer(t, brokers), tripRecord(t, topic, 0, trip{driver: 1, trips: 1, at: time.Now()}))
+	cfg := writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
+	r := newFakeRun(&fakeStore{}, nil)
+	r.f.IO.ErrIsTerminal = true
+	if code := r.run(context.Background(), "materialize", "-f", cfg, "--start", "earliest", "--timeout", "1500ms"); code != ExitOK {
+		t.Fatalf("exit %d\nstderr: %s", code, r.err.String())
+	}
+	errOut := r.err.String()
+	i := strings.LastIndex(errOut, "\r\033[K")
+	if i < 0 {
+		t.Fatalf("no progress line in stderr:\n%q", errOut)
+	}
+	if last := errOut[i+len("\r\033[K"):]; !regexp.MustCompile(`^read 1 \(\d+/s\)  written 1  errors 0  lag 0\n$`).MatchString(last) {
+		t.Errorf("stderr ends with %q, want the last progress line and a newline", last)
+	}
+}

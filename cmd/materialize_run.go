@@ -109,16 +109,12 @@ func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, ready me
 // terminal stderr; then it closes w and prints the summary on stdout. It
 // returns the run's error, else the writer's.
 func runWithProgress(ctx context.Context, s IOStreams, pl *pipeline.Pipeline, w StoreWriter) error {
-	if s.ErrIsTerminal {
-		go progress(ctx, s, pl)
-	}
+	endProgress := startProgress(ctx, s, pl)
 	start := time.Now()
 	runErr := pl.Run(ctx)
+	endProgress()
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = err
-	}
-	if s.ErrIsTerminal {
-		fmt.Fprintln(s.ErrOut)
 	}
 	return printSummary(json.NewEncoder(s.Out), pl, start, runErr)
 }
@@ -132,7 +128,27 @@ func printSummary(enc *json.Encoder, pl *pipeline.Pipeline, start time.Time, run
 	return runErr
 }
 
-// progress redraws a one-line status on a terminal stderr every second.
+// startProgress redraws a one-line status of pl on a terminal stderr
+// every second, until the func it returns, which ends the line.
+func startProgress(ctx context.Context, s IOStreams, pl *pipeline.Pipeline) (end func()) {
+	if !s.ErrIsTerminal {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		progress(ctx, s, pl)
+	}()
+	return func() {
+		cancel()
+		<-done
+		fmt.Fprintln(s.ErrOut)
+	}
+}
+
+// progress redraws a one-line status on stderr every second until ctx is
+// done.
 func progress(ctx context.Context, s IOStreams, pl *pipeline.Pipeline) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
