@@ -1,6 +1,3 @@
-// Package cmd holds feathr's command line: each command parses its flags
-// into an options struct and runs over library packages with the I/O
-// streams it is given, so that tests can drive it.
 package cmd
 
 import (
