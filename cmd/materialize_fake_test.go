@@ -29,20 +29,35 @@ type fakeSummary struct {
 	RedisBatches     int64    `json:"redis_batches"`
 }
 
+// fakeTopic starts kfake with a topic of parts partitions holding trips,
+// trip i in partition i%parts, and writes a feature file over it whose
+// online store is fakeAddr. It returns the brokers, the topic and the
+// file.
+func fakeTopic(t *testing.T, parts int, trips ...trip) (brokers, topic, cfg string) {
+	t.Helper()
+	topic = testenv.TopicName(t)
+	brokers = testenv.KFake(t, parts, topic)
+	if len(trips) > 0 {
+		cl := producer(t, brokers)
+		for i, tr := range trips {
+			produce(t, cl, tripRecord(t, topic, int32(i%parts), tr))
+		}
+	}
+	return brokers, topic, writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
+}
+
 // TestMaterializeFakeStore runs materialize against kfake with a fake
 // store: the summary counts what the store was given, each update holds
 // the record's key, features and event time, and the acks the store
 // gave are what the consumer group committed.
 func TestMaterializeFakeStore(t *testing.T) {
 	t.Parallel()
-	topic := testenv.TopicName(t)
-	brokers := testenv.KFake(t, 2, topic)
-	cl := producer(t, brokers)
 	base := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var trips []trip
 	for i := range 10 {
-		produce(t, cl, tripRecord(t, topic, int32(i%2), trip{driver: int64(i), trips: int32(3 * i), at: base.Add(time.Duration(i) * time.Second)}))
+		trips = append(trips, trip{driver: int64(i), trips: int32(3 * i), at: base.Add(time.Duration(i) * time.Second)})
 	}
-	cfg := writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
+	brokers, topic, cfg := fakeTopic(t, 2, trips...)
 
 	// A dry run does not open the store.
 	st := &fakeStore{}
@@ -147,10 +162,8 @@ func TestMaterializeStoreRefusesPing(t *testing.T) {
 // acknowledged.
 func TestMaterializeWriterFails(t *testing.T) {
 	t.Parallel()
-	topic := testenv.TopicName(t)
-	brokers := testenv.KFake(t, 1, topic)
+	brokers, topic, cfg := fakeTopic(t, 1)
 	badRecordTopic(t, brokers, topic) // offset 5 does not decode: it is never reached
-	cfg := writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
 	st := &fakeStore{failAfter: 3, failWith: errors.New("OOM command not allowed")}
 	r := newFakeRun(st, nil)
 	code := r.run(context.Background(), "materialize", "-f", cfg, "--start", "earliest", "--timeout", "30s")
@@ -176,13 +189,11 @@ func TestMaterializeWriterFails(t *testing.T) {
 // during the end of the run exits at once with code 130.
 func TestMaterializeInterrupts(t *testing.T) {
 	t.Parallel()
-	topic := testenv.TopicName(t)
-	brokers := testenv.KFake(t, 1, topic)
-	cl := producer(t, brokers)
+	var trips []trip
 	for i := range 4 {
-		produce(t, cl, tripRecord(t, topic, 0, trip{driver: int64(i), trips: 1, at: time.Now()}))
+		trips = append(trips, trip{driver: int64(i), trips: 1, at: time.Now()})
 	}
-	cfg := writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
+	brokers, topic, cfg := fakeTopic(t, 1, trips...)
 
 	// runUntil runs materialize until the store was given n updates, then
 	// sends the interrupts sigs, and returns the exit code.
@@ -223,7 +234,7 @@ func TestMaterializeInterrupts(t *testing.T) {
 	}
 
 	// The final flush waits until the process is told to exit.
-	produce(t, cl, tripRecord(t, topic, 0, trip{driver: 9, trips: 1, at: time.Now()}))
+	produce(t, producer(t, brokers), tripRecord(t, topic, 0, trip{driver: 9, trips: 1, at: time.Now()}))
 	st = &fakeStore{blockFlush: make(chan struct{})}
 	r = newFakeRun(st, nil)
 	r.f.Exit = func(code int) {
@@ -249,10 +260,7 @@ func TestMaterializeInterrupts(t *testing.T) {
 // not ready with the store's error once it does not.
 func TestMaterializeReadiness(t *testing.T) {
 	t.Parallel()
-	topic := testenv.TopicName(t)
-	brokers := testenv.KFake(t, 1, topic)
-	produce(t, producer(t, brokers), tripRecord(t, topic, 0, trip{driver: 1, trips: 1, at: time.Now()}))
-	cfg := writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
+	_, _, cfg := fakeTopic(t, 1, trip{driver: 1, trips: 1, at: time.Now()})
 	st := &fakeStore{}
 	r := newFakeRun(st, nil)
 	codes := make(chan int, 1)
@@ -303,10 +311,7 @@ func TestMaterializeReadiness(t *testing.T) {
 // redrawn while the run goes on, and ended by a newline once it is over.
 func TestMaterializeProgress(t *testing.T) {
 	t.Parallel()
-	topic := testenv.TopicName(t)
-	brokers := testenv.KFake(t, 1, topic)
-	produce(t, producer(t, brokers), tripRecord(t, topic, 0, trip{driver: 1, trips: 1, at: time.Now()}))
-	cfg := writeFile(t, "f.yaml", seedConfig(brokers, topic, fakeAddr, ""))
+	_, _, cfg := fakeTopic(t, 1, trip{driver: 1, trips: 1, at: time.Now()})
 	r := newFakeRun(&fakeStore{}, nil)
 	r.f.IO.ErrIsTerminal = true
 	if code := r.run(context.Background(), "materialize", "-f", cfg, "--start", "earliest", "--timeout", "1500ms"); code != ExitOK {
