@@ -18,7 +18,7 @@ func parseMaterialize(t *testing.T, args []string) *MaterializeOptions {
 		t.Fatalf("command line %q: want materialize ...", args)
 	}
 	var got *MaterializeOptions
-	c := newMaterializeCmd(IOStreams{}, func(_ context.Context, o *MaterializeOptions) error { got = o; return nil })
+	c := newMaterializeCmd(NewFactory(IOStreams{}), func(_ context.Context, o *MaterializeOptions) error { got = o; return nil })
 	c.SetArgs(args[1:])
 	c.SilenceErrors, c.SilenceUsage = true, true
 	if err := c.ExecuteContext(context.Background()); err != nil {

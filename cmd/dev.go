@@ -24,8 +24,8 @@ type DevOptions struct {
 	Duration   time.Duration
 }
 
-func newDevCmd(s IOStreams, run func(context.Context, *DevOptions) error) *cobra.Command {
-	opts := &DevOptions{IO: s}
+func newDevCmd(f *Factory, run func(context.Context, *DevOptions) error) *cobra.Command {
+	opts := &DevOptions{IO: f.IO}
 	c := &cobra.Command{
 		Use:   "dev [-f FILE]",
 		Short: "Run an in-process Kafka broker and Redis with sample events, for trying feathr",

@@ -3,15 +3,11 @@ package cmd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"runtime/debug"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,14 +34,15 @@ type MaterializeOptions struct {
 	MetricsAddr      string
 	DryRun           bool
 	DryRunRows       int
-	// Signals delivers interrupts; nil means SIGINT and SIGTERM of this process.
-	Signals <-chan os.Signal
-	// Exit ends the process at a second interrupt; nil means os.Exit.
-	Exit func(code int)
+
+	// The dependencies (see Factory).
+	OpenStore func(sink.Options) (Store, error)
+	Signals   func() (<-chan os.Signal, func())
+	Exit      func(code int)
 }
 
-func newMaterializeCmd(s IOStreams, run func(context.Context, *MaterializeOptions) error) *cobra.Command {
-	opts := &MaterializeOptions{IO: s}
+func newMaterializeCmd(f *Factory, run func(context.Context, *MaterializeOptions) error) *cobra.Command {
+	opts := &MaterializeOptions{IO: f.IO, OpenStore: f.OpenStore, Signals: f.Signals, Exit: f.Exit}
 	c := &cobra.Command{
 		Use:   "materialize -f FILE [NAME...]",
 		Short: "Stream Kafka events into features in Redis",
@@ -121,52 +118,30 @@ A one-line JSON summary is printed on stdout at exit.`,
 	c.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("start", cobra.FixedCompletions([]string{"earliest", "latest"}, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("rebalance-strategy", cobra.FixedCompletions(pipeline.Strategies, cobra.ShellCompDirectiveNoFileComp))
-	c.ValidArgsFunction = completeMaterializations(s, &opts.File)
+	c.ValidArgsFunction = completeMaterializations(f.IO, &opts.File)
 	return c
 }
 
 func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 	log := newLogger(opts.IO, opts.LogFormat)
-	if limit, ok := defaultMemoryLimit(os.LookupEnv); ok {
-		debug.SetMemoryLimit(limit)
-	}
-	_, p, err := loadPlan(opts.File, opts.IO.LookupEnv, opts.Materializations)
+	setDefaultMemoryLimit()
+	p, err := loadRunPlan(opts.IO, opts.File, opts.Materializations)
 	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(opts.IO.ErrOut, e.Error())
-			}
-			return &exitError{code: ExitError, err: fmt.Errorf("%s: %d problem%s; run 'feathr validate -f %s'", opts.File, len(errs), plural(len(errs)), opts.File)}
-		}
 		return err
-	}
-	if len(p.Materializations) == 0 {
-		return fmt.Errorf("%s: no materializations to run", opts.File)
 	}
 	if opts.DryRun {
 		return runDryRun(ctx, opts, log, p)
 	}
-	ropts, err := storeOptions(opts.RedisURL, p.File, opts.IO.LookupEnv)
-	if err != nil {
-		return err
-	}
-	st, err := sink.Open(ropts)
+	st, ropts, err := openPingedStore(ctx, opts.OpenStore, opts.RedisURL, p.File, opts.IO.LookupEnv)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Ping(ctx); err != nil {
-		return err
-	}
-
-	runCtx, timeout, cleanup := runContext(ctx, opts, p, log)
+	timeout := opts.timeout(p)
+	runCtx, cleanup := runContext(ctx, opts, timeout, log)
 	defer cleanup()
-
 	m := metrics.New(Version().Version)
-	wopts := writerOptions(p, log)
-	wopts.OnBatch = m.ObserveBatch
-	writer := st.NewWriter(wopts)
+	writer := st.NewWriter(writerOptions(p, log, m.ObserveBatch))
 	defer writer.Close()
 	pl := pipeline.New(pipeline.Options{
 		Plan: p, Writer: writer, Logger: log,
@@ -174,79 +149,36 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		Strategy: opts.Strategy, ShutdownTimeout: opts.ShutdownTimeout,
 	})
 	m.Watch(pl, writer)
-	if opts.MetricsAddr != "" {
-		ready := func(ctx context.Context) error {
-			if !pl.Assigned() {
-				return errors.New("no partition assignment yet")
-			}
-			return st.Ping(ctx)
-		}
-		srv, err := metrics.Listen(opts.MetricsAddr, m, ready, log)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-		}()
-		log.Info("serving metrics", "addr", srv.Addr().String())
-	}
-	log.Info("materializing", "materializations", p.Names(), "timeout", timeout, "redis", ropts.Addr, "rebalance_strategy", opts.Strategy)
-	if opts.IO.ErrIsTerminal {
-		go progress(runCtx, opts.IO, pl)
-	}
-	start := time.Now()
-	runErr := pl.Run(runCtx)
-	if err := writer.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
-	sum := pl.Summary(time.Since(start), runErr)
-	if opts.IO.ErrIsTerminal {
-		fmt.Fprintln(opts.IO.ErrOut)
-	}
-	if err := json.NewEncoder(opts.IO.Out).Encode(sum); err != nil {
+	stopServing, err := serveMetrics(ctx, opts.MetricsAddr, m, readiness(pl, st), log)
+	if err != nil {
 		return err
 	}
-	return runErr
-}
-
-// runContext returns the context of a run, which ends at the timeout (the
-// flag's, else the plan's) or at the first SIGINT/SIGTERM (with cause
-// pipeline.ErrInterrupted), and the cleanup to defer.
-func runContext(ctx context.Context, opts *MaterializeOptions, p *plan.Plan, log *slog.Logger) (context.Context, time.Duration, func()) {
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = p.Timeout()
-	}
-	runCtx, cancel := context.WithCancelCause(ctx)
-	cancelT := context.CancelFunc(func() {})
-	if timeout > 0 {
-		runCtx, cancelT = context.WithTimeout(runCtx, timeout)
-	}
-	done := make(chan struct{})
-	go handleSignals(runCtx, done, opts, log, cancel)
-	return runCtx, timeout, func() {
-		close(done)
-		cancelT()
-		cancel(nil)
-	}
+	defer stopServing()
+	log.Info("materializing", "materializations", p.Names(), "timeout", timeout, "redis", ropts.Addr, "rebalance_strategy", opts.Strategy)
+	return runWithProgress(runCtx, opts.IO, pl, writer)
 }
 
 // runDryRun evaluates the plan's records without Redis and prints the
 // updates it would write as JSON lines, then the summary.
 func runDryRun(ctx context.Context, opts *MaterializeOptions, log *slog.Logger, p *plan.Plan) error {
-	runCtx, timeout, cleanup := runContext(ctx, opts, p, log)
+	timeout := opts.timeout(p)
+	runCtx, cleanup := runContext(ctx, opts, timeout, log)
 	defer cleanup()
 	pl := pipeline.New(pipeline.Options{Plan: p, Logger: log, Start: opts.Start, UntilCaughtUp: opts.UntilCaughtUp})
 	log.Info("dry run", "materializations", p.Names(), "timeout", timeout, "rows", opts.DryRunRows)
 	enc := json.NewEncoder(opts.IO.Out)
 	start := time.Now()
 	runErr := pl.DryRun(runCtx, opts.DryRunRows, func(r pipeline.Row) error { return enc.Encode(r) })
-	if err := enc.Encode(pl.Summary(time.Since(start), runErr)); err != nil {
-		return err
+	return printSummary(enc, pl, start, runErr)
+}
+
+// timeout is how long a run of p lasts: --timeout, else the
+// materializations' timeout (0: until stopped).
+func (opts *MaterializeOptions) timeout(p *plan.Plan) time.Duration {
+	if opts.Timeout != 0 {
+		return opts.Timeout
 	}
-	return runErr
+	return p.Timeout()
 }
 
 // completeMaterializations completes the names of the materializations
@@ -267,86 +199,11 @@ func completeMaterializations(s IOStreams, file *string) cobra.CompletionFunc {
 	}
 }
 
-// DefaultMemoryLimit is the soft memory limit of feathr materialize when
-// GOMEMLIMIT is not set: the Go runtime collects garbage more often as the
-// process nears it, so that peak RSS stays near it (about 150 MB with the
-// binary) instead of reaching twice the live heap under GOGC. It is soft:
-// a larger live heap is not an error, but garbage collection then costs
-// more CPU. Set GOMEMLIMIT (e.g. 512MiB, or off) to choose another.
-const DefaultMemoryLimit = 128 << 20
-
-// defaultMemoryLimit returns DefaultMemoryLimit and true when GOMEMLIMIT is
-// not set in the environment lookup, so that the caller sets it.
-func defaultMemoryLimit(lookup func(string) (string, bool)) (int64, bool) {
-	if v, ok := lookup("GOMEMLIMIT"); ok && v != "" {
-		return 0, false
-	}
-	return DefaultMemoryLimit, true
-}
-
-// writerOptions sizes the writer from the materializations' sink settings.
-func writerOptions(p *plan.Plan, log *slog.Logger) sink.WriterOptions {
-	sinks := make([]config.RedisSink, len(p.Materializations))
-	for i, m := range p.Materializations {
-		sinks[i] = m.Config.Sink
-	}
-	o := sink.WriterOptionsFor(sinks...)
-	// Freshness: an update waits for its batch only while Redis is busy.
-	o.Logger, o.SendWhenIdle = log, true
-	return o
-}
-
-// handleSignals cancels the run at the first SIGINT/SIGTERM and exits at
-// once at the second.
-func handleSignals(ctx context.Context, done <-chan struct{}, opts *MaterializeOptions, log *slog.Logger, cancel context.CancelCauseFunc) {
-	sigs := opts.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
-	exit := opts.Exit
-	if exit == nil {
-		exit = os.Exit
-	}
-	select {
-	case sig := <-sigs:
-		log.Info("stopping: writing what is in flight and committing (signal again to exit at once)", "signal", sig.String())
-		cancel(pipeline.ErrInterrupted)
-	case <-ctx.Done():
-		return
-	}
-	select {
-	case sig := <-sigs:
-		log.Warn("second signal: exiting without a final commit; uncommitted records will be read again", "signal", sig.String())
-		exit(130)
-	case <-done:
-	}
-}
-
 func newLogger(s IOStreams, format string) *slog.Logger {
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(s.ErrOut, nil))
 	}
 	return slog.New(slog.NewTextHandler(s.ErrOut, nil))
-}
-
-// progress redraws a one-line status on a terminal stderr every second.
-func progress(ctx context.Context, s IOStreams, pl *pipeline.Pipeline) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var last int64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			st := pl.Stats()
-			fmt.Fprintf(s.ErrOut, "\r\033[Kread %d (%d/s)  written %d  errors %d  lag %d", st.Read, st.Read-last, st.Written, st.Errors, st.Lag)
-			last = st.Read
-		}
-	}
 }
 
 // startFlag is the --start flag: a config.Start parsed from its text.

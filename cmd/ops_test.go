@@ -25,20 +25,22 @@ func TestVersion(t *testing.T) {
 		args    []string
 		code    int
 		want    string // stdout prefix
+		err     string // stderr prefix
 	}{
-		{"ldflags text", "v1.2.3-4-gabcdef", []string{"version"}, ExitOK, "feathr v1.2.3-4-gabcdef "},
-		{"ldflags json", "v1.2.3", []string{"version", "-o", "json"}, ExitOK, `{"version":"v1.2.3",`},
-		{"no ldflags", "", []string{"version"}, ExitOK, "feathr devel"},
-		{"--version", "v2.0.0", []string{"--version"}, ExitOK, "feathr v2.0.0\n"},
-		{"bad output", "v1", []string{"version", "-o", "yaml"}, ExitUsage, ""},
-		{"extra arg", "v1", []string{"version", "x"}, ExitUsage, ""},
+		{"ldflags text", "v1.2.3-4-gabcdef", []string{"version"}, ExitOK, "feathr v1.2.3-4-gabcdef ", ""},
+		{"ldflags json", "v1.2.3", []string{"version", "-o", "json"}, ExitOK, `{"version":"v1.2.3",`, ""},
+		{"no ldflags", "", []string{"version"}, ExitOK, "feathr devel", ""},
+		{"--version", "v2.0.0", []string{"--version"}, ExitOK, "feathr v2.0.0\n", ""},
+		{"bad output", "v1", []string{"version", "-o", "yaml"}, ExitUsage, "", `feathr: --output must be text or json, not "yaml"`},
+		{"extra arg", "v1", []string{"version", "x"}, ExitUsage, "", `feathr: unknown command "x" for "feathr version"`},
+		{"bad flag", "v1", []string{"version", "--json"}, ExitUsage, "", "feathr: unknown flag: --json\nRun 'feathr version --help' for usage."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			version = tt.ldflags
 			code, out, errOut := runCmd(t, context.Background(), "", nil, tt.args...)
-			if code != tt.code || !strings.HasPrefix(out, tt.want) {
-				t.Errorf("exit %d, stdout %q, want %d and %q...\nstderr: %s", code, out, tt.code, tt.want, errOut)
+			if code != tt.code || !strings.HasPrefix(out, tt.want) || !strings.HasPrefix(errOut, tt.err) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q... and %q...", code, out, errOut, tt.code, tt.want, tt.err)
 			}
 		})
 	}
@@ -95,15 +97,71 @@ func TestCompletion(t *testing.T) {
 
 func TestMaterializeFlagErrors(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{
-		{"--rebalance-strategy", "fastest"},
-		{"--rebalance-strategy", "range,range"},
-		{"--dry-run", "--metrics-addr", ":0"},
-		{"--dry-run-rows", "-1"},
+	// A file that loads, for the checks made once it is read.
+	cfg := writeFile(t, "f.yaml", seedConfig("127.0.0.1:1", "t", "127.0.0.1:1", ""))
+	for _, tt := range []struct {
+		args []string
+		msg  string // what stderr starts with, after "feathr: "
+	}{
+		{[]string{"--rebalance-strategy", "fastest"}, `--rebalance-strategy: rebalance strategy "fastest": want one of range, roundrobin, sticky, cooperative-sticky`},
+		{[]string{"--rebalance-strategy", "range,range"}, `--rebalance-strategy: rebalance strategy "range" is listed twice`},
+		{[]string{"--dry-run", "--metrics-addr", ":0"}, "--metrics-addr cannot be used with --dry-run"},
+		{[]string{"--dry-run-rows", "-1"}, "--dry-run-rows must not be negative"},
+		{[]string{"--dry-run-rows", "many"}, `invalid argument "many" for "--dry-run-rows" flag: strconv.ParseInt: parsing "many": invalid syntax`},
+		{[]string{"--start", "nowhere"}, `invalid argument "nowhere" for "--start" flag: want earliest or latest, not "nowhere"` + "\nRun 'feathr materialize --help' for usage."},
+		{[]string{"--timeout", "-1s"}, "--timeout must not be negative"},
+		{[]string{"--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag: time: invalid duration "soon"`},
+		{[]string{"--timeout"}, "flag needs an argument: --timeout"},
+		{[]string{"--shutdown-timeout", "0"}, "--shutdown-timeout must be more than 0"},
+		{[]string{"--shutdown-timeout", "-5s"}, "--shutdown-timeout must be more than 0"},
+		{[]string{"--log-format", "xml"}, `--log-format must be text or json, not "xml"`},
+		{[]string{"--bogus"}, "unknown flag: --bogus\nRun 'feathr materialize --help' for usage."},
+		{[]string{"-x"}, "unknown shorthand flag: 'x' in -x\nRun 'feathr materialize --help' for usage."},
+		{[]string{"--until-caught-up=maybe"}, `invalid argument "maybe" for "--until-caught-up" flag`},
+		{[]string{"-f", cfg, "--redis", "ftp://h:1"}, `--redis: invalid redis URL: scheme "ftp": want redis, rediss, redis+cluster or rediss+cluster`},
 	} {
-		code, _, errOut := runCmd(t, context.Background(), "", nil, append([]string{"materialize", "-f", "nothing.yaml"}, args...)...)
+		code, out, errOut := runCmd(t, context.Background(), "", nil, append([]string{"materialize", "-f", "nothing.yaml"}, tt.args...)...)
 		if code != ExitUsage {
-			t.Errorf("materialize %q: exit %d, want 2\nstderr: %s", args, code, errOut)
+			t.Errorf("materialize %q: exit %d, want 2\nstderr: %s", tt.args, code, errOut)
+		}
+		if want := "feathr: " + tt.msg; !strings.HasPrefix(errOut, want) || out != "" {
+			t.Errorf("materialize %q: stdout %q, stderr %q; want nothing, and stderr starting with %q", tt.args, out, errOut, want)
+		}
+	}
+}
+
+// TestGetFlagErrors checks the usage errors of get and multi-get, which
+// come before the store is opened.
+func TestGetFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		msg  string // what stderr starts with, after "feathr: "
+	}{
+		{[]string{"get", "-o", "yaml", "t", "1", "a"}, `--output must be json or table, not "yaml"`},
+		{[]string{"multi-get", "-o", "yaml", "t", "1,2", "a"}, `--output must be json or table, not "yaml"`},
+		{[]string{"get", "-o"}, "flag needs an argument: 'o' in -o"},
+		{[]string{"get"}, "requires at least 3 arg(s), only received 0\nUsage: feathr get TABLE KEY FEATURE... [flags]"},
+		{[]string{"get", "t", "1"}, "requires at least 3 arg(s), only received 2\nUsage: feathr get TABLE KEY FEATURE... [flags]"},
+		{[]string{"multi-get", "t"}, "requires at least 3 arg(s), only received 1\nUsage: feathr multi-get TABLE KEYS FEATURE... [flags]"},
+		{[]string{"get", "t", "1", ",,"}, "no features given"},
+		{[]string{"multi-get", "t", "1", " , "}, "no features given"},
+		{[]string{"get", "--nope", "t", "1", "a"}, "unknown flag: --nope\nRun 'feathr get --help' for usage."},
+		{[]string{"multi-get", "--nope", "t", "1", "a"}, "unknown flag: --nope\nRun 'feathr multi-get --help' for usage."},
+		{[]string{"get", "--redis", "ftp://h:1", "t", "1", "a"}, `--redis: invalid redis URL: scheme "ftp": want redis, rediss, redis+cluster or rediss+cluster`},
+		{[]string{"get", "--redis", "redis://h:1/x", "t", "1", "a"}, `--redis: invalid redis URL: database "x": want a number`},
+	} {
+		st := &fakeStore{}
+		r := newFakeRun(st, nil)
+		code := r.run(context.Background(), tt.args...)
+		if code != ExitUsage {
+			t.Errorf("%q: exit %d, want 2\nstderr: %s", tt.args, code, r.err.String())
+		}
+		if want := "feathr: " + tt.msg; !strings.HasPrefix(r.err.String(), want) || r.out.String() != "" {
+			t.Errorf("%q: stdout %q, stderr %q; want nothing, and stderr starting with %q", tt.args, r.out.String(), r.err.String(), want)
+		}
+		if len(st.opened) != 0 {
+			t.Errorf("%q: the store was opened", tt.args)
 		}
 	}
 }

@@ -1,6 +1,3 @@
-// Package cmd holds feathr's command line: each command parses its flags
-// into an options struct and runs over library packages with the I/O
-// streams it is given, so that tests can drive it.
 package cmd
 
 import (
@@ -16,9 +13,10 @@ import (
 
 // Exit codes of the feathr command.
 const (
-	ExitOK    = 0 // success
-	ExitError = 1 // the command failed: a bad config, an unreachable server, a record error under on_error: stop
-	ExitUsage = 2 // the command line is wrong
+	ExitOK          = 0   // success
+	ExitError       = 1   // the command failed: a bad config, an unreachable server, a record error under on_error: stop
+	ExitUsage       = 2   // the command line is wrong
+	ExitInterrupted = 130 // a second SIGINT or SIGTERM ended materialize without its final commit
 )
 
 // IOStreams are a command's standard streams and environment.
@@ -63,8 +61,9 @@ func usageErrorf(format string, args ...any) error {
 // silentError ends a command with code after it already reported why.
 func silentError(code int) error { return &exitError{code: code} }
 
-// NewRootCmd builds the feathr command tree over s.
-func NewRootCmd(s IOStreams) *cobra.Command {
+// NewRootCmd builds the feathr command tree over the dependencies of f.
+func NewRootCmd(f *Factory) *cobra.Command {
+	s := f.IO
 	root := &cobra.Command{
 		Use:   "feathr",
 		Short: "Stream Kafka events into fresh per-entity features in Redis",
@@ -84,21 +83,29 @@ in Feathr's layout; "feathr get" and "feathr multi-get" read them back.`,
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	root.AddCommand(
-		newValidateCmd(s, nil),
-		newMaterializeCmd(s, nil),
-		newGetCmd(s, nil),
-		newMultiGetCmd(s, nil),
-		newDevCmd(s, nil),
-		newVersionCmd(s, nil),
+		newValidateCmd(f, nil),
+		newMaterializeCmd(f, nil),
+		newGetCmd(f, nil),
+		newMultiGetCmd(f, nil),
+		newDevCmd(f, nil),
+		newVersionCmd(f, nil),
 	)
 	root.Version = Version().Version
 	root.SetVersionTemplate("feathr {{.Version}}\n")
 	return root
 }
 
-// Run executes the command line args and returns the process exit code.
+// Run executes the command line args with the process's own dependencies
+// (NewFactory) over s, and returns the process exit code.
 func Run(ctx context.Context, args []string, s IOStreams) int {
-	root := NewRootCmd(s)
+	return execute(ctx, NewFactory(s), args)
+}
+
+// execute runs the command line args over the dependencies of f, reports
+// an error on f's stderr, and returns the exit code.
+func execute(ctx context.Context, f *Factory, args []string) int {
+	s := f.IO
+	root := NewRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

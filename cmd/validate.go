@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -18,8 +19,8 @@ type ValidateOptions struct {
 	Output string // "text" or "json"
 }
 
-func newValidateCmd(s IOStreams, run func(*ValidateOptions) error) *cobra.Command {
-	opts := &ValidateOptions{IO: s}
+func newValidateCmd(f *Factory, run func(*ValidateOptions) error) *cobra.Command {
+	opts := &ValidateOptions{IO: f.IO}
 	c := &cobra.Command{
 		Use:   "validate -f FILE",
 		Short: "Check a feature definition file without touching Kafka or Redis",
@@ -60,42 +61,59 @@ func runValidate(opts *ValidateOptions) error {
 		return err // the file could not be read
 	}
 	if opts.Output == "json" {
-		out := struct {
-			Valid    bool      `json:"valid"`
-			File     string    `json:"file"`
-			Problems []problem `json:"problems"`
-			Summary  *summary  `json:"summary,omitempty"`
-		}{Valid: len(errs) == 0, File: opts.File, Problems: []problem{}}
-		for _, e := range errs {
-			out.Problems = append(out.Problems, problem{e.File, e.Line, e.Column, e.Msg})
-		}
-		if len(errs) == 0 {
-			sum := summarize(p)
-			out.Summary = &sum
-		}
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(out); err != nil {
+		if err := writeValidateJSON(opts.IO.Out, opts.File, p, errs); err != nil {
 			return err
 		}
 	} else {
-		for _, e := range errs {
-			fmt.Fprintln(opts.IO.ErrOut, e.Error())
-		}
+		writeValidateText(opts.IO, opts.File, p, errs)
 	}
 	if len(errs) > 0 {
-		if opts.Output == "text" {
-			fmt.Fprintf(opts.IO.ErrOut, "%s: %d problem%s\n", opts.File, len(errs), plural(len(errs)))
-		}
 		return silentError(ExitError)
 	}
-	if opts.Output == "text" {
-		s := summarize(p)
-		fmt.Fprintf(opts.IO.ErrOut, "%s: valid: %d source%s, %d key%s, %d anchor%s, %d feature%s, %d materialization%s\n",
-			opts.File, s.Sources, plural(s.Sources), s.Keys, plural(s.Keys), s.Anchors, plural(s.Anchors),
-			s.Features, plural(s.Features), s.Materializations, plural(s.Materializations))
-	}
 	return nil
+}
+
+// writeValidateJSON writes the result of validating file as one JSON
+// object: its problems, else the summary of its plan p.
+func writeValidateJSON(w io.Writer, file string, p *plan.Plan, errs config.Errors) error {
+	out := struct {
+		Valid    bool      `json:"valid"`
+		File     string    `json:"file"`
+		Problems []problem `json:"problems"`
+		Summary  *summary  `json:"summary,omitempty"`
+	}{Valid: len(errs) == 0, File: file, Problems: []problem{}}
+	for _, e := range errs {
+		out.Problems = append(out.Problems, problem{e.File, e.Line, e.Column, e.Msg})
+	}
+	if len(errs) == 0 {
+		sum := summarize(p)
+		out.Summary = &sum
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// writeValidateText writes the result of validating file for people, on
+// stderr: each problem and their count, else what the plan p holds.
+func writeValidateText(s IOStreams, file string, p *plan.Plan, errs config.Errors) {
+	if len(errs) > 0 {
+		printProblems(s, errs)
+		fmt.Fprintf(s.ErrOut, "%s: %d problem%s\n", file, len(errs), plural(len(errs)))
+		return
+	}
+	sum := summarize(p)
+	fmt.Fprintf(s.ErrOut, "%s: valid: %d source%s, %d key%s, %d anchor%s, %d feature%s, %d materialization%s\n",
+		file, sum.Sources, plural(sum.Sources), sum.Keys, plural(sum.Keys), sum.Anchors, plural(sum.Anchors),
+		sum.Features, plural(sum.Features), sum.Materializations, plural(sum.Materializations))
+}
+
+// printProblems prints each located problem of a file on its own line of
+// stderr.
+func printProblems(s IOStreams, errs config.Errors) {
+	for _, e := range errs {
+		fmt.Fprintln(s.ErrOut, e.Error())
+	}
 }
 
 type summary struct {

@@ -78,8 +78,8 @@ type VersionOptions struct {
 	Output string
 }
 
-func newVersionCmd(s IOStreams, run func(context.Context, *VersionOptions) error) *cobra.Command {
-	opts := &VersionOptions{IO: s}
+func newVersionCmd(f *Factory, run func(context.Context, *VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{IO: f.IO}
 	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print feathr's version",
