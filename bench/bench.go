@@ -446,7 +446,7 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	samples := make(chan sample, 1024)
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	pl := poller{addr: b.o.redis, timeField: sink.TimeField(b.mat), interval: time.Millisecond}
+	pl := poller{addr: b.o.redis, hiddenTimeField: sink.HiddenTimeField(b.mat), interval: time.Millisecond}
 	type polled struct {
 		r   pollResult
 		err error

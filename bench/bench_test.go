@@ -277,7 +277,7 @@ func TestPoller(t *testing.T) {
 	if _, err := c.Do("HSET", "t:old", field, 999); err != nil {
 		t.Fatal(err)
 	}
-	pl := poller{addr: addr, timeField: field, interval: time.Millisecond}
+	pl := poller{addr: addr, hiddenTimeField: field, interval: time.Millisecond}
 
 	in := make(chan sample, 2)
 	start := time.Now()

@@ -25,9 +25,9 @@ type pollResult struct {
 // own. The latency is taken when the reply arrives, so it is exact to
 // within the interval plus a round trip.
 type poller struct {
-	addr      string
-	timeField string
-	interval  time.Duration
+	addr            string
+	hiddenTimeField string
+	interval        time.Duration
 }
 
 // run polls until in is closed and every sample was seen, or ctx is done
@@ -66,7 +66,7 @@ func (p poller) run(ctx context.Context, in <-chan sample) (pollResult, error) {
 			continue
 		}
 		for _, s := range pending {
-			if err := c.Send("HGET", s.key, p.timeField); err != nil {
+			if err := c.Send("HGET", s.key, p.hiddenTimeField); err != nil {
 				return res, fmt.Errorf("poll: %w", err)
 			}
 		}
