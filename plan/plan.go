@@ -4,9 +4,10 @@
 // every problem it finds, located in the YAML file; it is all of
 // validate's checks but the file's own.
 //
-// plan imports config, decode, transform, feature and record. It knows
-// nothing of Kafka or of the store's wire format: the pipeline runs a
-// plan, and package sink encodes what it writes.
+// plan imports config, decode, transform, feature, record and
+// internal/nearest. It knows nothing of Kafka or of the store's wire
+// format: the pipeline runs a plan, and package sink encodes what it
+// writes.
 package plan
 
 import (
