@@ -4,13 +4,169 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/feathrgo/feathr/sink"
 )
+
+// The freshness and soak measures: a paced run of feathr materialize,
+// measured from inside (feathr's summary) and outside (a poller of Redis),
+// then the check that the topic's record timestamps are append times.
+
+// freshTopicConfigs make the broker stamp each record of a freshness
+// topic with its append time, so that feathr's freshness_ms (record
+// timestamp → Redis ack) is feathr's own share of the latency.
+var freshTopicConfigs = map[string]string{"message.timestamp.type": "LogAppendTime"}
+
+// freshness runs feathr materialize, produces b.o.rate events per second
+// for d with their produce time as event time, to a topic whose record
+// timestamps are the broker's append times, and measures latency from
+// inside (feathr's summary: append → Redis ack) and outside (a poller of
+// Redis: produce → visible), and feathr's RSS every rssEvery. Afterwards
+// it reads the topic back to check that its timestamps are append times.
+func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Duration) (*freshResult, error) {
+	topic, err := b.newTopic(name, freshTopicConfigs)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.flush(); err != nil {
+		return nil, err
+	}
+	fr := &freshResult{Rate: b.o.rate, Seconds: d.Seconds(), PollIntervalMs: 1, TimestampType: freshTopicConfigs["message.timestamp.type"]}
+	p, err := startFeathr(b.primary().Path, b.env(topic, "feathr-bench-"+name+"-"+b.id), filepath.Join(b.o.work, name+".log"),
+		"materialize", "-f", b.o.file, "--start", "earliest")
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop(time.Minute) // no-op once stopped
+	if err := p.waitAssigned(ctx, time.Minute); err != nil {
+		return fr, err
+	}
+	rssCtx, stopRSS := context.WithCancel(ctx)
+	defer stopRSS()
+	go p.sampleRSS(rssCtx, rssEvery)
+
+	samples := make(chan sample, 1024)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	pl := poller{addr: b.o.redis, hiddenTimeField: sink.HiddenTimeField(b.mat), interval: time.Millisecond}
+	type polled struct {
+		r   pollResult
+		err error
+	}
+	pollDone := make(chan polled, 1)
+	go func() {
+		r, err := pl.run(pollCtx, samples)
+		pollDone <- polled{r, err}
+	}()
+	logf("%s: producing %d events/s for %v", name, b.o.rate, d)
+	sampleEvery := max(b.o.rate/100, 1) // one every 10 ms
+	produceStart := time.Now()
+	ps, perr := producePaced(ctx, b.o.brokers, b.codec, topic, b.o.rate, d, 1, sampleEvery,
+		func(id int64) string { return sink.Key(b.table, strconv.FormatInt(id, 10)) }, samples)
+	close(samples)
+	var pr polled
+	select {
+	case pr = <-pollDone:
+	case <-time.After(30 * time.Second):
+		stopPoll()
+		pr = <-pollDone
+	}
+	if perr == nil {
+		// Every event is a new key: stop feathr once all are written, so
+		// that it is not interrupted with events still unread.
+		b.waitKeys(ctx, int64(ps.produced), 30*time.Second)
+	}
+	stopRSS()
+	r, err := p.stop(time.Minute)
+	if perr != nil {
+		return fr, perr
+	}
+	if pr.err != nil {
+		return fr, pr.err
+	}
+	if err != nil {
+		return fr, err
+	}
+	fr.Produced = ps.produced
+	fr.ProducedPerSec = round(float64(ps.produced)/ps.elapsed.Seconds(), 0)
+	fr.ProduceAck = latencyPercentiles(ps.acks)
+	fr.Poller = latencyPercentiles(pr.r.latencies)
+	fr.Samples = len(pr.r.latencies)
+	fr.PollerMaxBySecond = maxBySecond(produceStart, pr.r.produced, pr.r.latencies)
+	fr.Missing = pr.r.missing
+	fr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
+	fr.CPUSeconds = round(r.cpu.Seconds(), 2)
+	fr.RSS = p.samples()
+	fr.rssFlatness()
+	sum, err := parseSummary(r.stdout)
+	if err != nil {
+		return fr, err
+	}
+	fr.Summary = sum.Raw
+	fr.Read = sum.Read
+	fr.Pipeline = sum.Freshness
+	logf("%s: %d events at %.0f/s; poller p50/p99/max %s ms (%d samples, %d missing); feathr's share %s; Kafka produce ack %s; peak RSS %.0f MB",
+		name, fr.Produced, fr.ProducedPerSec, fr.Poller.String(), fr.Samples, fr.Missing, fr.Pipeline.String(), fr.ProduceAck.String(), fr.PeakRSSMB)
+	if sum.Read != int64(ps.produced) {
+		return fr, fmt.Errorf("feathr read %d of %d events", sum.Read, ps.produced)
+	}
+	fr.AppendCheck, err = checkAppendTimes(ctx, b.o.brokers, b.codec, topic, ps.produced)
+	if err != nil {
+		return fr, err
+	}
+	logf("%s: %s", name, fr.AppendCheck)
+	if c := fr.AppendCheck; c.LogAppendTime != c.Records {
+		return fr, fmt.Errorf("%s: %d of %d records carry LogAppendTime: feathr's freshness_ms is not its own share", topic, c.LogAppendTime, c.Records)
+	}
+	return fr, nil
+}
+
+// String renders p50/p99/max, or n/a.
+func (p *percentiles) String() string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s / %s / %s", num(round(p.P50, 1)), num(round(p.P99, 1)), num(round(p.Max, 1)))
+}
+
+// rssFlatness sets the RSS summary from the samples: after warm-up (the
+// first sample past 10% of the run), at the end, and the largest.
+func (fr *freshResult) rssFlatness() {
+	if len(fr.RSS) == 0 {
+		return
+	}
+	warm := fr.RSS[0]
+	for _, s := range fr.RSS {
+		if s.At >= fr.Seconds/10 {
+			warm = s
+			break
+		}
+	}
+	last := fr.RSS[len(fr.RSS)-1]
+	fr.RSSWarmMB, fr.RSSEndMB = round(warm.RSSMB, 1), round(last.RSSMB, 1)
+	for _, s := range fr.RSS {
+		fr.RSSMaxMB = max(fr.RSSMaxMB, round(s.RSSMB, 1))
+	}
+}
+
+// waitKeys waits until Redis holds n keys, ctx is done, or d passes.
+func (b *bench) waitKeys(ctx context.Context, n int64, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if k, err := redis.Int64(b.rc.Do("DBSIZE")); err != nil || k >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // pollResult is what the outside poller saw.
 type pollResult struct {
@@ -25,9 +181,9 @@ type pollResult struct {
 // own. The latency is taken when the reply arrives, so it is exact to
 // within the interval plus a round trip.
 type poller struct {
-	addr      string
-	timeField string
-	interval  time.Duration
+	addr            string
+	hiddenTimeField string
+	interval        time.Duration
 }
 
 // run polls until in is closed and every sample was seen, or ctx is done
@@ -66,7 +222,7 @@ func (p poller) run(ctx context.Context, in <-chan sample) (pollResult, error) {
 			continue
 		}
 		for _, s := range pending {
-			if err := c.Send("HGET", s.key, p.timeField); err != nil {
+			if err := c.Send("HGET", s.key, p.hiddenTimeField); err != nil {
 				return res, fmt.Errorf("poll: %w", err)
 			}
 		}

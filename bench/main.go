@@ -32,6 +32,10 @@
 //
 // Results go to OUT/<date>-<host>.json and .md; the Markdown table is
 // also printed on stdout.
+//
+// bench runs feathr as a user does, as a binary. Of feathr's packages it
+// imports only config (to read the bench file) and sink (the key layout
+// and the hidden event-time field its poller reads); nothing imports it.
 package main
 
 import (

@@ -51,7 +51,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 // produceTrips writes DriverTrips events, plain Avro binary as Feathr's
-// producer does, to topic with franz-go (a client feathr does not use).
+// producer does, to topic with franz-go (feathr itself consumes with Sarama).
 func produceTrips(t *testing.T, brokers, topic string, trips []trip) {
 	t.Helper()
 	codec, err := goavro.NewCodec(driverTripsSchema)

@@ -15,6 +15,11 @@
 // Later stages report their own problems with Errorf, at positions such
 // as Feature.TransformAt and Source.SchemaAt give for a place inside an
 // expression or a schema.
+//
+// config imports only feature (the declared types) and internal/nearest
+// (the "did you mean" hints) of feathr's packages, besides the YAML
+// parser. It never imports a stage that runs: plan, pipeline, sink,
+// sandbox and cmd import it, and decode and transform know nothing of it.
 package config
 
 import (

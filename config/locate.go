@@ -96,11 +96,6 @@ func (l *locator) at(line, col int) Pos {
 	return p
 }
 
-// atRune returns the file position of the i-th rune of the text.
-func (l *locator) atRune(i int) Pos {
-	return l.pos[max(0, min(i, len(l.pos)-1))]
-}
-
 // locate builds the locator of the scalar n, whose text is n.Value. It
 // returns nil if n cannot be found in the source.
 func (s *source) locate(n *yaml.Node) *locator {

@@ -21,4 +21,8 @@
 // encoder in the tests.
 //
 // Decoders are safe for concurrent use.
+//
+// decode imports only record of feathr's packages, besides goavro; it
+// knows nothing of Kafka, of the config file or of the store. plan builds
+// the decoders and pipeline runs them.
 package decode

@@ -12,4 +12,8 @@
 // redis and protobuf, driven by the scripts in testdata/: produce.py writes
 // events as Feathr's own test producer does, and read_features.py reads the
 // features back as Feathr's Python client does.
+//
+// The tests import internal/testenv (the servers) and sink (its value
+// codec, to read what Redis holds), and no other feathr package: feathr
+// itself is run only as a binary.
 package e2e

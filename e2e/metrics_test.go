@@ -56,8 +56,8 @@ func event(topic string, id, v int64) *kgo.Record {
 	return &kgo.Record{Topic: topic, Key: strconv.AppendInt(nil, id, 10), Value: fmt.Appendf(nil, `{"id": %d, "v": %d}`, id, v)}
 }
 
-// kgoProducer is a franz-go client (a Kafka client feathr does not use)
-// that partitions records by key.
+// kgoProducer is a franz-go client (not Sarama, the Kafka client feathr
+// consumes with) that partitions records by key.
 func kgoProducer(t *testing.T, brokers string) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond))

@@ -1,6 +1,9 @@
 // Package feature holds Feathr's feature and key value types: their names
 // as a user writes them, and the conversion of a transform's result to the
 // declared type.
+//
+// feature imports only the standard library; config, transform, plan and
+// sink share it.
 package feature
 
 import (

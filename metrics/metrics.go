@@ -5,6 +5,9 @@
 // The pipeline and the writer keep their own counters; a scrape reads
 // them, so nothing here is on a record's path but ObserveBatch (one per
 // Redis batch).
+//
+// metrics imports pipeline, sink and internal/hist, whose counters and
+// histogram it reads, besides the Prometheus client; only cmd imports it.
 package metrics
 
 import (

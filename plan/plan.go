@@ -4,9 +4,10 @@
 // every problem it finds, located in the YAML file; it is all of
 // validate's checks but the file's own.
 //
-// plan imports config, decode, transform, feature and record. It knows
-// nothing of Kafka or of the store's wire format: the pipeline runs a
-// plan, and package sink encodes what it writes.
+// plan imports config, decode, transform, feature, record and
+// internal/nearest. It knows nothing of Kafka or of the store's wire
+// format: the pipeline runs a plan, and package sink encodes what it
+// writes.
 package plan
 
 import (
@@ -45,10 +46,12 @@ type Materialization struct {
 type Source struct {
 	Config  *config.Source
 	Decoder decode.Decoder
-	// TimeField is the event-time field; empty means the Kafka record timestamp.
-	TimeField string
-	timeKind  record.Kind
-	Targets   []*Target
+	// EventTimeField is the field of the source's records that holds their
+	// event time (the source's timestamp); empty means the Kafka record
+	// timestamp.
+	EventTimeField string
+	timeKind       record.Kind
+	Targets        []*Target
 }
 
 // Target is what one source contributes to one materialization: the
@@ -118,7 +121,7 @@ func (c *compiler) errorf(pos config.Pos, format string, args ...any) {
 
 func (c *compiler) compileSources() {
 	for _, s := range c.file.Sources {
-		se := &sourceEnv{src: &Source{Config: s, TimeField: s.Timestamp}}
+		se := &sourceEnv{src: &Source{Config: s, EventTimeField: s.Timestamp}}
 		c.envs[s.Name] = se
 		lim := c.limits
 		if s.MaxRecordBytes > 0 {
@@ -376,10 +379,10 @@ func (p *Plan) Names() []string {
 // EventTime returns the record's event time: the configured timestamp field,
 // or kafkaTime when there is none or the field is null.
 func (s *Source) EventTime(r record.Record, kafkaTime time.Time) time.Time {
-	if s.TimeField == "" {
+	if s.EventTimeField == "" {
 		return kafkaTime
 	}
-	switch v := r[s.TimeField].(type) {
+	switch v := r[s.EventTimeField].(type) {
 	case time.Time:
 		return v
 	case int64:

@@ -302,14 +302,14 @@ func TestCompileTwoSourcesOneMaterialization(t *testing.T) {
 	if m.Config.Name != "both" || tbl.Name != "driver_table" || tbl.TTL.Seconds() != 60 || m.OnError != config.Stop {
 		t.Errorf("materialization = %s table %s ttl %v on_error %v", m.Config.Name, tbl.Name, tbl.TTL, m.OnError)
 	}
-	if tbl.TimeField != "__feathr_event_time:both" {
-		t.Errorf("TimeField = %q", tbl.TimeField)
+	if tbl.HiddenTimeField != "__feathr_event_time:both" {
+		t.Errorf("HiddenTimeField = %q", tbl.HiddenTimeField)
 	}
 
 	// Sources in file order, the unused one left out; one target each.
 	type want struct {
-		source, timeField string
-		features          []string
+		source, eventTimeField string
+		features               []string
 	}
 	wants := []want{
 		{"trips", "", []string{"trips", "trips_plus"}},
@@ -320,8 +320,8 @@ func TestCompileTwoSourcesOneMaterialization(t *testing.T) {
 	}
 	for i, w := range wants {
 		s := p.Sources[i]
-		if s.Config.Name != w.source || s.TimeField != w.timeField || s.Decoder == nil {
-			t.Errorf("source %d = %s (time field %q, decoder %v), want %s (%q)", i, s.Config.Name, s.TimeField, s.Decoder, w.source, w.timeField)
+		if s.Config.Name != w.source || s.EventTimeField != w.eventTimeField || s.Decoder == nil {
+			t.Errorf("source %d = %s (event-time field %q, decoder %v), want %s (%q)", i, s.Config.Name, s.EventTimeField, s.Decoder, w.source, w.eventTimeField)
 		}
 		if len(s.Targets) != 1 {
 			t.Fatalf("source %s: %d targets, want 1", s.Config.Name, len(s.Targets))
@@ -428,7 +428,7 @@ func TestEventTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &Source{TimeField: tt.field}
+			s := &Source{EventTimeField: tt.field}
 			if got := s.EventTime(tt.rec, kafka); !got.Equal(tt.want) {
 				t.Errorf("EventTime = %v, want %v", got, tt.want)
 			}

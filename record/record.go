@@ -1,6 +1,9 @@
 // Package record describes the shape and the values of one decoded event:
 // the schema of a source's records and the record itself, as the decoders
 // produce it and the transforms read it.
+//
+// record imports only the standard library; decode, transform, plan,
+// pipeline and sandbox share it.
 package record
 
 import (

@@ -3,6 +3,11 @@
 // in-process Redis-protocol server (miniredis) on the file's addresses,
 // with a producer of sample events made from each source's schema. It is
 // for demos and first steps, not for production or for tests of record.
+//
+// sandbox imports config, decode and record, and is the only package of
+// the feathr binary that imports franz-go (kfake and kgo) and miniredis:
+// `feathr dev` links them in, while materialize consumes with Sarama.
+// Nothing on the pipeline's path imports sandbox.
 package sandbox
 
 import (

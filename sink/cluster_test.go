@@ -91,7 +91,7 @@ func TestClusterWriterRoundTrip(t *testing.T) {
 	t.Parallel()
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 2, BatchSize: 300})
-	ev := &Table{Name: "ev", TimeField: TimeField("m")}
+	ev := &Table{Name: "ev", HiddenTimeField: HiddenTimeField("m")}
 	arr := &Table{Name: "arr", Ordering: config.OrderArrival, TTL: time.Hour}
 	var a acks
 	const n = 2000
@@ -183,7 +183,7 @@ func TestClusterWriterScriptForms(t *testing.T) {
 		infos = append(infos, bi)
 		mu.Unlock()
 	}})
-	tbl := &Table{Name: "cf", TTL: time.Minute, TimeField: TimeField("m")}
+	tbl := &Table{Name: "cf", TTL: time.Minute, HiddenTimeField: HiddenTimeField("m")}
 	arr := &Table{Name: "cfa", Ordering: config.OrderArrival, TTL: time.Minute}
 	mixed, stale := Key(tbl.Name, "mixed"), Key(tbl.Name, "stale")
 	submit(t, w,
@@ -252,7 +252,7 @@ func TestClusterWriterScriptForms(t *testing.T) {
 			t.Errorf("%s %s = %v (%v), want %v", c.key, c.field, v, err, c.want)
 		}
 	}
-	if got := string(e.hget(conns, &owners, mixed, tbl.TimeField)); got != "20" {
+	if got := string(e.hget(conns, &owners, mixed, tbl.HiddenTimeField)); got != "20" {
 		t.Errorf("event time of %s = %q, want 20", mixed, got)
 	}
 	for _, k := range []string{mixed, Key(tbl.Name, "7"), Key(arr.Name, "1")} {
@@ -271,7 +271,7 @@ func TestClusterAsk(t *testing.T) {
 	t.Parallel()
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 1})
-	ev := &Table{Name: "ask", TimeField: TimeField("m")}
+	ev := &Table{Name: "ask", HiddenTimeField: HiddenTimeField("m")}
 	arr := &Table{Name: "ask", Ordering: config.OrderArrival, TTL: time.Hour}
 	slot := redisc.Slot(Key(ev.Name, "x"))
 	ks := keysInSlot(ev.Name, slot, 3) // [moved, stays, new]
@@ -383,7 +383,7 @@ func TestClusterMigrationMidStream(t *testing.T) {
 	t.Parallel()
 	e := newClusterEnv(t)
 	w := e.writer(WriterOptions{Conns: 3, BatchSize: 200})
-	tbl := &Table{Name: "mig", TimeField: TimeField("m")}
+	tbl := &Table{Name: "mig", HiddenTimeField: HiddenTimeField("m")}
 	const nkeys = 3000
 	keys := make([]string, nkeys)
 	for i := range keys {
@@ -479,7 +479,7 @@ func TestClusterMigrationMidStream(t *testing.T) {
 		if err != nil || v != newest[i] {
 			t.Fatalf("key %s: t = %v (%v), want the newest event %d", k, v, err, newest[i])
 		}
-		if tf := string(e.hget(conns, &owners, k, tbl.TimeField)); tf != strconv.FormatInt(newest[i], 10) {
+		if tf := string(e.hget(conns, &owners, k, tbl.HiddenTimeField)); tf != strconv.FormatInt(newest[i], 10) {
 			t.Fatalf("key %s: event time field %s, want %d", k, tf, newest[i])
 		}
 	}
@@ -551,7 +551,7 @@ func BenchmarkWriterCluster(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			w := c.make()
 			defer w.Close()
-			benchSubmit(b, w, &Table{Name: "bench", TimeField: TimeField("m")}, 10000)
+			benchSubmit(b, w, &Table{Name: "bench", HiddenTimeField: HiddenTimeField("m")}, 10000)
 		})
 	}
 }
@@ -565,7 +565,7 @@ func TestClusterNodeDown(t *testing.T) {
 	w := e.writer(WriterOptions{Conns: 2, BatchSize: 50, MinBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	down := e.rc.Addrs()[0]
 	owners := e.rc.Owners()
-	tbl := &Table{Name: "down", TimeField: TimeField("m")}
+	tbl := &Table{Name: "down", HiddenTimeField: HiddenTimeField("m")}
 	var a acks
 	for i := range 100 {
 		submit(t, w, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))

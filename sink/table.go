@@ -4,9 +4,9 @@ import "github.com/feathrgo/feathr/config"
 
 // NewTable returns the table a materialization writes, as its Redis sink
 // in the file describes it: the hidden event-time field is the
-// materialization's (see TimeField).
+// materialization's (see HiddenTimeField).
 func NewTable(materialization string, s config.RedisSink) *Table {
-	return &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, TimeField: TimeField(materialization)}
+	return &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization)}
 }
 
 // WriterOptionsFor returns the options of one writer for materializations

@@ -13,25 +13,25 @@ import (
 	"github.com/feathrgo/feathr/config"
 )
 
-// TimeFieldPrefix starts the name of the hidden hash field that holds the
-// newest event time written into a key by one materialization.
-const TimeFieldPrefix = "__feathr_event_time"
+// HiddenTimeFieldPrefix starts the name of the hidden hash field that
+// holds the newest event time written into a key by one materialization.
+const HiddenTimeFieldPrefix = "__feathr_event_time"
 
-// TimeField returns the hidden event-time field of a materialization:
+// HiddenTimeField returns the hidden event-time field of a materialization:
 // "__feathr_event_time:" + materialization. Feature names cannot contain
 // ':', so the field never collides with a feature, and Feathr's readers,
 // which HMGET feature names only, never see it.
-func TimeField(materialization string) string {
-	return TimeFieldPrefix + ":" + materialization
+func HiddenTimeField(materialization string) string {
+	return HiddenTimeFieldPrefix + ":" + materialization
 }
 
 // Table is a Redis feature table: the hashes a materialization writes.
 // Updates refer to it by pointer; it must not change after its first use.
 type Table struct {
-	Name      string          // Redis keys are Name + ":" + entity key
-	TTL       time.Duration   // 0: keys do not expire; else PEXPIRE on each write
-	Ordering  config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
-	TimeField string          // EventTime: the hidden event-time field; empty: TimeField("")
+	Name            string          // Redis keys are Name + ":" + entity key
+	TTL             time.Duration   // 0: keys do not expire; else PEXPIRE on each write
+	Ordering        config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
+	HiddenTimeField string          // OrderEvent: the hidden event-time field; empty: HiddenTimeField("")
 }
 
 // byEventTime reports whether t keeps each key's newest event (the
@@ -39,10 +39,10 @@ type Table struct {
 func (t *Table) byEventTime() bool { return t.Ordering != config.OrderArrival }
 
 func (t *Table) timeField() string {
-	if t.TimeField == "" {
-		return TimeField("")
+	if t.HiddenTimeField == "" {
+		return HiddenTimeField("")
 	}
-	return t.TimeField
+	return t.HiddenTimeField
 }
 
 // Field is one feature value of an update.

@@ -155,7 +155,7 @@ func TestWriterBatching(t *testing.T) {
 			cmd := map[config.Ordering]string{config.OrderEvent: "evalsha", config.OrderArrival: "hset"}[ord]
 			before := e.calls(cmd)
 			w := newWriter(t, e, WriterOptions{BatchSize: 100, FlushInterval: time.Hour, Conns: 1})
-			tbl := &Table{Name: "b" + ord.String(), Ordering: ord, TimeField: TimeField("m")}
+			tbl := &Table{Name: "b" + ord.String(), Ordering: ord, HiddenTimeField: HiddenTimeField("m")}
 			var a acks
 			for i := range 300 {
 				submit(t, w, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
@@ -207,7 +207,7 @@ func TestWriterCoalesce(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{FlushInterval: time.Hour, Conns: 1})
 	var a acks
-	et := &Table{Name: "ce", TimeField: TimeField("m")}
+	et := &Table{Name: "ce", HiddenTimeField: HiddenTimeField("m")}
 	k := Key("ce", "1")
 	submit(t, w,
 		upd(t, et, k, 10, &a, 1, "a", int64(1), "b", int64(1)),
@@ -237,7 +237,7 @@ func TestWriterCoalesce(t *testing.T) {
 			t.Errorf("%s %s = %v, want %v", c.key, c.field, got, c.want)
 		}
 	}
-	if got, _ := redis.String(e.do("HGET", k, TimeField("m")), nil); got != "20" {
+	if got, _ := redis.String(e.do("HGET", k, HiddenTimeField("m")), nil); got != "20" {
 		t.Errorf("hidden time field = %q, want 20", got)
 	}
 	if n, _ := redis.Int(e.do("HLEN", k2), nil); n != 2 {
@@ -248,7 +248,7 @@ func TestWriterCoalesce(t *testing.T) {
 func TestWriterEventTimeOrdering(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{Conns: 2})
-	et := &Table{Name: "o", TimeField: TimeField("m")}
+	et := &Table{Name: "o", HiddenTimeField: HiddenTimeField("m")}
 	ar := &Table{Name: "oa", Ordering: config.OrderArrival}
 	k, ka := Key("o", "1"), Key("oa", "1")
 	step := func(tbl *Table, key string, t0 int64, v string, want string) {
@@ -277,7 +277,7 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 		t.Errorf("stale update wrote field g = %v", got)
 	}
 	// Two materializations keep separate times.
-	other := &Table{Name: "o", TimeField: TimeField("other")}
+	other := &Table{Name: "o", HiddenTimeField: HiddenTimeField("other")}
 	step(other, k, 500, "other", "other")
 }
 
@@ -287,7 +287,7 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 func TestWriterScriptKeys(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{FlushInterval: time.Hour, Conns: 1})
-	tbl := &Table{Name: "sk", TTL: time.Minute, TimeField: TimeField("m")}
+	tbl := &Table{Name: "sk", TTL: time.Minute, HiddenTimeField: HiddenTimeField("m")}
 	mixed, stale := Key("sk", "mixed"), Key("sk", "stale")
 	submit(t, w,
 		upd(t, tbl, mixed, 15, nil, 0, "a", "old", "b", "old"),
@@ -330,7 +330,7 @@ func TestWriterScriptKeys(t *testing.T) {
 			t.Errorf("%s %s = %v, want %v", c.key, c.field, got, c.want)
 		}
 	}
-	if got, _ := redis.String(e.do("HGET", mixed, TimeField("m")), nil); got != "20" {
+	if got, _ := redis.String(e.do("HGET", mixed, HiddenTimeField("m")), nil); got != "20" {
 		t.Errorf("event time of %s = %q, want 20", mixed, got)
 	}
 	for _, k := range []string{mixed, Key("sk", "40")} {
@@ -344,7 +344,7 @@ func TestWriterTTL(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{})
 	for _, ord := range []config.Ordering{config.OrderEvent, config.OrderArrival} {
-		tbl := &Table{Name: "ttl" + ord.String(), TTL: 10 * time.Second, Ordering: ord, TimeField: TimeField("m")}
+		tbl := &Table{Name: "ttl" + ord.String(), TTL: 10 * time.Second, Ordering: ord, HiddenTimeField: HiddenTimeField("m")}
 		k := Key(tbl.Name, "1")
 		submit(t, w, upd(t, tbl, k, 1, nil, 0, "f", int64(1)))
 		flush(t, w)
@@ -390,7 +390,7 @@ func TestWriterFlushInterval(t *testing.T) {
 func TestWriterSendWhenIdle(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 1000, FlushInterval: time.Hour, Conns: 1, SendWhenIdle: true})
-	tbl := &Table{Name: "wi", TimeField: TimeField("m")}
+	tbl := &Table{Name: "wi", HiddenTimeField: HiddenTimeField("m")}
 	done := make(chan int64, 1)
 	submit(t, w, upd(t, tbl, "wi:lone", 1, AckFunc(func(seq int64) { done <- seq }), 7, "f", int64(1)))
 	select {
@@ -471,7 +471,7 @@ func TestWriterRedisDown(t *testing.T) {
 		BatchSize: 20, Conns: 2, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
-	tbl := &Table{Name: "down", TimeField: TimeField("m")}
+	tbl := &Table{Name: "down", HiddenTimeField: HiddenTimeField("m")}
 	var a acks
 	for i := range 100 {
 		submit(t, w, upd(t, tbl, Key("down", strconv.Itoa(i)), 1, &a, int64(i), "f", int64(i)))
@@ -597,7 +597,7 @@ func TestWriterBackpressure(t *testing.T) {
 func TestWriterNoScript(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{})
-	tbl := &Table{Name: "ns", TimeField: TimeField("m")}
+	tbl := &Table{Name: "ns", HiddenTimeField: HiddenTimeField("m")}
 	submit(t, w, upd(t, tbl, "ns:1", 1, nil, 0, "f", "one"))
 	flush(t, w)
 	e.do("SCRIPT", "FLUSH")
@@ -617,7 +617,7 @@ func TestWriterFatal(t *testing.T) {
 		e.do("SET", "wt:1", "a string")
 		w := newWriter(t, e, WriterOptions{})
 		var a acks
-		submit(t, w, upd(t, &Table{Name: "wt", TimeField: TimeField("m")}, "wt:1", 1, &a, 1, "f", true))
+		submit(t, w, upd(t, &Table{Name: "wt", HiddenTimeField: HiddenTimeField("m")}, "wt:1", 1, &a, 1, "f", true))
 		err := w.Flush(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || !strings.Contains(err.Error(), "wt:1") {
 			t.Fatalf("Flush = %v, want WRONGTYPE naming the key", err)
@@ -684,7 +684,7 @@ func BenchmarkWriter(b *testing.B) {
 		}{{"distinct", 200_000}, {"hot", 1000}} {
 			b.Run(ord.String()+"/"+kc.name, func(b *testing.B) {
 				w := newWriter(b, e, WriterOptions{})
-				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, TimeField: TimeField("m")}
+				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, HiddenTimeField: HiddenTimeField("m")}
 				benchSubmit(b, w, tbl, kc.n)
 			})
 		}
@@ -728,7 +728,7 @@ func TestWriterMixedOrdering(t *testing.T) {
 	e := newEnv(t)
 	w := newWriter(t, e, WriterOptions{BatchSize: 1, Conns: 1})
 	ar := &Table{Name: "ma", Ordering: config.OrderArrival}
-	et := &Table{Name: "me", Ordering: config.OrderEvent, TimeField: TimeField("m")}
+	et := &Table{Name: "me", Ordering: config.OrderEvent, HiddenTimeField: HiddenTimeField("m")}
 	var a acks
 	const updates = 40
 	for i := range updates {

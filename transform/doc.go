@@ -79,4 +79,10 @@
 // Java's except look-around and back references; a regexp_replace
 // replacement uses Java's $1. Constant regular expressions and datetime
 // patterns are compiled once, and reported at Compile when invalid.
+//
+// transform imports only record, feature and internal/nearest of feathr's
+// packages, besides cel-go; it knows nothing of the config file, of
+// decoding or of the store. plan compiles the programs and pipeline
+// evaluates them. The fast path is in the fast*.go files (see
+// fastcompile.go).
 package transform

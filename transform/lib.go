@@ -19,7 +19,6 @@ var (
 	tBytes  = cel.BytesType
 	tTime   = cel.TimestampType
 	tNull   = cel.NullType
-	tDyn    = cel.DynType
 	tA      = cel.TypeParamType("A")
 	tListA  = cel.ListType(cel.TypeParamType("A"))
 	tListS  = cel.ListType(cel.StringType)

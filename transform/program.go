@@ -26,7 +26,7 @@ type Program struct {
 }
 
 // Fast reports whether the program evaluates without the CEL interpreter:
-// it is a field, or an expression the fast path evaluates (see fast.go).
+// it is a field, or an expression the fast path evaluates (see fastcompile.go).
 func (p *Program) Fast() bool { return p.prg == nil || p.fast != nil }
 
 // String returns the expression's source text.

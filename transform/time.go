@@ -11,30 +11,24 @@ import (
 // defaultTimeFormat is Spark's default datetime pattern.
 const defaultTimeFormat = "yyyy-MM-dd HH:mm:ss"
 
+// timePart returns the library function name(t) = f(t), an integer part
+// of a timestamp such as its year or its Unix seconds.
+func timePart[T int | int64](name string, f func(time.Time) T) *fn {
+	return &fn{name: name, sigs: []sig{s(tInt, tTime), s(tInt, tString)}, unary: func(v ref.Val) ref.Val {
+		t, bad := toTime(name, v)
+		if bad != nil {
+			return bad
+		}
+		return types.Int(f(t))
+	}}
+}
+
 // timeFuncs are Spark's datetime functions, all in UTC. A string where a
 // timestamp is expected is parsed as `yyyy-MM-dd HH:mm:ss[.fraction]`,
 // RFC 3339 (with `T` and a zone) or `yyyy-MM-dd`; one that does not parse
 // gives null, as in Spark.
 func timeFuncs() []*fn {
-	part := func(name string, f func(time.Time) int) *fn {
-		return &fn{name: name, sigs: []sig{s(tInt, tTime), s(tInt, tString)}, unary: func(v ref.Val) ref.Val {
-			t, bad := toTime(name, v)
-			if bad != nil {
-				return bad
-			}
-			return types.Int(f(t))
-		}}
-	}
 	now := func(...ref.Val) ref.Val { return types.Timestamp{Time: time.Now().UTC()} }
-	unixPart := func(name string, f func(time.Time) int64) *fn {
-		return &fn{name: name, sigs: []sig{s(tInt, tTime), s(tInt, tString)}, unary: func(v ref.Val) ref.Val {
-			t, bad := toTime(name, v)
-			if bad != nil {
-				return bad
-			}
-			return types.Int(f(t))
-		}}
-	}
 	fromUnix := func(name string, scale float64) *fn {
 		return &fn{name: name, sigs: numeric(1, tTime, tTime), unary: func(v ref.Val) ref.Val {
 			f, ok := asFloat(v)
@@ -53,21 +47,21 @@ func timeFuncs() []*fn {
 		}}
 	}
 	return []*fn{
-		part("year", time.Time.Year),
-		part("month", func(t time.Time) int { return int(t.Month()) }),
-		part("quarter", func(t time.Time) int { return (int(t.Month())-1)/3 + 1 }),
-		part("dayofmonth", time.Time.Day),
-		part("day", time.Time.Day),
-		part("dayofweek", func(t time.Time) int { return int(t.Weekday()) + 1 }),     // 1 = Sunday … 7 = Saturday
-		part("weekday", func(t time.Time) int { return (int(t.Weekday()) + 6) % 7 }), // 0 = Monday … 6 = Sunday
-		part("dayofyear", time.Time.YearDay),
-		part("weekofyear", func(t time.Time) int { _, w := t.ISOWeek(); return w }),
-		part("hour", time.Time.Hour),
-		part("minute", time.Time.Minute),
-		part("second", time.Time.Second),
-		unixPart("unix_seconds", time.Time.Unix),
-		unixPart("unix_millis", time.Time.UnixMilli),
-		unixPart("unix_micros", time.Time.UnixMicro),
+		timePart("year", time.Time.Year),
+		timePart("month", func(t time.Time) int { return int(t.Month()) }),
+		timePart("quarter", func(t time.Time) int { return (int(t.Month())-1)/3 + 1 }),
+		timePart("dayofmonth", time.Time.Day),
+		timePart("day", time.Time.Day),
+		timePart("dayofweek", func(t time.Time) int { return int(t.Weekday()) + 1 }),     // 1 = Sunday … 7 = Saturday
+		timePart("weekday", func(t time.Time) int { return (int(t.Weekday()) + 6) % 7 }), // 0 = Monday … 6 = Sunday
+		timePart("dayofyear", time.Time.YearDay),
+		timePart("weekofyear", func(t time.Time) int { _, w := t.ISOWeek(); return w }),
+		timePart("hour", time.Time.Hour),
+		timePart("minute", time.Time.Minute),
+		timePart("second", time.Time.Second),
+		timePart("unix_seconds", time.Time.Unix),
+		timePart("unix_millis", time.Time.UnixMilli),
+		timePart("unix_micros", time.Time.UnixMicro),
 		fromUnix("timestamp_seconds", 1),
 		fromUnix("timestamp_millis", 1e3),
 		fromUnix("timestamp_micros", 1e6),

@@ -1,5 +1,6 @@
 // Package nearest finds the known name closest to a mistyped one, for
-// "did you mean …?" hints in error messages.
+// "did you mean …?" hints in error messages. It imports only the standard
+// library; config, plan and transform use it.
 package nearest
 
 import "strings"

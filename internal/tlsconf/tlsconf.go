@@ -1,6 +1,7 @@
 // Package tlsconf builds TLS client configurations from PEM files: the CA
 // certificates that verify the server and, for mutual TLS, the client's
-// certificate and key. Kafka sources and the Redis store share it.
+// certificate and key. Kafka sources and the Redis store share it: it is
+// imported by pipeline and sink, and imports only the standard library.
 package tlsconf
 
 import (

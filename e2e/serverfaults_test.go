@@ -1,0 +1,322 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/feathrgo/feathr/internal/testenv"
+)
+
+// Faults of the servers feathr talks to: Redis down, a Kafka broker
+// restarted, Redis refusing writes, and a broker or Redis unreachable at
+// the start. The faults of feathr's own processes are in faults_test.go.
+
+// TestFaultRedisDown stops Redis for 20 s while events arrive: the run
+// keeps retrying, commits nothing that it did not write while Redis is
+// down, and once Redis is back every event of the outage is written.
+func TestFaultRedisDown(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t)
+	rs := testenv.StartRedis(t)
+	topic := testenv.TopicName(t)
+	const partitions = 2
+	testenv.CreateTopic(t, brokers, topic, partitions)
+	group := "feathr-e2e-" + topic
+	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, rs.Addr(), ""))
+	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
+	p.waitAssigned(t, 30*time.Second)
+
+	produceMessages(t, brokers, events(topic, partitions, 0, 200))
+	waitFor(t, 30*time.Second, "the first 200 events are not in Redis", func() bool { return dbSize(rs.Addr()) == 200 })
+	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
+
+	rs.Stop()
+	down := time.Now()
+	var outage time.Duration
+	produceMessages(t, brokers, events(topic, partitions, 200, 400))
+	for time.Since(down) < 20*time.Second {
+		time.Sleep(2 * time.Second)
+		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
+			t.Fatalf("Redis is down, yet the group committed %d offsets, want the 200 written before", got)
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("materialize exited while Redis was down:\n%s", p.stderrText())
+		default:
+		}
+	}
+	rs.Start() // empty: the server keeps no data
+	waitFor(t, time.Minute, "the events of the outage are not in Redis after it", func() bool { return dbSize(rs.Addr()) == 200 })
+	outage = time.Since(down)
+	checkIDs(t, rs.Addr(), 200, 400)
+	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
+
+	p.signal(t, syscall.SIGTERM)
+	r := p.wait(t, time.Minute)
+	s := checkSummary(t, r, wantSummary{read: 400, written: 400, stopped: "signal"})
+	t.Logf("20 s outage: %d retries, %d log lines about writes", s.RedisRetries, logLines(r.stderr, "redis write"))
+	if s.RedisRetries == 0 || s.RedisRetries > maxRetries(outage) {
+		t.Errorf("%d Redis retries in a %v outage; want some, at most %d (the backoff's bound)", s.RedisRetries, outage, maxRetries(outage))
+	}
+	if n := logLines(r.stderr, "redis write"); n == 0 || n > 8 {
+		t.Errorf("%d log lines about failed Redis writes in a 20 s outage, want 1 to 8:\n%s", n, r.stderr)
+	}
+	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
+}
+
+// TestFaultBrokerRestart restarts a private Kafka broker (scripts/kafka.sh
+// on a free port, storage kept) while materialize runs: it reconnects and
+// goes on.
+func TestFaultBrokerRestart(t *testing.T) {
+	t.Parallel()
+	testenv.Kafka(t) // the suite runs only where a broker can run
+	port := freePortPair(t)
+	kafka := func(cmd string) {
+		t.Helper()
+		c := exec.Command("../scripts/kafka.sh", cmd)
+		c.Env = append(os.Environ(), "FEATHR_KAFKA_PORT="+strconv.Itoa(port))
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("kafka.sh %s: %v\n%s", cmd, err, out)
+		}
+	}
+	kafka("start")
+	t.Cleanup(func() {
+		kafka("stop")
+		// kafka.sh keeps a run directory per port under its cache.
+		cache := os.Getenv("FEATHR_CACHE")
+		if cache == "" {
+			cache = "../.cache"
+		}
+		os.RemoveAll(filepath.Join(cache, "kafka-run", strconv.Itoa(port)))
+	})
+	brokers := "127.0.0.1:" + strconv.Itoa(port)
+	redisAddr := testenv.Redis(t)
+	topic := testenv.TopicName(t)
+	const partitions = 2
+	testenv.CreateTopic(t, brokers, topic, partitions)
+	group := "feathr-e2e-" + topic
+	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
+	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "4m")
+	p.waitAssigned(t, 30*time.Second)
+
+	produceMessages(t, brokers, events(topic, partitions, 0, 100))
+	waitFor(t, 30*time.Second, "the first 100 events are not in Redis", func() bool { return dbSize(redisAddr) == 100 })
+	restart := time.Now()
+	kafka("restart")
+	produceMessages(t, brokers, events(topic, partitions, 100, 200))
+	waitFor(t, 2*time.Minute, "the events after the broker restart are not in Redis", func() bool { return dbSize(redisAddr) == 200 })
+	outage := time.Since(restart)
+	checkIDs(t, redisAddr, 0, 200)
+
+	p.signal(t, syscall.SIGTERM)
+	r := p.wait(t, time.Minute)
+	s := parseSummary(t, r)
+	if r.code != 0 || s.Errors != 0 || s.Stopped != "signal" || s.Read < 200 {
+		t.Errorf("materialize: %s", r)
+	}
+	// sarama reports an error per partition and retry while the broker is
+	// down; they are logged 5 per 10 s, plus a line counting the rest.
+	periods := int(outage/(10*time.Second)) + 1
+	n := logLines(r.stderr, "msg=kafka ")
+	if n > 6*periods {
+		t.Errorf("%d lines of Kafka errors in a %v outage, want at most %d:\n%s", n, outage, 6*periods, r.stderr)
+	}
+	t.Logf("%v outage: %d lines of Kafka errors", outage, n)
+	checkCommittedAtEnd(t, brokers, group, topic, partitions, 200)
+}
+
+// freePortPair returns a loopback port p such that p and p+1 (the
+// broker's controller port) were free a moment ago.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no two free adjacent ports")
+	return 0
+}
+
+// TestFaultRedisRejectsWrites runs against a Redis that answers but
+// refuses the writes: out of memory and a read-only replica are retried
+// with backoff (a bounded number of retries and log lines, nothing
+// committed) until the run's timeout; a password changed under the run is
+// fatal, exit 1, with the reason and without the password.
+func TestFaultRedisRejectsWrites(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t)
+	const secret = "pw-Kq71zr"
+	tests := []struct {
+		name   string
+		server func(t *testing.T) (addr, url string)
+		after  func(t *testing.T, addr string) // once the first event is written
+		fatal  string                          // the error's reason; empty: transient
+	}{
+		{name: "out of memory", server: func(t *testing.T) (string, string) {
+			rs := testenv.StartRedis(t, "--maxmemory", "1", "--maxmemory-policy", "noeviction")
+			return rs.Addr(), "redis://" + rs.Addr()
+		}},
+		{name: "read-only replica", server: func(t *testing.T) (string, string) {
+			primary := testenv.StartRedis(t)
+			host, port, _ := net.SplitHostPort(primary.Addr())
+			rs := testenv.StartRedis(t, "--replicaof", host, port)
+			return rs.Addr(), "redis://" + rs.Addr()
+		}},
+		{name: "password changed", server: func(t *testing.T) (string, string) {
+			rs := testenv.StartRedis(t, "--requirepass", secret)
+			return rs.Addr(), "redis://:" + secret + "@" + rs.Addr()
+		}, after: func(t *testing.T, addr string) {
+			c, err := redis.Dial("tcp", addr, redis.DialPassword(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Do("CONFIG", "SET", "requirepass", secret+"-new"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"); err != nil {
+				t.Fatal(err)
+			}
+		}, fatal: "WRONGPASS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			addr, url := tt.server(t)
+			topic := testenv.TopicName(t)
+			testenv.CreateTopic(t, brokers, topic, 1)
+			group := "feathr-e2e-" + topic
+			cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, addr, ""))
+			started := time.Now()
+			p := startFeathr(t, "materialize", "-f", cfg, "--redis", url, "--start", "earliest", "--timeout", "10s")
+			p.waitAssigned(t, 30*time.Second)
+			written := 0
+			if tt.after != nil {
+				produceMessages(t, brokers, events(topic, 1, 0, 1))
+				waitFor(t, 30*time.Second, "the first event is not in Redis", func() bool { return dbSizeAuth(addr, secret) == 1 })
+				tt.after(t, addr)
+				written = 1
+			}
+			produceMessages(t, brokers, events(topic, 1, written, 20))
+			r := p.wait(t, 2*time.Minute)
+			elapsed := time.Since(started)
+			s := parseSummary(t, r)
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("the password is in the output:\n%s", r)
+			}
+			if tt.fatal != "" {
+				if r.code != 1 || s.Stopped != "error" || !strings.Contains(s.Error, tt.fatal) {
+					t.Errorf("want exit 1 with error %q: %s", tt.fatal, r)
+				}
+				if got := committedSum(t, brokers, group, topic, 1); got > 1 {
+					t.Errorf("committed %d offsets, want at most the 1 written", got)
+				}
+				return
+			}
+			t.Logf("%d retries, %d log lines about writes", s.RedisRetries, logLines(r.stderr, "redis write"))
+			// Transient: the run goes on to its timeout, retrying; nothing
+			// is acknowledged, so nothing is committed.
+			if s.Stopped != "timeout" || s.Written != 0 {
+				t.Errorf("want a run to its timeout with nothing written: %s", r)
+			}
+			if got := committedOffsets(t, brokers, group, topic, 1)[0]; got > 0 {
+				t.Errorf("committed offset %d though nothing was written", got)
+			}
+			// A hot loop would retry thousands of times.
+			if s.RedisRetries == 0 || s.RedisRetries > maxRetries(elapsed) {
+				t.Errorf("%d retries in %v, want some, at most %d (the backoff's bound): %s", s.RedisRetries, elapsed, maxRetries(elapsed), r)
+			}
+			if n := logLines(r.stderr, "redis write"); n == 0 || n > 10 {
+				t.Errorf("%d log lines about failed writes, want 1 to 10:\n%s", n, r.stderr)
+			}
+		})
+	}
+}
+
+// maxRetries is the most batch retries the writer's backoff allows in d:
+// on each of its 4 connections, the delays from 50 ms double to 5 s with
+// jitter down to half, so 8 retries in the first 3.2 s and then one per
+// 2.5 s at most.
+func maxRetries(d time.Duration) int64 {
+	return 4 * (8 + int64(d/(2500*time.Millisecond)))
+}
+
+// dbSizeAuth is dbSize on a server with a password.
+func dbSizeAuth(addr, password string) int {
+	c, err := redis.Dial("tcp", addr, redis.DialPassword(password))
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	n, err := redis.Int(c.Do("DBSIZE"))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// TestFaultUnreachableAtStart starts materialize with a broker or a Redis
+// that cannot be reached: it exits 1 within a bounded time, saying what it
+// could not reach.
+func TestFaultUnreachableAtStart(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t)
+	closed := closedAddr(t)
+	silent := testenv.SilentAddr(t)
+	tests := []struct {
+		name, brokers, redis string
+		want                 string // in the error
+	}{
+		{"broker refuses connections", closed, "", closed},
+		{"broker never answers", silent, "", silent},
+		{"redis refuses connections", brokers, closed, "redis at " + closed},
+		{"redis never answers", brokers, silent, "redis at " + silent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			redisAddr := tt.redis
+			if redisAddr == "" {
+				redisAddr = testenv.Redis(t)
+			}
+			topic := testenv.TopicName(t)
+			cfg := writeFile(t, "features.yaml", eventsConfig(tt.brokers, topic, "g-"+topic, redisAddr, ""))
+			start := time.Now()
+			p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "5m")
+			r := p.wait(t, 90*time.Second)
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("want exit 1 naming %s after %v: %s", tt.want, time.Since(start), r)
+			}
+		})
+	}
+}
+
+// closedAddr returns a loopback address that refuses connections.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
