@@ -18,8 +18,9 @@
 // (rebalance strategies), observe.go (stats for metrics, freshness),
 // limit.go (rate-limited logs), summary.go (the exit summary).
 //
-// pipeline imports plan, decode, transform, sink, config and
-// internal/hist; cmd and metrics import it.
+// pipeline imports plan, decode, transform, record, sink, config and
+// internal/backoff, internal/hist, internal/tlsconf; cmd and metrics
+// import it.
 package pipeline
 
 import (

@@ -6,6 +6,8 @@
 // Regenerate with `go generate ./sink/...`; it needs protoc and
 // protoc-gen-go v1.36.12 on PATH
 // (go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12).
+//
+// It imports only the protobuf runtime; sink and its tests import it.
 package featurepb
 
 //go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative feature_value.proto
