@@ -147,45 +147,22 @@ func Convert(v any, t Type) (any, error) {
 
 // FromInt64 converts an integer to the canonical Go form of t, as Convert.
 func FromInt64(x int64, t Type) (any, error) {
-	switch t {
-	case Int64:
-		return x, nil
-	case Int32:
-		if x < math.MinInt32 || x > math.MaxInt32 {
-			return nil, fmt.Errorf("%w %d to %s: out of range", ErrConvert, x, t)
-		}
-		return int32(x), nil
-	case Double:
-		return float64(x), nil
-	case Float:
-		return float32(x), nil
+	s, err := ScalarFromInt64(x, t)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w int %d to %s", ErrConvert, x, t)
+	return s.Any(), nil
 }
 
 // FromFloat64 converts a float to the canonical Go form of t, as Convert:
 // to an integer type by truncation toward zero, refusing NaN, ±Inf and
 // values out of range.
 func FromFloat64(f float64, t Type) (any, error) {
-	switch t {
-	case Double:
-		return f, nil
-	case Float:
-		if !math.IsInf(f, 0) && math.Abs(f) > math.MaxFloat32 {
-			return nil, fmt.Errorf("%w %g to %s: out of range", ErrConvert, f, t)
-		}
-		return float32(f), nil
-	case Int32, Int64:
-		i, err := truncate(f, t)
-		if err != nil {
-			return nil, err
-		}
-		if t == Int32 {
-			return int32(i), nil
-		}
-		return i, nil
+	s, err := ScalarFromFloat64(f, t)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w double %g to %s", ErrConvert, f, t)
+	return s.Any(), nil
 }
 
 // truncate truncates f toward zero and checks it fits t (INT32 or INT64).

@@ -139,17 +139,15 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 	var spansArr [8]span
 	spans := spansArr[:0]
 	for _, f := range t.Features {
-		v, err := f.Program.EvalVars(&rp.vars)
-		if err != nil {
-			return sink.Update{}, &evalError{kind: kindFeature, target: t, feature: f.Name, err: err}
-		}
-		if v == nil {
-			continue // a null result leaves the stored value as it is
-		}
 		start := len(buf)
-		buf, err = sink.AppendValue(buf, v)
+		var null bool
+		var err error
+		buf, null, err = appendFeature(buf, f.Program, &rp.vars)
 		if err != nil {
 			return sink.Update{}, &evalError{kind: kindFeature, target: t, feature: f.Name, err: err}
+		}
+		if null {
+			continue // a null result leaves the stored value as it is
 		}
 		spans = append(spans, span{f.Name, start, len(buf)})
 	}
@@ -170,6 +168,26 @@ func (rp *recordPath) clock() time.Time {
 		return rp.now()
 	}
 	return time.Now()
+}
+
+// appendFeature evaluates p for the current record and appends its
+// encoded value to buf; null reports a null result (nothing appended). A
+// scalar is evaluated and encoded without boxing it (no allocation).
+func appendFeature(buf []byte, p *transform.Program, vars *transform.Vars) (out []byte, null bool, err error) {
+	if !p.Type().IsVector() {
+		s, ok, err := p.EvalScalar(vars)
+		if err != nil || !ok {
+			return buf, true, err
+		}
+		buf, err = sink.AppendScalar(buf, s)
+		return buf, false, err
+	}
+	v, err := p.EvalVars(vars)
+	if err != nil || v == nil {
+		return buf, true, err
+	}
+	buf, err = sink.AppendValue(buf, v)
+	return buf, false, err
 }
 
 // buf returns an empty buffer with room for n bytes at least, cut from

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/feathrgo/feathr/feature"
 	"github.com/feathrgo/feathr/sink/featurepb"
 )
 
@@ -118,27 +119,87 @@ func growLen(b []byte, n int) []byte {
 	return append(b, make([]byte, n)...)
 }
 
+// AppendScalar appends v as AppendValue appends v.Any(), without boxing
+// it: a transform's scalar result costs no allocation on its way to Redis.
+func AppendScalar(dst []byte, v feature.Scalar) ([]byte, error) {
+	start := len(dst)
+	dst, err := appendScalarProto(dst, v)
+	if err != nil {
+		return dst[:start], err
+	}
+	return base64InPlace(dst, start), nil
+}
+
+// appendScalarProto appends the serialized FeatureValue holding v.
+func appendScalarProto(b []byte, v feature.Scalar) ([]byte, error) {
+	switch v.Type {
+	case feature.Boolean:
+		return appendBoolValue(b, v.Bool()), nil
+	case feature.String:
+		return appendStringValue(b, v.Str()), nil
+	case feature.Float:
+		return appendFloatValue(b, v.Float32()), nil
+	case feature.Double:
+		return appendDoubleValue(b, v.Float64()), nil
+	case feature.Int32:
+		return appendIntValue(b, tagInt, v.Int64()), nil
+	case feature.Int64:
+		return appendIntValue(b, tagLong, v.Int64()), nil
+	case feature.Bytes:
+		return appendBytesValue(b, v.Bytes()), nil
+	}
+	return b, fmt.Errorf("sink: cannot encode a scalar of type %v", v.Type)
+}
+
+func appendBoolValue(b []byte, v bool) []byte {
+	b = protowire.AppendTag(b, tagBool, protowire.VarintType)
+	return protowire.AppendVarint(b, protowire.EncodeBool(v))
+}
+
+func appendStringValue(b []byte, v string) []byte {
+	b = protowire.AppendTag(b, tagString, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
+
+func appendFloatValue(b []byte, v float32) []byte {
+	b = protowire.AppendTag(b, tagFloat, protowire.Fixed32Type)
+	return protowire.AppendFixed32(b, math.Float32bits(v))
+}
+
+func appendDoubleValue(b []byte, v float64) []byte {
+	b = protowire.AppendTag(b, tagDouble, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, math.Float64bits(v))
+}
+
+// appendIntValue appends int_value (tagInt) or long_value (tagLong).
+func appendIntValue(b []byte, tag protowire.Number, v int64) []byte {
+	b = protowire.AppendTag(b, tag, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+// appendBytesValue appends a byte_array of one element: FeatureValue has
+// no scalar bytes field.
+func appendBytesValue(b []byte, v []byte) []byte {
+	b = appendHeader(b, tagBytesArray, 1+protowire.SizeBytes(len(v)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
 // appendProto appends the serialized FeatureValue holding v.
 func appendProto(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case bool:
-		b = protowire.AppendTag(b, tagBool, protowire.VarintType)
-		return protowire.AppendVarint(b, protowire.EncodeBool(v)), nil
+		return appendBoolValue(b, v), nil
 	case string:
-		b = protowire.AppendTag(b, tagString, protowire.BytesType)
-		return protowire.AppendString(b, v), nil
+		return appendStringValue(b, v), nil
 	case float32:
-		b = protowire.AppendTag(b, tagFloat, protowire.Fixed32Type)
-		return protowire.AppendFixed32(b, math.Float32bits(v)), nil
+		return appendFloatValue(b, v), nil
 	case float64:
-		b = protowire.AppendTag(b, tagDouble, protowire.Fixed64Type)
-		return protowire.AppendFixed64(b, math.Float64bits(v)), nil
+		return appendDoubleValue(b, v), nil
 	case int32:
-		b = protowire.AppendTag(b, tagInt, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(int64(v))), nil
+		return appendIntValue(b, tagInt, int64(v)), nil
 	case int64:
-		b = protowire.AppendTag(b, tagLong, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(v)), nil
+		return appendIntValue(b, tagLong, v), nil
 	case []bool:
 		b = appendHeader(b, tagBoolArray, len(v)*2)
 		return appendBools(b, 1, v), nil
@@ -158,9 +219,7 @@ func appendProto(b []byte, v any) ([]byte, error) {
 		b = appendHeader(b, tagLongArray, sizeLongs(1, v))
 		return appendLongs(b, 1, v), nil
 	case []byte:
-		b = appendHeader(b, tagBytesArray, 1+protowire.SizeBytes(len(v)))
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		return protowire.AppendBytes(b, v), nil
+		return appendBytesValue(b, v), nil
 	case [][]byte:
 		n := 0
 		for _, e := range v {

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/feathrgo/feathr/feature"
 	"github.com/feathrgo/feathr/sink/featurepb"
 )
 
@@ -255,4 +256,42 @@ func isNaN(v any) bool {
 		return v != v
 	}
 	return false
+}
+
+// TestAppendScalar checks that a Scalar encodes byte for byte as
+// AppendValue encodes the same value boxed, without allocating.
+func TestAppendScalar(t *testing.T) {
+	var scalars []feature.Scalar
+	for _, c := range []struct {
+		v any
+		t feature.Type
+	}{
+		{true, feature.Boolean}, {false, feature.Boolean}, {int64(0), feature.Int32}, {int64(-1), feature.Int32},
+		{int64(math.MaxInt32), feature.Int32}, {int64(math.MinInt64), feature.Int64}, {int64(1 << 40), feature.Int64},
+		{3.5, feature.Float}, {math.Inf(-1), feature.Float}, {math.Copysign(0, -1), feature.Double}, {math.NaN(), feature.Double},
+		{"", feature.String}, {"Seattle ☂", feature.String}, {[]byte{0, 1, 255}, feature.Bytes}, {"as bytes", feature.Bytes},
+	} {
+		s, ok, err := feature.ScalarOf(c.v, c.t)
+		if err != nil || !ok {
+			t.Fatalf("ScalarOf(%#v, %v) = %v, %v", c.v, c.t, ok, err)
+		}
+		scalars = append(scalars, s)
+	}
+	buf := make([]byte, 0, 256)
+	for _, s := range scalars {
+		want, err := AppendValue(nil, s.Any())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendScalar(buf[:0], s)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("AppendScalar(%v %#v) = %q, %v; want %q", s.Type, s.Any(), got, err, want)
+		}
+		if n := testing.AllocsPerRun(100, func() { buf, _ = AppendScalar(buf[:0], s) }); n != 0 {
+			t.Errorf("AppendScalar(%v) allocates %v times", s.Type, n)
+		}
+	}
+	if _, err := AppendScalar(nil, feature.Scalar{}); err == nil {
+		t.Error("AppendScalar of a Scalar without a type did not fail")
+	}
 }

@@ -188,3 +188,52 @@ func FuzzFastPathMatchesCEL(f *testing.F) {
 		checkSame(t, p, r)
 	})
 }
+
+// TestEvalScalar checks that EvalScalar gives EvalVars' results, by every
+// way a program evaluates (a field, a fast form, the interpreter), for
+// the tests' and the documentation's expressions.
+func TestEvalScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	n := 0
+	for _, schema := range fastSchemas() {
+		e, err := NewEnv(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exprs := append(exprsInDocs(t), fastExprs...)
+		for _, f := range schema.Fields {
+			exprs = append(exprs, f.Name)
+		}
+		for _, x := range exprs {
+			for _, ty := range outTypes {
+				p, err := e.Compile(x, ty)
+				if err != nil {
+					continue
+				}
+				n++
+				var vars Vars
+				for range 20 {
+					r := randomRecord(rng, schema)
+					vars.Reset(r)
+					want, werr := p.EvalVars(&vars)
+					vars.Reset(r)
+					s, ok, err := p.EvalScalar(&vars)
+					var got any
+					if ok {
+						got = s.Any()
+					}
+					same := sameResult
+					if strings.Contains(x, "rand") {
+						same = sameRandom
+					}
+					if !same(got, err, want, werr) {
+						t.Fatalf("%q as %v for %v: EvalScalar = %#v, %v; EvalVars = %#v, %v", x, ty, r, got, err, want, werr)
+					}
+				}
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d programs", n)
+	}
+}

@@ -228,6 +228,12 @@ func checkSame(t testing.TB, p *Program, r record.Record) {
 	vars.Reset(r)
 	viaVars, vErr := p.EvalVars(&vars)
 	viaEval, eErr := p.Eval(r)
+	vars.Reset(r)
+	var viaScalar any
+	sc, ok, scErr := p.EvalScalar(&vars)
+	if ok {
+		viaScalar = sc.Any()
+	}
 	same := sameResult
 	if strings.Contains(p.expr, "rand") {
 		same = sameRandom
@@ -236,7 +242,7 @@ func checkSame(t testing.TB, p *Program, r record.Record) {
 		name string
 		v    any
 		err  error
-	}{{"fast", fast, ferr}, {"EvalVars", viaVars, vErr}, {"Eval", viaEval, eErr}, {"CEL EvalVars", slowVars, svErr}} {
+	}{{"fast", fast, ferr}, {"EvalVars", viaVars, vErr}, {"Eval", viaEval, eErr}, {"CEL EvalVars", slowVars, svErr}, {"EvalScalar", viaScalar, scErr}} {
 		if !same(c.v, c.err, slow, serr) {
 			t.Errorf("%q as %v for %v: %s = %#v, %v; CEL = %#v, %v", p.expr, p.out, r, c.name, c.v, c.err, slow, serr)
 		}

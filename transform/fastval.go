@@ -86,6 +86,13 @@ func fromVal(val ref.Val, v *fval) (err *types.Err, ok bool) {
 // convertFast converts a fast result to the Go form of t, as convert does
 // for the CEL value.
 func convertFast(v *fval, t feature.Type) (any, error) {
+	if !t.IsVector() {
+		s, ok, err := scalarFast(v, t)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return s.Any(), nil
+	}
 	switch v.k {
 	case fInt:
 		return feature.FromInt64(v.int(), t)
@@ -97,4 +104,22 @@ func convertFast(v *fval, t feature.Type) (any, error) {
 		return feature.Convert(v.s, t)
 	}
 	return nil, nil
+}
+
+// scalarFast converts a fast result to t, a scalar type, as convertFast
+// does, without boxing it; ok is false for null.
+func scalarFast(v *fval, t feature.Type) (s feature.Scalar, ok bool, err error) {
+	switch v.k {
+	case fInt:
+		s, err = feature.ScalarFromInt64(v.int(), t)
+	case fDouble:
+		s, err = feature.ScalarFromFloat64(v.double(), t)
+	case fBool:
+		s, err = feature.ScalarFromBool(v.bool(), t)
+	case fString:
+		s, err = feature.ScalarFromString(v.s, t)
+	default:
+		return feature.Scalar{}, false, nil
+	}
+	return s, err == nil, err
 }

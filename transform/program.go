@@ -107,6 +107,35 @@ func (p *Program) EvalVars(v *Vars) (any, error) {
 	return p.evalVarsCEL(v)
 }
 
+// EvalScalar is EvalVars for a program whose declared type is a scalar
+// (not a vector), without boxing the result, so that evaluating a field
+// or a fast form allocates nothing: ok is false for a null result.
+func (p *Program) EvalScalar(v *Vars) (s feature.Scalar, ok bool, err error) {
+	if p.prg == nil {
+		if s, ok, err = feature.ScalarOf(v.r[p.field], p.out); err != nil {
+			return feature.Scalar{}, false, fmt.Errorf("transform %q: %w", p.expr, err)
+		}
+		return s, ok, nil
+	}
+	if p.fast != nil {
+		var fv fval
+		if ferr, handled := p.fast.eval(v.r, v.fieldCache(p.env), &fv); handled {
+			if ferr != nil {
+				return feature.Scalar{}, false, fmt.Errorf("transform %q: %w", p.expr, ferr)
+			}
+			if s, ok, err = scalarFast(&fv, p.out); err != nil {
+				return feature.Scalar{}, false, fmt.Errorf("transform %q: %w", p.expr, err)
+			}
+			return s, ok, nil
+		}
+	}
+	out, err := p.evalVarsCEL(v)
+	if err != nil {
+		return feature.Scalar{}, false, err
+	}
+	return feature.ScalarOf(out, p.out) // converted already: no error
+}
+
 // evalVarsCEL is EvalVars by the CEL interpreter.
 func (p *Program) evalVarsCEL(v *Vars) (any, error) {
 	v.adapt = p.adapt
