@@ -1,0 +1,28 @@
+// Package window defines feathr's sliding-window aggregations, Feathr's
+// WindowAggTransformation computed online, independently of Kafka and
+// Redis.
+//
+// It holds:
+//   - the functions (Func) and their type rules, which the config
+//     compiler calls with the type of agg_expr and the declared feature
+//     type (Func.CheckInput, Func.CheckType, CheckFilter);
+//   - Feathr's window syntax (ParseDuration, ParseLateness,
+//     FormatDuration), the default hop (DefaultHop) and a Spec with its
+//     rules (Spec.Check);
+//   - the time arithmetic of hop-aligned tiles (Spec.TileOf,
+//     Spec.Visible, Spec.Late, Spec.Expired).
+//
+// # Semantics
+//
+// A feature's events are summed into tiles of width Hop aligned to the
+// Unix epoch: an event at time t (ms) falls in tile b = floor(t/hop). The
+// value read at time T aggregates the tiles b with (b+1)·hop > T − window
+// and b·hop ≤ T: a sawtooth window between Window and Window+Hop long, so
+// the precision is one hop. An event at or before now − Window − Lateness
+// (now being the writer's wall clock) is late and not aggregated. Nulls
+// and filtered-out events follow Feathr's offline sliding-window join
+// (SWJ), with the deviations listed on each Func.
+//
+// The package imports only the standard library and packages feature and
+// record.
+package window
