@@ -10,7 +10,15 @@
 //     FormatDuration), the default hop (DefaultHop) and a Spec with its
 //     rules (Spec.Check);
 //   - the time arithmetic of hop-aligned tiles (Spec.TileOf,
-//     Spec.Visible, Spec.Late, Spec.Expired).
+//     Spec.Visible, Spec.Late, Spec.Expired);
+//   - the tile IR in Go: one event accumulated into a tile (Func.Add),
+//     two tiles merged (Func.Merge), the tiles visible at a read time
+//     folded (Spec.Fold) and finished into a value (Func.Value) that
+//     Output converts to the declared type;
+//   - the tile encoding shared with the Redis script of package sink
+//     (AppendTiles, DecodeTiles; the format is documented there);
+//   - a brute-force Reference, which keeps every event, for tests of any
+//     package.
 //
 // # Semantics
 //
