@@ -24,7 +24,9 @@ import (
 //	*_POOLING       b, n, dim, dim × element    24+8·dim bytes
 //	COUNT_DISTINCT  b                           8 bytes (the HyperLogLog is its own key)
 //
-// An empty list is no field at all.
+// An empty list is no field at all. (Package sink may keep a COUNT, SUM,
+// AVG, MIN or MAX feature's newest tile in its cache field instead of
+// t:<feature>: see its stateTiles.)
 
 // AppendTiles appends the encoding of tiles, tiles of function f sorted
 // by B, to dst and returns the extended buffer. For COUNT_DISTINCT it
