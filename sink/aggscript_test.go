@@ -20,9 +20,10 @@ import (
 // aggEnv is a private Redis with one connection on which the
 // aggregation script is loaded.
 type aggEnv struct {
-	t   testing.TB
-	srv *testenv.RedisServer
-	c   redis.Conn
+	t    testing.TB
+	srv  *testenv.RedisServer
+	c    redis.Conn
+	runs int // benchmarks: runs so far, for names of their own
 }
 
 func newAggEnv(t testing.TB) *aggEnv {
