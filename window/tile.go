@@ -113,12 +113,8 @@ func (f Func) Add(t *Tile, time int64, in Input) Outcome {
 			t.Time, t.Value = time, in.Value
 		}
 	case MaxPooling, MinPooling, AvgPooling:
-		if t.N == 0 {
-			t.Vec = append(t.Vec[:0], in.Vec...)
-		} else if len(in.Vec) != len(t.Vec) {
+		if !poolInto(f, t, in.Vec) {
 			return Rejected
-		} else {
-			pool(f, t.Vec, in.Vec)
 		}
 	case CountDistinct:
 		if t.Set == nil {
@@ -160,12 +156,8 @@ func (f Func) Merge(dst, src *Tile) bool {
 		if src.N == 0 {
 			return true
 		}
-		if dst.N == 0 {
-			dst.Vec = append(dst.Vec[:0], src.Vec...)
-		} else if len(src.Vec) != len(dst.Vec) {
+		if !poolInto(f, dst, src.Vec) {
 			return false
-		} else {
-			pool(f, dst.Vec, src.Vec)
 		}
 	case CountDistinct:
 		if len(src.Set) > 0 && dst.Set == nil {
@@ -274,6 +266,20 @@ func minMax(f Func, a, b float64) float64 {
 		return a
 	}
 	return b
+}
+
+// poolInto aggregates the vector v into t's, copying it when t is empty;
+// it reports false, changing nothing, when their lengths differ.
+func poolInto(f Func, t *Tile, v []float64) bool {
+	switch {
+	case t.N == 0:
+		t.Vec = append(t.Vec[:0], v...)
+	case len(v) != len(t.Vec):
+		return false
+	default:
+		pool(f, t.Vec, v)
+	}
+	return true
 }
 
 // pool aggregates src into dst element-wise, both of one length.

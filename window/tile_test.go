@@ -395,21 +395,25 @@ func TestOutput(t *testing.T) {
 	}
 }
 
+// benchInput returns the i-th input of f's benchmarks.
+func benchInput(f Func, i int) Input {
+	switch {
+	case f.IsPooling():
+		return vec(1, 2, 3, 4, 5, 6, 7, 8)
+	case f == Latest:
+		return str("KAM=")
+	case f == CountDistinct:
+		return hash(uint64(i))
+	}
+	return num(float64(i))
+}
+
 // benchTiles returns the tiles of a 10-tile window, one event each.
 func benchTiles(f Func) []Tile {
 	tiles := make([]Tile, 11)
 	for i := range tiles {
 		tiles[i].B = int64(i)
-		in := num(float64(i))
-		switch {
-		case f.IsPooling():
-			in = vec(1, 2, 3, 4, 5, 6, 7, 8)
-		case f == Latest:
-			in = str("KAM=")
-		case f == CountDistinct:
-			in = hash(uint64(i))
-		}
-		f.Add(&tiles[i], int64(i)*1000, in)
+		f.Add(&tiles[i], int64(i)*1000, benchInput(f, i))
 	}
 	return tiles
 }
@@ -419,15 +423,7 @@ func BenchmarkAdd(b *testing.B) {
 	for _, f := range Funcs() {
 		b.Run(f.String(), func(b *testing.B) {
 			tile := benchTiles(f)[0]
-			in := num(2.5)
-			switch {
-			case f.IsPooling():
-				in = vec(1, 2, 3, 4, 5, 6, 7, 8)
-			case f == Latest:
-				in = str("KAM=")
-			case f == CountDistinct:
-				in = hash(3)
-			}
+			in := benchInput(f, 3)
 			b.ReportAllocs()
 			for i := range b.N {
 				f.Add(&tile, int64(i), in)
