@@ -104,7 +104,11 @@ func (p *parser) feature(e entry, a *Anchor) *Feature {
 	}
 
 	f.TransformPos = f.Pos
-	if t := m["transform"]; t.present() {
+	if t := m["transform"]; t.present() && isAggregation(t) {
+		f.Agg = p.aggregation(t)
+		f.TransformPos = f.Agg.Pos
+		p.checkAggregationType(f, c)
+	} else if t.present() {
 		if t.val.Kind == yaml.ScalarNode {
 			f.transformLoc = p.src.locate(t.val)
 			f.TransformPos = f.TransformAt(1, 1)
@@ -117,8 +121,9 @@ func (p *parser) feature(e entry, a *Anchor) *Feature {
 	return f
 }
 
-// Expr returns the feature's expression: its transform, or its name (the
-// field of the same name) if it has none.
+// Expr returns the feature's row-level expression: its transform, or its
+// name (the field of the same name) if it has none. An aggregation's
+// expressions are in Agg.
 func (f *Feature) Expr() string {
 	if f.Transform == "" {
 		return f.Name

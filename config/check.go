@@ -52,6 +52,11 @@ func (p *parser) check(f *File) {
 		for i, name := range m.Features {
 			pos := entryPos(m.FeaturePos, i, m.FeaturesPos)
 			ft := byName[name]
+			if ft != nil && ft.Agg != nil && strings.ContainsAny(m.Sink.Table, "{}") && !slices.ContainsFunc(m.Features[:i], func(n string) bool { return byName[n] != nil && byName[n].Agg != nil }) {
+				// An aggregation's state key starts with a hash tag in
+				// braces: a table name with one could collide with it.
+				p.errorf(pos, "materialization %q: feature %q is an aggregation, so the table name %q must not contain '{' or '}'", m.Name, name, m.Sink.Table)
+			}
 			switch {
 			case name == "":
 				p.errorf(pos, "materialization %q: a feature name must not be empty", m.Name)

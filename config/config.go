@@ -16,9 +16,12 @@
 // as Feature.TransformAt and Source.SchemaAt give for a place inside an
 // expression or a schema.
 //
-// config imports only feature (the declared types) and internal/nearest
-// (the "did you mean" hints) of feathr's packages, besides the YAML
-// parser. It never imports a stage that runs: plan, pipeline, sink,
+// A feature's transform is an expression or, as a mapping, a
+// sliding-window aggregation (Aggregation), parsed with package window.
+//
+// config imports only feature (the declared types), window (the
+// aggregations' syntax and rules) and internal/nearest (the "did you
+// mean" hints) of feathr's packages, besides the YAML parser. It never imports a stage that runs: plan, pipeline, sink,
 // sandbox and cmd import it, and decode and transform know nothing of it.
 package config
 
@@ -145,8 +148,12 @@ type Feature struct {
 	TypePos Pos
 	// Transform is the expression; empty means the field of the same name.
 	Transform    string
-	TransformPos Pos // where the expression's text starts
-	Anchor       *Anchor
+	TransformPos Pos // where the expression's text starts, or the aggregation's mapping
+	// Agg is the sliding-window aggregation when the transform is a
+	// mapping (Feathr's WindowAggTransformation); nil for a row-level
+	// feature. Transform is then empty.
+	Agg    *Aggregation
+	Anchor *Anchor
 
 	transformLoc *locator // maps the transform text into the file
 }

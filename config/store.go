@@ -99,6 +99,9 @@ func (p *parser) cluster(m fields, r *Redis) {
 func (p *parser) materialization(e entry) *Materialization {
 	mt := &Materialization{Name: e.key.Value, Pos: e.keyPos()}
 	c := ctx{thing: fmt.Sprintf("materialization %q", mt.Name)}
+	if strings.IndexByte(mt.Name, 0) >= 0 {
+		p.errorf(mt.Pos, "%s: a name must not contain a NUL byte", c)
+	}
 	m := p.object(e.val, c, "sink", "features", "timeout", "on_error", "dead_letter")
 
 	mt.Sink = RedisSink{Ordering: DefaultOrdering, BatchSize: DefaultBatchSize, FlushInterval: DefaultFlushInterval}
@@ -145,6 +148,11 @@ func (p *parser) sink(e *entry, s *RedisSink) {
 		s.Table, ok = p.scalar(t)
 		if ok && s.Table == "" {
 			p.errorf(t.valPos(), "%s: must not be empty", t.ctx)
+		}
+		if strings.IndexByte(s.Table, 0) >= 0 {
+			// The state keys of aggregations hold NUL bytes: no table
+			// key can be one (see package sink).
+			p.errorf(t.valPos(), "%s: must not contain a NUL byte", t.ctx)
 		}
 	} else {
 		p.required(m, "table", e.keyPos(), e.ctx, " (the Redis table name, the prefix of its keys)")

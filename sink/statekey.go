@@ -22,8 +22,9 @@ import (
 // S and its HyperLogLogs hash to K's slot, and the cluster index shard
 // of K's slot does too, so that one script call can update all of them
 // on a Redis Cluster. None can be the key of a Feathr table: they start
-// with '{' or "__feathr_", and a table name may contain neither '{' nor
-// '}' nor NUL (config validation).
+// with '{' or "__feathr_", and config validation rejects a table name
+// with a NUL byte, and one with '{' or '}' in a materialization with
+// aggregated features.
 
 // stateInfix separates S's hash tag from the materialization and the key.
 const stateInfix = "\x00agg\x00"
