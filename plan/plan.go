@@ -4,7 +4,7 @@
 // every problem it finds, located in the YAML file; it is all of
 // validate's checks but the file's own.
 //
-// plan imports config, decode, transform, feature, record and
+// plan imports config, decode, transform, window, feature, record and
 // internal/nearest. It knows nothing of Kafka or of the store's wire
 // format: the pipeline runs a plan, and package sink encodes what it
 // writes.
@@ -40,6 +40,9 @@ type Plan struct {
 type Materialization struct {
 	Config  *config.Materialization
 	OnError config.OnError
+	// Aggregations are its aggregated features, in the order of the
+	// file's list (see TargetAggregation.Index).
+	Aggregations []*Feature
 }
 
 // Source is one compiled Kafka source and the targets its records feed.
@@ -59,7 +62,10 @@ type Source struct {
 type Target struct {
 	Materialization *Materialization
 	Key             []KeyPart
-	Features        []*Feature
+	// Features are the row-level features, Aggregations the aggregated
+	// ones.
+	Features     []*Feature
+	Aggregations []TargetAggregation
 }
 
 // KeyPart is one column of an entity key.
@@ -69,11 +75,13 @@ type KeyPart struct {
 	Type   feature.KeyType
 }
 
-// Feature is one compiled feature.
+// Feature is one compiled feature: a row-level transform (Program), or
+// a sliding-window aggregation (Agg).
 type Feature struct {
 	Name    string
 	Type    feature.Type
-	Program *transform.Program
+	Program *transform.Program // nil for an aggregation
+	Agg     *Aggregation       // nil for a row-level feature
 }
 
 // Options select what Compile compiles.
@@ -210,6 +218,10 @@ func (c *compiler) compileAnchors() {
 			if ft == 0 {
 				continue // reported by config
 			}
+			if f.Agg != nil {
+				c.compileAggregation(se.env, f)
+				continue
+			}
 			expr := f.Transform
 			pos := func(line, col int) config.Pos { return f.TransformAt(line, col) }
 			if expr == "" {
@@ -342,6 +354,11 @@ func (c *compiler) compileMaterializations(p *Plan, names []string) {
 				if srcSeen[se.src.Config.Name] == nil {
 					srcSeen[se.src.Config.Name] = se.src
 				}
+			}
+			if f.Agg != nil {
+				t.Aggregations = append(t.Aggregations, TargetAggregation{Feature: f, Index: len(pm.Aggregations)})
+				pm.Aggregations = append(pm.Aggregations, f)
+				continue
 			}
 			t.Features = append(t.Features, f)
 		}

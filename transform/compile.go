@@ -20,11 +20,16 @@ import (
 //
 // The error is one or several *Error joined, with positions within expr.
 func (e *Env) Compile(expr string, out feature.Type) (*Program, error) {
-	if strings.TrimSpace(expr) == "" {
-		return nil, &Error{Msg: "empty expression"}
-	}
 	if out < feature.Boolean || out > feature.DoubleVector {
 		return nil, fmt.Errorf("transform: invalid feature type %v", out)
+	}
+	return e.compile(expr, out)
+}
+
+// compile is Compile, and CompileValue for out 0: no declared type.
+func (e *Env) compile(expr string, out feature.Type) (*Program, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, &Error{Msg: "empty expression"}
 	}
 	parsed, iss := e.cel.Parse(expr)
 	if iss.Err() != nil {
@@ -43,14 +48,16 @@ func (e *Env) Compile(expr string, out feature.Type) (*Program, error) {
 		return nil, e.issueErrors(expr, iss, calls)
 	}
 	native := checked.NativeRep()
-	if err := checkOutput(checked.OutputType(), out); err != nil {
-		err.Line, err.Column = position(native, root.ID())
-		return nil, err
+	if out != 0 {
+		if err := checkOutput(checked.OutputType(), out); err != nil {
+			err.Line, err.Column = position(native, root.ID())
+			return nil, err
+		}
 	}
 	if err := e.checkPatterns(native); err != nil {
 		return nil, err
 	}
-	p := &Program{expr: expr, out: out, fields: e.fieldsOf(root)}
+	p := &Program{expr: expr, out: out, fields: e.fieldsOf(root), result: recordType(checked.OutputType())}
 	if root.Kind() == ast.IdentKind {
 		if _, ok := e.schema.Field(root.AsIdent()); ok {
 			p.field = root.AsIdent()

@@ -23,6 +23,7 @@ type Program struct {
 	adapt  types.Adapter
 	fast   *fnode // the fast form, when the expression has one
 	env    *Env   // the environment that compiled the fast form
+	result record.Type
 }
 
 // Fast reports whether the program evaluates without the CEL interpreter:
@@ -32,8 +33,14 @@ func (p *Program) Fast() bool { return p.prg == nil || p.fast != nil }
 // String returns the expression's source text.
 func (p *Program) String() string { return p.expr }
 
-// Type returns the declared feature type the program converts to.
+// Type returns the declared feature type the program converts to; 0 for
+// a program of CompileValue.
 func (p *Program) Type() feature.Type { return p.out }
+
+// ResultType returns the type the expression checks to, before any
+// conversion to the declared type: record.Any when it is only known per
+// record (a field of a schemaless source, say).
+func (p *Program) ResultType() record.Type { return p.result }
 
 // Fields returns the top-level fields the expression reads, in order of
 // first use. The caller must not modify the slice.
