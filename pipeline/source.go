@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
@@ -42,7 +43,7 @@ func newSource(src *plan.Source, tables map[*plan.Materialization]*sink.Table) *
 		m := t.Materialization
 		tbl := tables[m]
 		if tbl == nil {
-			tbl = sink.NewTable(m.Config.Name, m.Config.Sink)
+			tbl = newTable(m)
 			tables[m] = tbl
 		}
 		s.targets = append(s.targets, &target{Target: t, name: m.Config.Name, table: tbl})
@@ -109,3 +110,18 @@ func (a *targetAcker) Ack(seq int64) {
 
 // Revoked implements sink.Revoker, for the partition's tracker.
 func (a *targetAcker) Revoked() bool { return a.t.Revoked() }
+
+// newTable returns the table materialization m writes, with its
+// aggregated features.
+func newTable(m *plan.Materialization) *sink.Table {
+	aggs := make([]sink.AggFeature, len(m.Aggregations))
+	for i, f := range m.Aggregations {
+		aggs[i] = sink.AggFeature{Name: f.Name, Spec: f.Agg.Spec, Type: f.Type}
+	}
+	tbl, err := sink.NewTable(m.Config.Name, m.Config.Sink, aggs...)
+	if err != nil {
+		// plan checked every aggregation as sink does.
+		panic(fmt.Sprintf("pipeline: materialization %s: %v", m.Config.Name, err))
+	}
+	return tbl
+}

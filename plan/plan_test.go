@@ -298,7 +298,10 @@ func TestCompileTwoSourcesOneMaterialization(t *testing.T) {
 		t.Fatalf("%d materializations, want 1", len(p.Materializations))
 	}
 	m := p.Materializations[0]
-	tbl := sink.NewTable(m.Config.Name, m.Config.Sink)
+	tbl, err := sink.NewTable(m.Config.Name, m.Config.Sink)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if m.Config.Name != "both" || tbl.Name != "driver_table" || tbl.TTL.Seconds() != 60 || m.OnError != config.Stop {
 		t.Errorf("materialization = %s table %s ttl %v on_error %v", m.Config.Name, tbl.Name, tbl.TTL, m.OnError)
 	}
@@ -372,7 +375,11 @@ func TestCompileAllMaterializations(t *testing.T) {
 		t.Errorf("materializations %v, sources %v", names, sources)
 	}
 	other := p.Materializations[1]
-	if ordering := sink.NewTable(other.Config.Name, other.Config.Sink).Ordering; other.OnError != config.Skip || ordering != config.OrderArrival {
+	otherTable, err := sink.NewTable(other.Config.Name, other.Config.Sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ordering := otherTable.Ordering; other.OnError != config.Skip || ordering != config.OrderArrival {
 		t.Errorf("other: on_error %v, ordering %v", other.OnError, ordering)
 	}
 }

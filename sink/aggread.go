@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -37,23 +38,61 @@ func (am *aggMaterialization) sendRead(c redis.Conn, key string, T int64) error 
 	return nil
 }
 
+// readReplies is the number of replies of one sendRead.
+func (am *aggMaterialization) readReplies() int {
+	n := 0
+	if len(am.tileRead) > 0 {
+		n++
+	}
+	for _, f := range am.features {
+		if f.Spec.Func == window.CountDistinct {
+			n++
+		}
+	}
+	return n
+}
+
 // receiveRead reads the replies of one sendRead into out, one value per
 // feature: the value at T converted to the feature's type (see
-// window.Output), nil when null.
+// window.Output), nil when null. It reads every reply of the key, even
+// after an error reply (the first is returned, as is: a cluster's
+// redirection, say), so that the replies of later commands stay in step.
 func (am *aggMaterialization) receiveRead(c redis.Conn, T int64, out []any) error {
+	replies := make([]any, am.readReplies())
+	var replyErr error
+	for i := range replies {
+		r, err := c.Receive()
+		if err != nil {
+			if !errors.As(err, new(redis.Error)) {
+				return fmt.Errorf("sink: aggregation read: %w", err)
+			}
+			replyErr = firstErr(replyErr, err)
+		}
+		replies[i] = r
+	}
+	if replyErr != nil {
+		return replyErr
+	}
+	return am.decodeRead(replies, T, out)
+}
+
+// decodeRead computes the values of out from the replies of one sendRead.
+func (am *aggMaterialization) decodeRead(replies []any, T int64, out []any) error {
 	var tiles [][]byte
 	if len(am.tileRead) > 0 {
 		var err error
-		if tiles, err = redis.ByteSlices(c.Receive()); err != nil {
+		if tiles, err = redis.ByteSlices(replies[0], nil); err != nil {
 			return fmt.Errorf("sink: aggregation read: %w", err)
 		}
+		replies = replies[1:]
 	}
 	var ts []window.Tile
 	var acc window.Tile
 	i := 0
 	for j, f := range am.features {
 		if f.Spec.Func == window.CountDistinct {
-			n, err := redis.Int64(c.Receive())
+			n, err := redis.Int64(replies[0], nil)
+			replies = replies[1:]
 			if err != nil {
 				return fmt.Errorf("sink: aggregation read %s: %w", f.Name, err)
 			}

@@ -19,8 +19,9 @@ type batch struct {
 	flushes []chan<- struct{}
 	writes  []write
 	index   map[writeKey]int
-	stale   int    // updates dropped in the batch: an earlier one was newer
-	calls   []call // the commands sent for the writes
+	stale   int      // updates dropped in the batch: an earlier one was newer
+	calls   []call   // the commands sent for the writes
+	aggs    aggBatch // the aggregate events, by key (aggbatch.go)
 
 	conn    redis.Conn // the connection the batch was sent on
 	sendErr error      // the send failed
@@ -70,6 +71,7 @@ const (
 	callScript callKind = iota
 	callHSet
 	callPExpire
+	callAgg // the aggregation script applying b.aggs.writes[from:to]
 )
 
 // add adds it to b and reports whether b must be sent now (it is full, or
@@ -83,6 +85,9 @@ func (s *shard) add(b *batch, it item) bool {
 	b.updates = append(b.updates, u)
 	if len(u.Fields) > 0 {
 		s.coalesce(b, u)
+	}
+	if u.Agg != nil {
+		b.aggs.add(u)
 	}
 	return len(b.updates) >= s.w.opts.BatchSize
 }
@@ -129,9 +134,12 @@ next:
 	}
 }
 
-// needsScript reports whether b has event-time writes, which the script
-// writes.
+// needsScript reports whether b has event-time writes or aggregate
+// writes, which the scripts write.
 func (b *batch) needsScript() bool {
+	if len(b.aggs.writes) > 0 {
+		return true
+	}
 	for i := range b.writes {
 		if b.writes[i].table.byEventTime() {
 			return true
@@ -163,5 +171,6 @@ func (b *batch) reset() {
 	clear(b.index)
 	b.stale = 0
 	b.calls = b.calls[:0]
+	b.aggs.reset()
 	b.conn, b.sendErr = nil, nil
 }

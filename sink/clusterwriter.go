@@ -18,6 +18,7 @@ type clusterWriter struct {
 	nodes  map[string]*nodeWriter
 	rt     routing
 	active []*nodeWriter // the nodes of the current round
+	aggs   clusterAggs   // the aggregate writes' (clusteragg.go)
 }
 
 // nodeWriter is a shard's connection to one node and the writes of the
@@ -79,6 +80,9 @@ func (cw *clusterWriter) exec(b *batch) (outcome, error) {
 		func(seen uint64, nodes []nodeKeys, again []int) ([]int, error) {
 			return cw.round(seen, nodes, writes, again, &o)
 		})
+	if err == nil {
+		err = cw.execAggs(b, &o)
+	}
 	if err != nil {
 		return outcome{}, err
 	}

@@ -29,7 +29,7 @@ func (sw *serverWriter) getConn(b *batch) (redis.Conn, error) {
 			return nil, err
 		}
 		sw.scriptErr = nil
-		if err := sw.w.script.Load(c); err != nil {
+		if err := loadScripts(c, sw.w.script); err != nil {
 			var re redis.Error
 			if !errors.As(err, &re) {
 				c.Close()

@@ -102,6 +102,9 @@ func (sw *serverWriter) sendBatch(c redis.Conn, b *batch) error {
 		}
 		i = j
 	}
+	if err := b.sendAggs(c); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
@@ -117,6 +120,12 @@ func (sw *serverWriter) receiveBatch(c redis.Conn, b *batch) (int, error) {
 	rs := replies{c: c, ctx: sw.w.ctx}
 	for _, cl := range b.calls {
 		r, err := rs.next()
+		if cl.kind == callAgg {
+			if err := b.aggs.reply(cl, r, err, &replyErr); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		if err != nil {
 			var re redis.Error
 			if !errors.As(err, &re) {

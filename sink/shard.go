@@ -34,6 +34,9 @@ type shard struct {
 	// writes batches again after a failure. It guards out's connections.
 	sendMu sync.Mutex
 	out    batchWriter
+	// aggSlot is held by the batch with aggregate writes in flight: at
+	// most one at a time (see aggbatch.go).
+	aggSlot chan struct{}
 }
 
 // A batchWriter writes a shard's batches, in the order they were
@@ -82,6 +85,8 @@ func newShard(w *Writer, out batchWriter) *shard {
 		free:  make(chan *batch, batchesPerShard),
 		sent:  make(chan *batch, batchesPerShard),
 		out:   out,
+
+		aggSlot: make(chan struct{}, 1),
 	}
 	for range batchesPerShard {
 		s.free <- &batch{index: make(map[writeKey]int)}
@@ -115,11 +120,11 @@ func (s *shard) send() {
 		case <-w.failed:
 			return
 		}
-		if !s.collect(b) {
+		if !s.collect(b) || !s.aggTurn(b) {
 			return
 		}
 		s.sendMu.Lock()
-		if len(b.writes) > 0 {
+		if b.hasWrites() {
 			s.out.send(b)
 		}
 		// Handed over before sendMu is released, so that a receiver
@@ -199,7 +204,7 @@ func (s *shard) receive() {
 // sent after it again. It returns false when the writer was closed or
 // failed first.
 func (s *shard) complete(b *batch) bool {
-	if len(b.writes) == 0 {
+	if !b.hasWrites() {
 		s.finish(b)
 		return true
 	}
@@ -224,7 +229,7 @@ func (s *shard) complete(b *batch) bool {
 		default:
 			return true
 		}
-		if len(b.writes) > 0 && !s.writeRetrying(b, nil) {
+		if b.hasWrites() && !s.writeRetrying(b, nil) {
 			return false
 		}
 		s.finish(b)
@@ -262,6 +267,7 @@ func (s *shard) finish(b *batch) {
 	for _, f := range b.flushes {
 		f <- struct{}{}
 	}
+	s.aggDone(b)
 	b.reset()
 	s.free <- b // never blocks: it has room for every batch
 }

@@ -4,9 +4,30 @@ import "github.com/feathrgo/feathr/config"
 
 // NewTable returns the table a materialization writes, as its Redis sink
 // in the file describes it: the hidden event-time field is the
-// materialization's (see HiddenTimeField).
-func NewTable(materialization string, s config.RedisSink) *Table {
-	return &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization)}
+// materialization's (see HiddenTimeField), and aggs are its aggregated
+// features, in the order of an AggEvent's inputs (none: a table of
+// row-level features only). An error is a broken aggregation (a NUL
+// byte in the name, a repeated feature, a Spec or type that package
+// window rejects).
+func NewTable(materialization string, s config.RedisSink, aggs ...AggFeature) (*Table, error) {
+	t := &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization)}
+	if len(aggs) > 0 {
+		am, err := newAggMaterialization(materialization, aggs)
+		if err != nil {
+			return nil, err
+		}
+		t.agg = am
+	}
+	return t, nil
+}
+
+// Aggregations returns the table's aggregated features, in the order of
+// an AggEvent's inputs; nil when it has none.
+func (t *Table) Aggregations() []AggFeature {
+	if t.agg == nil {
+		return nil
+	}
+	return t.agg.features
 }
 
 // WriterOptionsFor returns the options of one writer for materializations

@@ -32,6 +32,8 @@ type Table struct {
 	TTL             time.Duration   // 0: keys do not expire; else PEXPIRE on each write
 	Ordering        config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
 	HiddenTimeField string          // OrderEvent: the hidden event-time field; empty: HiddenTimeField("")
+
+	agg *aggMaterialization // the aggregated features (NewTable); nil: none
 }
 
 // byEventTime reports whether t keeps each key's newest event (the
@@ -64,6 +66,11 @@ type Update struct {
 	EventTime int64   // unix milliseconds
 	Acker     Acker   // told once the update is written; may be nil
 	Seq       int64   // handed back to Acker.Ack
+	// Agg, when set, is the event's input to the table's aggregated
+	// features: applied exactly once (see aggbatch.go), with the other
+	// events of the key in the batch, in Submit order. The writer keeps
+	// it as it keeps Fields.
+	Agg *AggEvent
 }
 
 // Acker is told when an update was written.
@@ -150,6 +157,7 @@ type WriterStats struct {
 	Stale     int64 // updates not written because the key held a newer event
 	Retries   int64 // batch attempts repeated after a failure
 	Errors    int64 // failed batch attempts
+	AggStats
 }
 
 // ErrClosed is returned by Submit and Flush after Close.
@@ -184,6 +192,7 @@ type Writer struct {
 	err      error // set before failed is closed
 
 	failures failureLog
+	aggStats aggCounters
 	stats    struct {
 		batches, commands, writes, updates, coalesced, stale, retries, errors atomic.Int64
 	}
@@ -311,6 +320,7 @@ func (w *Writer) Stats() WriterStats {
 		Stale:     w.stats.stale.Load(),
 		Retries:   w.stats.retries.Load(),
 		Errors:    w.stats.errors.Load(),
+		AggStats:  w.aggStats.load(),
 	}
 }
 
