@@ -135,6 +135,12 @@ var (
 		"Batch attempts repeated after a failure.", nil, nil)
 	redisErrors = prometheus.NewDesc("feathr_redis_write_errors_total",
 		"Failed batch attempts.", nil, nil)
+	lateDropped = prometheus.NewDesc("feathr_late_events_dropped_total",
+		"Events older than an aggregated feature's window and allowed lateness by the wall clock: not aggregated.",
+		[]string{"source", "materialization"}, nil)
+	aggEvents = prometheus.NewDesc("feathr_agg_events_total",
+		"Aggregate events by what the aggregation script did: applied, duplicate (applied before: skipped), rejected (a vector of another length), late (rows late when the script ran).",
+		[]string{"result"}, nil)
 	freshness = prometheus.NewDesc("feathr_freshness_seconds",
 		"Time from a record's Kafka timestamp to Redis acknowledging its last update, per record written.", nil, nil)
 )
@@ -143,7 +149,7 @@ var (
 type runCollector struct{ run Run }
 
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, registryRetries, offsetResets, retentionSkipped, rebalances, lag, assigned} {
+	for _, d := range []*prometheus.Desc{recordsRead, recordsWritten, recordsSkipped, recordsDead, recordErrors, registryRetries, offsetResets, retentionSkipped, rebalances, lag, assigned, lateDropped} {
 		ch <- d
 	}
 }
@@ -168,6 +174,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(recordErrors, s.EventTimeErrors, s.Source, m.Materialization, "event_time")
 			counter(recordErrors, m.KeyErrors, s.Source, m.Materialization, "key")
 			counter(recordErrors, m.FeatureErrors, s.Source, m.Materialization, "feature")
+			counter(lateDropped, m.LateDropped, s.Source, m.Materialization)
 		}
 	}
 	for _, p := range c.run.Partitions() {
@@ -183,7 +190,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 type writerCollector struct{ w WriterStats }
 
 func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{redisBatches, redisCommands, redisUpdates, redisStale, redisRetries, redisErrors} {
+	for _, d := range []*prometheus.Desc{redisBatches, redisCommands, redisUpdates, redisStale, redisRetries, redisErrors, aggEvents} {
 		ch <- d
 	}
 }
@@ -195,6 +202,12 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 		n int64
 	}{{redisBatches, s.Batches}, {redisCommands, s.Commands}, {redisUpdates, s.Updates}, {redisStale, s.Stale}, {redisRetries, s.Retries}, {redisErrors, s.Errors}} {
 		ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n))
+	}
+	for _, v := range []struct {
+		result string
+		n      int64
+	}{{"applied", s.AggApplied}, {"duplicate", s.AggDuplicates}, {"rejected", s.AggRejected}, {"late", s.AggLate}} {
+		ch <- prometheus.MustNewConstMetric(aggEvents, prometheus.CounterValue, float64(v.n), v.result)
 	}
 }
 

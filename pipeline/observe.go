@@ -38,6 +38,9 @@ type MaterializationStats struct {
 	DeadLettered    int64 // bad records sent to the dead-letter topic
 	KeyErrors       int64 // records whose entity key could not be built
 	FeatureErrors   int64 // records with a feature that failed to evaluate or convert
+	// LateDropped are events older than an aggregated feature's window
+	// and allowed lateness by the wall clock: not sent for it.
+	LateDropped int64
 }
 
 // PartitionStats describe one partition this process consumes now.
@@ -63,6 +66,7 @@ func (p *Pipeline) SourceStats() []SourceStats {
 				DeadLettered:    t.dead.Load(),
 				KeyErrors:       t.keyErrs.Load(),
 				FeatureErrors:   t.fnErrs.Load(),
+				LateDropped:     t.late.Load(),
 			})
 		}
 		out[i] = s

@@ -110,6 +110,7 @@ func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	p := pt.p
 	p.read.Add(1)
 	pt.src.read.Add(1)
+	pt.path.pos = kafkaPos{msg.Topic, msg.Partition, msg.Offset}
 	updates, errs := pt.path.process(msg.Value, msg.Timestamp, pt.updates[:0])
 	for attempt := 0; registryFailed(errs); attempt++ {
 		// An outage, not a bad record: the partition waits (nothing is

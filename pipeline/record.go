@@ -9,6 +9,7 @@ import (
 	"github.com/feathrgo/feathr/record"
 	"github.com/feathrgo/feathr/sink"
 	"github.com/feathrgo/feathr/transform"
+	"github.com/feathrgo/feathr/window"
 )
 
 // recordPath is the one way a message becomes updates: it decodes the
@@ -28,8 +29,14 @@ type recordPath struct {
 	// no allocation of its own. A chunk is shared by the updates cut from
 	// it, each owning its part; the garbage collector frees it once none
 	// is referenced.
-	bytes  []byte       // the current chunk: [:len] is handed out
-	fields []sink.Field // likewise
+	bytes  []byte          // the current chunk: [:len] is handed out
+	fields []sink.Field    // likewise
+	inputs []window.Input  // likewise, the inputs of aggregate events
+	events []sink.AggEvent // likewise, the aggregate events
+
+	// pos is the message being processed, for its aggregate events; its
+	// partition sets it.
+	pos kafkaPos
 }
 
 const (
@@ -108,14 +115,15 @@ func (rp *recordPath) evaluate(r record.Record, kafkaTime time.Time, dst []sink.
 			errs = append(errs, err)
 			continue
 		}
-		if len(u.Fields) > 0 {
+		if len(u.Fields) > 0 || u.Agg != nil {
 			dst = append(dst, u)
 		}
 	}
 	return dst, errs
 }
 
-// update evaluates one target: its key and features, into one buffer that
+// update evaluates one target: its key, its row-level features and its
+// aggregated features' event (aggEvent), into one buffer that
 // holds the key and every encoded value. The buffer is handed to the
 // writer, which owns it from Submit on; nothing writes to it once it is
 // complete: the key and values are slices of it.
@@ -151,11 +159,21 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 		}
 		spans = append(spans, span{f.Name, start, len(buf)})
 	}
-	if len(spans) == 0 {
+	var agg *sink.AggEvent
+	if len(t.Aggregations) > 0 {
+		var err *evalError
+		if buf, agg, err = rp.aggEvent(t, buf, eventTime); err != nil {
+			return sink.Update{}, err
+		}
+	}
+	if len(spans) == 0 && agg == nil {
 		return sink.Update{Table: t.table, Key: string(buf[:keyEnd]), EventTime: eventTime}, nil
 	}
 	rp.keep(buf)
-	u := sink.Update{Table: t.table, Key: unsafe.String(&buf[0], keyEnd), EventTime: eventTime}
+	u := sink.Update{Table: t.table, Key: unsafe.String(&buf[0], keyEnd), EventTime: eventTime, Agg: agg}
+	if len(spans) == 0 {
+		return u, nil
+	}
 	u.Fields = rp.fieldSlice(len(spans))
 	for i, sp := range spans {
 		u.Fields[i] = sink.Field{Name: sp.name, Value: buf[sp.start:sp.end:sp.end]}

@@ -32,6 +32,7 @@ type target struct {
 	table *sink.Table
 
 	written, skipped, dead, keyErrs, fnErrs atomic.Int64
+	late                                    atomic.Int64 // events late for an aggregated feature (aggEvent)
 }
 
 // newSource returns the run's view of src; tables holds the table of each

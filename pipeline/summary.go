@@ -17,10 +17,20 @@ var ErrInterrupted = errors.New("interrupted")
 type Summary struct {
 	Materializations []string `json:"materializations"`
 	Stats
-	KeysWritten     int64   `json:"keys_written"`
-	StaleSkipped    int64   `json:"stale_updates_skipped"`
-	RedisBatches    int64   `json:"redis_batches"`
-	RedisRetries    int64   `json:"redis_retries"`
+	KeysWritten  int64 `json:"keys_written"`
+	StaleSkipped int64 `json:"stale_updates_skipped"`
+	RedisBatches int64 `json:"redis_batches"`
+	RedisRetries int64 `json:"redis_retries"`
+	// The aggregations' counts, absent when zero: events late by the
+	// wall clock (not sent), and what the aggregation script did: events
+	// applied, duplicates skipped (applied before: a replay, a retry,
+	// another consumer group), vectors of another length rejected, rows
+	// found late when the script ran.
+	LateDropped     int64   `json:"late_events_dropped,omitempty"`
+	AggApplied      int64   `json:"agg_events_applied,omitempty"`
+	AggDuplicates   int64   `json:"agg_duplicates_skipped,omitempty"`
+	AggRejected     int64   `json:"agg_vectors_rejected,omitempty"`
+	AggLate         int64   `json:"agg_late_rows,omitempty"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	RecordsPerSec   float64 `json:"records_per_second"`
 	// Freshness is the time from a record's Kafka timestamp to Redis
@@ -48,6 +58,12 @@ func (p *Pipeline) Summary(elapsed time.Duration, err error) Summary {
 	if w := p.opts.Writer; w != nil && !p.dryRun {
 		ws := w.Stats()
 		s.KeysWritten, s.StaleSkipped, s.RedisBatches, s.RedisRetries = ws.Writes, ws.Stale, ws.Batches, ws.Retries
+		s.AggApplied, s.AggDuplicates, s.AggRejected, s.AggLate = ws.AggApplied, ws.AggDuplicates, ws.AggRejected, ws.AggLate
+	}
+	for _, src := range p.sources {
+		for _, t := range src.targets {
+			s.LateDropped += t.late.Load()
+		}
 	}
 	if elapsed > 0 {
 		s.RecordsPerSec = float64(s.Read) / elapsed.Seconds()
