@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,10 @@ type GetOptions struct {
 	Keys     []string
 	Features []string
 	Multi    bool // multi-get: print {"key": {...}, ...}
+	// At is the time aggregated features are computed at (--at), RFC
+	// 3339 or unix milliseconds; empty: now. Parsed into at.
+	At string
+	at time.Time
 
 	// The dependency (see Factory).
 	OpenStore func(sink.Options) (Store, error)
@@ -38,6 +43,10 @@ func newGetCmd(f *Factory, run func(context.Context, *GetOptions) error) *cobra.
 Feathr). A composite key is written k1#k2. Features may be given as several
 arguments or comma-separated. Prints {"feature": value, ...} as JSON; a
 missing key or feature is null.
+
+With -f, the file's aggregated features (a transform {agg_func: ...}) are
+computed from their tiles at the time of reading (or --at); without it, get
+reads their stored fields, the values as of their last write or refresh.
 
 The store is --redis, else the -f file's online_store, else FEATHR_REDIS_URL,
 else localhost:6379.`,
@@ -98,6 +107,7 @@ func addGetFlags(c *cobra.Command, opts *GetOptions) {
 	c.Flags().StringVarP(&opts.File, "file", "f", "", "feature definition file whose online_store to read")
 	c.Flags().StringVar(&opts.RedisURL, "redis", "", "Redis URL (redis://, rediss://, or redis+cluster://host:port,host:port for a cluster; put passwords in FEATHR_REDIS_URL instead)")
 	c.Flags().StringVarP(&opts.Output, "output", "o", "json", "output format: json or table")
+	c.Flags().StringVar(&opts.At, "at", "", "with -f, compute the aggregated features as of this time (RFC 3339, or unix milliseconds) instead of now")
 }
 
 func checkGetOptions(opts *GetOptions) error {
@@ -106,6 +116,16 @@ func checkGetOptions(opts *GetOptions) error {
 	}
 	if len(opts.Features) == 0 {
 		return usageErrorf("no features given")
+	}
+	if opts.At != "" {
+		at, err := parseAt(opts.At)
+		if err != nil {
+			return usageErrorf("--at: %v", err)
+		}
+		if opts.File == "" {
+			return usageErrorf("--at needs -f: the file's aggregated features are computed at that time")
+		}
+		opts.at = at
 	}
 	return nil
 }
@@ -158,7 +178,11 @@ func runGet(ctx context.Context, opts *GetOptions) error {
 		return err
 	}
 	defer st.Close()
-	values, err := st.NewReader().Get(ctx, opts.Table, opts.Keys, opts.Features)
+	at := opts.at
+	if at.IsZero() {
+		at = time.Now()
+	}
+	values, err := readValues(ctx, st.NewReader(), f, opts, at)
 	if err != nil {
 		return fmt.Errorf("redis at %s: %w", ropts.Addr, err)
 	}

@@ -149,6 +149,8 @@ func runMaterialize(ctx context.Context, opts *MaterializeOptions) error {
 		Strategy: opts.Strategy, ShutdownTimeout: opts.ShutdownTimeout,
 	})
 	m.Watch(pl, writer)
+	stopRefresher := startRefresher(st, pl, log)
+	defer stopRefresher()
 	stopServing, err := serveMetrics(ctx, opts.MetricsAddr, m, readiness(pl, st), log)
 	if err != nil {
 		return err

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/feathrgo/feathr/sink"
 )
 
 // SourceStats are the counters of one source, safe to read while it runs.
@@ -156,4 +159,18 @@ func (s *freshSession) MarkOffset(topic string, partition int32, offset int64, m
 		}
 	}
 	s.mu.Unlock()
+}
+
+// Tables returns the tables the run writes, one per materialization, in
+// plan order.
+func (p *Pipeline) Tables() []*sink.Table {
+	var out []*sink.Table
+	for _, s := range p.sources {
+		for _, t := range s.targets {
+			if !slices.Contains(out, t.table) {
+				out = append(out, t.table)
+			}
+		}
+	}
+	return out
 }
