@@ -192,7 +192,7 @@ func (e Event) Avro() ([]byte, error) {
 // Events returns n events of drivers 1..drivers around now, seeded:
 // most within 8 minutes before now (every window holds them), some up to
 // 50 minutes before (late for the 10-minute COUNT only), a few 3 days
-// before (late for every window), a few 1 to 5 minutes after now (in the
+// before (late for every window), a few 3 to 5 minutes after now (in the
 // future, but within max_future_skew: in no window until then) and a
 // few 3 hours after (beyond it: bad records). A driver's events have
 // distinct times, so that LATEST has no ties.
@@ -211,7 +211,7 @@ func Events(seed uint64, n, drivers int, now time.Time) []Event {
 		case r < 90:
 			ago = 72 * time.Hour
 		case r < 97:
-			ago = -time.Minute - time.Duration(rnd.Int64N(int64(4*time.Minute)))
+			ago = -3*time.Minute - time.Duration(rnd.Int64N(int64(2*time.Minute)))
 		default:
 			ago = -3 * time.Hour
 		}
