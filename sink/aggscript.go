@@ -80,16 +80,20 @@ import (
 // vectors rejected, late rows (an event late for two features counts
 // twice).
 //
-// The script is in two files, run as one: agg_state.lua reads the
-// arguments and decodes and encodes a feature's state; agg_apply.lua
-// applies events, computes the values and writes.
+// The script is in three files, run as one: agg_struct.lua stands in
+// for Redis's struct library where a server has none (the embedded
+// sandbox's); agg_state.lua reads the arguments and decodes and encodes
+// a feature's state; agg_apply.lua applies events, computes the values
+// and writes.
 var (
+	//go:embed agg_struct.lua
+	aggStructLua string
 	//go:embed agg_state.lua
 	aggStateLua string
 	//go:embed agg_apply.lua
 	aggApplyLua string
 
-	aggScriptSource = aggStateLua + aggApplyLua
+	aggScriptSource = aggStructLua + aggStateLua + aggApplyLua
 )
 
 // aggScript is the loaded form of aggScriptSource.

@@ -43,6 +43,10 @@ type aggWorkload struct {
 	updates []Update
 	late    int // rows of late events
 	dups    int // events submitted twice
+	// sumsHLL: the server's PFCOUNT of several keys sums their counts
+	// (miniredis) rather than counting their union: COUNT_DISTINCT is
+	// not checked.
+	sumsHLL bool
 }
 
 // newAggWorkload makes n events of nkeys keys over two partitions, at
@@ -124,6 +128,9 @@ func (w *aggWorkload) check(t *testing.T, st *Store) {
 		}
 		for i, k := range w.keys {
 			for j, f := range w.table.Aggregations() {
+				if w.sumsHLL && f.Spec.Func == window.CountDistinct {
+					continue
+				}
 				want := refValue(t, w.refs[Key(w.table.Name, k)][j], f, T)
 				if !sameAgg(f, got[i][j], want) {
 					t.Errorf("T=now+%dm key %s %s: got %v, want %v", (T-now)/60000, k, f.Name, got[i][j], want)
@@ -142,6 +149,9 @@ func (w *aggWorkload) check(t *testing.T, st *Store) {
 	}
 	for i, k := range w.keys {
 		for j, f := range w.table.Aggregations() {
+			if w.sumsHLL && f.Spec.Func == window.CountDistinct {
+				continue
+			}
 			if want := refValue(t, w.refs[Key(w.table.Name, k)][j], f, now); !sameAgg(f, stored[i][j], want) {
 				t.Errorf("stored key %s %s: got %v, want %v", k, f.Name, stored[i][j], want)
 			}
