@@ -166,11 +166,12 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 }
 
 // readsProfile returns the index of the profile after which reads are
-// timed: the last one that writes every driver 1..10,000 that reads ask
-// for (not zipf, which leaves rare drivers unwritten), else the last.
+// timed: the last one that writes the row-level features of every driver
+// 1..10,000 that reads ask for (not zipf, which leaves rare drivers
+// unwritten, nor agg, which writes aggregations), else the last.
 func readsProfile(profiles []string) int {
 	for i := len(profiles) - 1; i >= 0; i-- {
-		if profiles[i] != "zipf" {
+		if profiles[i] != "zipf" && profiles[i] != aggProfile {
 			return i
 		}
 	}

@@ -58,6 +58,7 @@ type options struct {
 	bins        []binary      // binaries to compare (-bins), else just feathr
 	repeat      int           // runs of each binary per profile
 	file        string        // the bench config (bench/bench.yaml)
+	aggFile     string        // the agg profile's (bench/bench_agg.yaml)
 	brokers     string        // Kafka bootstrap address
 	kafkaPID    int           // the broker's pid, for its CPU time (0: unknown)
 	redis       string        // Redis host:port
@@ -127,6 +128,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	bins := fs.String("bins", "", "binaries to compare, label=path,...: each profile's runs alternate between them; reads, freshness and soak use the last")
 	fs.IntVar(&o.repeat, "repeat", 0, "runs of each binary per profile (default 2 with several -bins, else 1)")
 	fs.StringVar(&o.file, "f", "bench/bench.yaml", "the bench feature file")
+	fs.StringVar(&o.aggFile, "agg-f", "bench/bench_agg.yaml", "the feature file of the agg profile (window aggregations)")
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9392", "Kafka bootstrap address")
 	fs.IntVar(&o.kafkaPID, "kafka-pid", 0, "the broker's pid on this machine, to report its CPU time (0: not reported)")
 	fs.StringVar(&o.redis, "redis", "127.0.0.1:6399", "Redis host:port (FLUSHALL is run on it)")
@@ -139,7 +141,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	fs.Float64Var(&o.zipfS, "zipf-exponent", 1.1, "exponent of the zipf profile (> 1)")
 	fs.IntVar(&o.batch, "batch", 1000, "feathr's batch_size, and redis-benchmark's pipeline depth")
 	fs.IntVar(&o.clients, "clients", 4, "redis-benchmark connections (feathr's writer uses 4)")
-	fs.StringVar(&o.profiles, "profiles", "distinct,hot,zipf", "throughput profiles to run")
+	fs.StringVar(&o.profiles, "profiles", "distinct,hot,zipf,agg", "throughput profiles to run")
 	fs.IntVar(&o.rate, "rate", 10_000, "freshness: events per second")
 	fs.DurationVar(&o.freshFor, "fresh", 30*time.Second, "freshness: how long to produce (0: skip)")
 	fs.DurationVar(&o.soak, "soak", 0, "soak: how long to produce at -rate while sampling RSS (0: skip)")

@@ -315,6 +315,7 @@ type summary struct {
 	Written         int64        `json:"updates_written"`
 	Errors          int64        `json:"record_errors"`
 	KeysWritten     int64        `json:"keys_written"`
+	Late            int64        `json:"late_events_dropped"`
 	RedisBatches    int64        `json:"redis_batches"`
 	DurationSeconds float64      `json:"duration_seconds"`
 	Stopped         string       `json:"stopped"`

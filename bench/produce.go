@@ -91,13 +91,13 @@ type profileSpec struct {
 }
 
 // profiles are the names profileSpec.trips knows.
-var profiles = []string{"distinct", "hot", "zipf"}
+var profiles = []string{"distinct", "hot", "zipf", aggProfile}
 
 // keySpace returns how many drivers the profile draws from: n for
 // "distinct", hotKeys for "hot", zipfKeys for "zipf".
 func (p profileSpec) keySpace() int {
 	switch p.name {
-	case "hot":
+	case "hot", aggProfile:
 		return p.hotKeys
 	case "zipf":
 		return p.zipfKeys
@@ -118,7 +118,7 @@ func (p profileSpec) trips(base int64, fn func(i int, t trip) error) error {
 	switch p.name {
 	case "distinct":
 		id = func(i int) int64 { return int64(i) + 1 }
-	case "hot":
+	case "hot", aggProfile:
 		if p.hotKeys <= 0 {
 			return fmt.Errorf("profile hot: %d drivers", p.hotKeys)
 		}
@@ -191,6 +191,10 @@ func produceBulk(ctx context.Context, brokers string, codec *goavro.Codec, topic
 	start := time.Now()
 	now := start
 	base := start.Add(-time.Hour).UnixMicro()
+	if p.name == aggProfile {
+		// Near now, as in a live stream: in every window, not late.
+		base = start.UnixMicro()
+	}
 	err = p.trips(base, func(i int, t trip) error {
 		if seen != nil && !seen[t.driverID] {
 			seen[t.driverID] = true

@@ -46,14 +46,21 @@ func markdown(res *results) string {
 	}
 
 	if len(res.Profiles) > 0 {
-		b.WriteString("\n| profile | events | keys | produce | run | events/s | CPU s (µs/event) | peak RSS | updates → key writes (coalesced) | Redis commands | ceiling |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("\n| profile | events | keys | produce | run | events/s | CPU s (µs/event) | peak RSS | updates → key writes (coalesced) | Redis commands | Redis B/driver | ceiling |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, p := range res.Profiles {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s s | %s s | %s | %s (%s) | %s MB | %s | %s | %s/s |\n",
+			ceiling, perDriver := humanCount(p.Ceiling.OpsPerSec)+"/s", "–"
+			if p.Name == aggProfile {
+				ceiling = "–"
+			}
+			if p.RedisBytesPerKey > 0 {
+				perDriver = num(p.RedisBytesPerKey)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s s | %s s | %s | %s (%s) | %s MB | %s | %s | %s | %s |\n",
 				p.Name, humanInt(p.Events), humanInt(p.Keys), num(p.ProduceSeconds), num(p.RunSeconds),
 				humanCount(p.EventsPerSec), num(p.CPUSeconds), num(p.CPUMicrosPerEvent), num(p.PeakRSSMB),
 				coalescing(p.UpdatesWritten, p.KeysWritten),
-				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), humanCount(p.Ceiling.OpsPerSec))
+				strings.ReplaceAll(formatCommands(p.RedisByCommand), "|", "\\|"), perDriver, ceiling)
 		}
 	}
 	if t := abTable(res); t != "" {

@@ -91,6 +91,10 @@ type runResult struct {
 	RedisCommands     int64            `json:"redis_commands"`
 	RedisByCommand    map[string]int64 `json:"redis_commands_by_name"`
 	KeysInRedis       int64            `json:"keys_in_redis"`
+	// RedisBytesPerKey is Redis's used_memory after the run over the
+	// drivers written (each driver's hash and, with aggregations, its
+	// state and share of the refresh index); absent from older results.
+	RedisBytesPerKey float64 `json:"redis_bytes_per_key,omitempty"`
 	// UpdatesWritten and KeysWritten are feathr's updates_written and
 	// keys_written: updates before and Redis key writes after coalescing.
 	UpdatesWritten int64 `json:"updates_written,omitempty"`

@@ -48,6 +48,12 @@ func targetRows(res *results) []targetRow {
 	var peak float64
 	for _, p := range res.Profiles {
 		peak = max(peak, p.PeakRSSMB)
+		if p.Name == aggProfile {
+			add("agg (COUNT 10m, SUM 1h, AVG 1d): events/s ÷ hot's in the same run",
+				fmt.Sprintf("%s/s = **%s×**", humanCount(p.EventsPerSec), num(p.Ratio)),
+				fmt.Sprintf("≥ %s×", num(p.Target)), p.Ratio >= p.Target && p.Check == "", "#13")
+			continue
+		}
 		what := p.Name
 		switch {
 		case p.Name == "hot" && s.HotKeys > 0:

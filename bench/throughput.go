@@ -50,6 +50,13 @@ func (b *bench) profile(ctx context.Context, name string, reads bool, res *resul
 		}
 	}
 	pr.setRuns(runs, b.primary().Label)
+	if name == aggProfile {
+		aggRatio(pr, res.Profiles)
+		if pr.Check != "" {
+			return pr, errors.New(pr.Check)
+		}
+		return pr, b.flush()
+	}
 
 	key, err := redis.String(b.rc.Do("RANDOMKEY"))
 	if err != nil {
@@ -108,6 +115,10 @@ func (b *bench) materialize(ctx context.Context, bin binary, rnd int, spec profi
 	if err != nil {
 		return rr, err
 	}
+	memBefore, err := usedMemory(b.rc)
+	if err != nil {
+		return rr, err
+	}
 	cpuBefore, err := b.clock.read()
 	if err != nil {
 		return rr, err
@@ -117,7 +128,7 @@ func (b *bench) materialize(ctx context.Context, bin binary, rnd int, spec profi
 	defer cancel()
 	r, err := runFeathr(mctx, bin.Path, b.env(topic, "feathr-bench-"+suffix), nil,
 		filepath.Join(b.o.work, suffix+".log"), true,
-		"materialize", "-f", b.o.file, "--start", "earliest", "--until-caught-up")
+		"materialize", "-f", b.fileFor(name), "--start", "earliest", "--until-caught-up")
 	if err != nil {
 		return rr, err
 	}
@@ -146,6 +157,9 @@ func (b *bench) materialize(ctx context.Context, bin binary, rnd int, spec profi
 	rr.PeakRSSMB = round(float64(r.maxRSSKB)/1024, 1)
 	rr.RedisByCommand, rr.RedisCommands = commandDelta(before, after)
 	rr.KeysInRedis, _ = redis.Int64(b.rc.Do("DBSIZE"))
+	if memAfter, err := usedMemory(b.rc); err == nil && keys > 0 {
+		rr.RedisBytesPerKey = round(float64(memAfter-memBefore)/float64(keys), 0)
+	}
 	rr.UpdatesWritten, rr.KeysWritten = sum.Written, sum.KeysWritten
 	logf("%s: %d events in %.1fs: %.0f events/s, %.1f CPU s, peak RSS %.0f MB, updates → key writes %s, redis %s",
 		what, sum.Read, sum.DurationSeconds, rr.EventsPerSec, rr.CPUSeconds, rr.PeakRSSMB,
@@ -161,8 +175,11 @@ func (b *bench) materialize(ctx context.Context, bin binary, rnd int, spec profi
 	if sum.Stopped != "caught-up" {
 		problems = append(problems, "stopped: "+sum.Stopped)
 	}
-	if rr.KeysInRedis != int64(keys) {
-		problems = append(problems, fmt.Sprintf("%d keys in Redis, want %d", rr.KeysInRedis, keys))
+	if want := keysOf(name, keys); rr.KeysInRedis != int64(want) {
+		problems = append(problems, fmt.Sprintf("%d keys in Redis, want %d", rr.KeysInRedis, want))
+	}
+	if sum.Late > 0 {
+		problems = append(problems, fmt.Sprintf("%d late events: event times must be near now", sum.Late))
 	}
 	rr.Check = strings.Join(problems, "; ")
 	return rr, nil

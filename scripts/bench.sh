@@ -8,7 +8,7 @@
 #
 # Environment (all optional):
 #   BENCH_N          events per throughput profile (default 2000000)
-#   BENCH_PROFILES   throughput profiles (default distinct,hot,zipf)
+#   BENCH_PROFILES   throughput profiles (default distinct,hot,zipf,agg)
 #   BENCH_HOT_KEYS   drivers of the hot profile (default 100000)
 #   BENCH_ZIPF_KEYS  drivers of the zipf profile (default 1000000)
 #   BENCH_ZIPF_EXPONENT exponent of the zipf profile (default 1.1)
@@ -119,7 +119,7 @@ bin/feathr-bench run \
 	-brokers "$brokers" -redis "$redis" \
 	-kafka-pid "${kafka_pid:-0}" \
 	-n "${BENCH_N:-2000000}" \
-	-profiles "${BENCH_PROFILES:-distinct,hot,zipf}" \
+	-profiles "${BENCH_PROFILES:-distinct,hot,zipf,agg}" \
 	-hot-keys "${BENCH_HOT_KEYS:-100000}" \
 	-zipf-keys "${BENCH_ZIPF_KEYS:-1000000}" \
 	-zipf-exponent "${BENCH_ZIPF_EXPONENT:-1.1}" \
