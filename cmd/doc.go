@@ -26,6 +26,9 @@
 //     with its progress line and summary); signals.go: the run's context,
 //     its timeout and interrupts.
 //   - get.go: feathr get and multi-get; get_json.go: their output.
+//   - aggregations.go: window aggregations in the commands: the
+//     refresher materialize runs, get -f computing them at read time
+//     (--at).
 //   - validate.go: feathr validate, and loadPlan, which materialize shares.
 //   - dev.go: feathr dev, the in-process sandbox.
 //   - version.go: feathr version and the build's version.

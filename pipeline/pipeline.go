@@ -4,7 +4,9 @@
 // partition in order; DryRun reads the same partitions without a group
 // and prints the updates instead of writing them. Both hand every message
 // to one record path (record.go: decode → event time → each target's key
-// and features → encoded values), apply the materialization's on_error
+// and features → encoded values; aggrecord.go: each aggregated feature's
+// input, late events dropped, into the update's aggregate event with the
+// message's topic, partition and offset), apply the materialization's on_error
 // policy to a bad record in one place (partition.go), and mark an offset
 // for commit only once the writer acknowledged every update at or below
 // it (tracker.go).
@@ -12,13 +14,13 @@
 // The files: pipeline.go (Run, the run's counters and its end),
 // group.go (the consumer group handler: assignment, revocation),
 // partition.go (one partition's messages, the policies), record.go (the
-// record path), source.go (a source's targets and counters), tracker.go
+// record path), aggrecord.go (its aggregations), source.go (a source's targets and counters), tracker.go
 // (offsets), catchup.go (until caught up), dryrun.go, kafka.go (the Kafka
 // client's configuration and security), deadletter.go, strategy.go
 // (rebalance strategies), observe.go (stats for metrics, freshness),
 // limit.go (rate-limited logs), summary.go (the exit summary).
 //
-// pipeline imports plan, decode, transform, record, sink, config and
+// pipeline imports plan, decode, transform, record, sink, window, config and
 // internal/backoff, internal/hist, internal/tlsconf; cmd and metrics
 // import it.
 package pipeline

@@ -18,6 +18,18 @@
 // there each script call writes one key, as the keys of a call must share
 // a hash slot.
 //
+// A table may have sliding-window aggregations (package window; NewTable
+// takes them as AggFeature). An update's AggEvent is applied exactly once
+// by the aggregation script: per entity key K, a state hash in K's slot
+// (statekey.go) keeps the tiles and, per topic and partition, the last
+// offset applied, so that a replayed event is skipped; the script writes
+// K's field as a FeatureValue of the declared type and keeps a refresh
+// index of the keys whose values change at a known time. A batch sends a
+// key's events, in order, in one call, and a shard has at most one batch
+// with aggregate writes in flight. Reader.GetAt computes aggregations at
+// a read time from their state; a Refresher rewrites the stored values of
+// due keys.
+//
 // The files, by concern:
 //
 //   - options.go: Options, ParseURL and NewPool; options from a feature
@@ -43,7 +55,20 @@
 //     per master.
 //   - reader.go: the Reader, for a server and for a cluster.
 //   - key.go and value.go: the key layout and the FeatureValue codec.
+//   - table.go: NewTable, with a materialization's aggregated features.
+//   - aggscript.go: the aggregation script (its Lua in agg_struct.lua,
+//     agg_state.lua and agg_apply.lua, embedded), AggFeature, AggEvent,
+//     AggResult and the building of its arguments; aggread.go: reading a
+//     key's state at a time T.
+//   - statekey.go: the keys of aggregations: the state hash, its
+//     HyperLogLogs, the refresh index (per slot in a cluster).
+//   - aggbatch.go: a batch's aggregate writes, grouped by key, sent to a
+//     server, and the turn of the one batch with aggregate writes in
+//     flight; clusteragg.go: the same into a cluster.
+//   - aggreader.go: Reader.GetAt, on a server and on a cluster.
+//   - refresher.go: the Refresher.
 //
-// sink imports config (for the file's online_store) and internal/tlsconf,
-// besides feature and featurepb; it never imports pipeline, plan or cmd.
+// sink imports config (for the file's online_store), window (the
+// aggregations) and internal/tlsconf, besides feature and featurepb; it
+// never imports pipeline, plan or cmd.
 package sink
