@@ -18,7 +18,8 @@
 //   - the tile encoding shared with the Redis script of package sink
 //     (AppendTiles, DecodeTiles; the format is documented there);
 //   - a brute-force Reference, which keeps every event, for tests of any
-//     package.
+//     package;
+//   - COUNT_DISTINCT's Hash of a value.
 //
 // # Semantics
 //
