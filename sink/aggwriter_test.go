@@ -53,16 +53,26 @@ type aggWorkload struct {
 // times up to 50 minutes before now (out of order), with null and
 // filtered-out inputs, a few late ones, and replays.
 func newAggWorkload(t testing.TB, table string, nkeys, n int, seed uint64) *aggWorkload {
-	fs := aggFeatures()
+	keys := make([]string, nkeys)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i)
+	}
+	return newAggWorkloadOf(t, table, keys, n, seed, aggFeatures())
+}
+
+// newAggWorkloadOf is newAggWorkload of the entity keys keys and the
+// features fs.
+func newAggWorkloadOf(t testing.TB, table string, keys []string, n int, seed uint64, fs []AggFeature) *aggWorkload {
+	nkeys := len(keys)
 	tbl, err := NewTable("m", config.RedisSink{Table: table}, fs...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rnd := rand.New(rand.NewPCG(seed, 1))
 	w := &aggWorkload{table: tbl, refs: map[string][]*window.Reference{}}
-	for i := range nkeys {
-		k := Key(table, fmt.Sprint(i))
-		w.keys = append(w.keys, fmt.Sprint(i))
+	for _, key := range keys {
+		k := Key(table, key)
+		w.keys = append(w.keys, key)
 		for _, f := range fs {
 			w.refs[k] = append(w.refs[k], window.NewReference(f.Spec))
 		}
@@ -275,5 +285,59 @@ func TestClusterWriterAggregations(t *testing.T) {
 		if v := e.rc.Do(e.rc.Owner(redisc.Slot(K)), "EXISTS", stateKey(K, "m")); v != int64(1) {
 			t.Errorf("state of %s not on its master: %v", K, v)
 		}
+	}
+}
+
+// TestClusterAggregationsMigrating writes aggregations of keys of one
+// slot while the slot moves to another master: the writer follows ASK
+// and TRYAGAIN, and every aggregate equals the reference.
+func TestClusterAggregationsMigrating(t *testing.T) {
+	e := newClusterEnv(t)
+	w := e.writer(WriterOptions{BatchSize: 20, Conns: 2, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	slot := redisc.Slot(Key("t", "x"))
+	wl := newAggWorkloadOf(t, "t", keysInSlot("t", slot, 12), 1200, 5, aggFeatures())
+	third := len(wl.updates) / 3
+	submitAll(t, w, wl.updates[:third])
+
+	done := make(chan error, 1)
+	go func() {
+		for i := third; i < len(wl.updates); i++ {
+			if err := w.Submit(context.Background(), wl.updates[i]); err != nil {
+				done <- err
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		done <- w.Flush(context.Background())
+	}()
+	from := e.rc.Owner(slot)
+	to := e.rc.Addrs()[0]
+	if to == from {
+		to = e.rc.Addrs()[1]
+	}
+	e.rc.BeginMigration(slot, to)
+	for moved := 0; ; {
+		n := e.rc.MigrateKeys(slot, from, to, 2)
+		moved += n
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.rc.FinishMigration(slot, from, to)
+			e.rc.WaitAgreed()
+			if moved == 0 {
+				t.Error("no key moved while writing")
+			}
+			wl.check(t, e.store)
+			if st := e.cl.stats(); st.Asked == 0 {
+				t.Errorf("cluster stats %+v: no ASK followed", st)
+			}
+			return
+		default:
+		}
+		time.Sleep(3 * time.Millisecond)
 	}
 }
