@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/gomodule/redigo/redis"
+	"github.com/mna/redisc"
 
 	"github.com/feathrgo/feathr/internal/aggtest"
 	"github.com/feathrgo/feathr/internal/testenv"
@@ -67,7 +68,7 @@ func TestAggregationsExactlyOnce(t *testing.T) {
 	if s := parseSummary(t, r); r.code != 0 || s.Stopped != "caught-up" {
 		t.Fatalf("restart: %s", r)
 	}
-	checkAggregations(t, cfg, redisAddr, ref, now)
+	checkAggregations(t, cfg, "redis://"+redisAddr, ref, now)
 
 	// A second consumer group over the same topic: every event is a
 	// duplicate.
@@ -81,7 +82,7 @@ func TestAggregationsExactlyOnce(t *testing.T) {
 	if r.code != 0 || sum.Applied != 0 || sum.Dups == 0 {
 		t.Errorf("second group: %+v\n%s", sum, r)
 	}
-	checkAggregations(t, cfg, redisAddr, ref, now)
+	checkAggregations(t, cfg, "redis://"+redisAddr, ref, now)
 
 	// Feathr's Python client reads the stored fields: plain FeatureValues
 	// of the declared types.
@@ -145,7 +146,7 @@ func aggWant(ref *aggtest.Reference, keys []string, T time.Time) map[string]map[
 
 // checkAggregations compares multi-get -f and get -f at several read
 // times, and the stored fields, with ref.
-func checkAggregations(t *testing.T, cfg, redisAddr string, ref *aggtest.Reference, now time.Time) {
+func checkAggregations(t *testing.T, cfg, redisURL string, ref *aggtest.Reference, now time.Time) {
 	t.Helper()
 	names := strings.Join(aggtest.Names(), ",")
 	drivers := ref.Drivers()
@@ -162,6 +163,57 @@ func checkAggregations(t *testing.T, cfg, redisAddr string, ref *aggtest.Referen
 	}
 	// The stored fields: the values as of the last write, which no tile
 	// boundary has passed since (the events are minutes away from one).
-	got := multiGet(t, redisAddr, aggTable, drivers, aggtest.Names())
+	r := mustFeathr(t, strings.Join(drivers, "\n")+"\n", "multi-get", "--redis", redisURL, aggTable, "-", names)
+	var got any
+	decodeJSON(t, r.stdout, &got)
 	checkEqual(t, "stored fields", got, aggWant(ref, drivers, time.Now()))
+}
+
+// TestAggregationsRedisCluster materializes the aggregations into a real
+// 3-master Redis Cluster and moves the slots of some drivers' keys (their
+// hashes, states and HyperLogLogs) to another master while events keep
+// arriving: every aggregate equals the reference.
+func TestAggregationsRedisCluster(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t)
+	rc := testenv.StartRedisCluster(t, 3)
+	topic := testenv.TopicName(t)
+	const partitions, n, drivers = 3, 1500, 60
+	testenv.CreateTopic(t, brokers, topic, partitions)
+	addrs := rc.Addrs()
+	cfg := writeFile(t, "agg.yaml", aggtest.Config(brokers, topic, "feathr-e2e-aggc-"+topic, addrs[0], ", cluster: true", aggTable))
+	now := time.Now()
+	evs := aggtest.Events(12, n, drivers, now)
+	ref := aggtest.NewReference(evs, now, time.Hour)
+	if err := produceAgg(brokers, topic, partitions, evs[:n/3]); err != nil {
+		t.Fatal(err)
+	}
+	p := startFeathr(t, "materialize", "-f", cfg, "--timeout", "3m")
+	p.waitAssigned(t, 30*time.Second)
+
+	owners := rc.Owners()
+	var slots []int
+	for d := 1; d <= drivers && len(slots) < 10; d++ {
+		if s := redisc.Slot(aggTable + ":" + strconv.Itoa(d)); owners[s] == addrs[0] {
+			slots = append(slots, s)
+		}
+	}
+	produced := make(chan error, 1)
+	go func() { produced <- produceAgg(brokers, topic, partitions, evs[n/3:]) }()
+	for _, s := range slots {
+		rc.MoveSlot(s, addrs[1])
+	}
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if r := p.wait(t, 60*time.Second); r.code != 0 {
+		t.Fatalf("materialize: %s", r)
+	}
+	// What the first run had not written yet (it stopped at the signal).
+	if r := feathr(t, "", "materialize", "-f", cfg, "--until-caught-up"); r.code != 0 {
+		t.Fatalf("catch up: %s", r)
+	}
+	rc.WaitAgreed()
+	checkAggregations(t, cfg, "redis+cluster://"+addrs[2], ref, now)
 }
