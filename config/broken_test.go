@@ -375,25 +375,29 @@ func TestBroken(t *testing.T) {
 		t.Fatalf("only %d broken configs", n)
 	}
 	for _, tt := range brokenTests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, errs := parseErrs(t, yamlText(tt.src), tt.env)
-			for _, err := range errs {
-				if err.File != "test.yaml" {
-					t.Errorf("error %q: file %q", err, err.File)
-				}
-			}
-			if len(errs) != len(tt.want) {
-				t.Errorf("got %d errors, want %d:\n%v", len(errs), len(tt.want), errs)
-			}
-			for i, w := range tt.want {
-				if i >= len(errs) {
-					break
-				}
-				got := errs[i]
-				if got.Line != w.line || got.Column != w.col || !strings.Contains(got.Msg, w.msg) {
-					t.Errorf("error %d:\n got %d:%d: %s\nwant %d:%d: ...%s...", i, got.Line, got.Column, got.Msg, w.line, w.col, w.msg)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkBroken(t, tt.src, tt.env, tt.want) })
+	}
+}
+
+// checkBroken parses src and checks its errors against want, in order.
+func checkBroken(t *testing.T, src string, env map[string]string, want []want) {
+	t.Helper()
+	_, errs := parseErrs(t, yamlText(src), env)
+	for _, err := range errs {
+		if err.File != "test.yaml" {
+			t.Errorf("error %q: file %q", err, err.File)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(errs), len(want), errs)
+	}
+	for i, w := range want {
+		if i >= len(errs) {
+			break
+		}
+		got := errs[i]
+		if got.Line != w.line || got.Column != w.col || !strings.Contains(got.Msg, w.msg) {
+			t.Errorf("error %d:\n got %d:%d: %s\nwant %d:%d: ...%s...", i, got.Line, got.Column, got.Msg, w.line, w.col, w.msg)
+		}
 	}
 }

@@ -318,19 +318,7 @@ func propInputs(r *rand.Rand, pc propCase, dim int) []window.Input {
 
 // want returns the reference's value of feature i of pk at T, as stored.
 func want(t *testing.T, am *aggMaterialization, pk *propKey, i int, T int64) any {
-	v := pk.refs[i].Value(T)
-	if v == nil {
-		return nil
-	}
-	f := am.features[i]
-	if f.Spec.Func == window.Latest {
-		d, err := DecodeValue(v.([]byte))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return window.Output(v, f.Type)
+	return refValue(t, pk.refs[i], am.features[i], T)
 }
 
 // agree compares a value from Redis (stored or read) with the reference.

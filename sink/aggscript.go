@@ -317,17 +317,11 @@ func (am *aggMaterialization) sendApply(c redis.Conn, index string, now, ttl int
 // receiveApply reads the reply of one sendApply into out, one result per
 // key of the call.
 func receiveApply(c redis.Conn, out []AggResult) error {
-	r, err := redis.Int64s(c.Receive())
+	r, err := c.Receive()
 	if err != nil {
 		return fmt.Errorf("sink: aggregation: %w", err)
 	}
-	if len(r) != 4*len(out) {
-		return fmt.Errorf("sink: aggregation: %d results for %d keys", len(r), len(out))
-	}
-	for i := range out {
-		out[i] = AggResult{int(r[4*i]), int(r[4*i+1]), int(r[4*i+2]), int(r[4*i+3])}
-	}
-	return nil
+	return aggResults(r, out)
 }
 
 // sendRefresh sends one call of the script that refreshes keys; read its
