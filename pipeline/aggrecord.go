@@ -147,3 +147,36 @@ func (rp *recordPath) aggEventSlot() *sink.AggEvent {
 	rp.events = rp.events[:len(rp.events)+1]
 	return &rp.events[len(rp.events)-1]
 }
+
+// aggInputs describes an aggregate event's inputs for a dry run's row,
+// by feature: the inputs that are rows (see Row.Aggregates).
+func aggInputs(t *sink.Table, ev *sink.AggEvent) map[string]any {
+	out := map[string]any{}
+	for i, f := range t.Aggregations() {
+		if i >= len(ev.Inputs) {
+			break
+		}
+		in := ev.Inputs[i]
+		switch {
+		case in.Kind == window.InputSkip:
+			continue
+		case in.Kind == window.InputNull:
+			out[f.Name] = nil
+		case f.Spec.Func == window.Count:
+			out[f.Name] = 1
+		case f.Spec.Func == window.Latest:
+			v, err := sink.DecodeValue(in.Value)
+			if err != nil {
+				v = fmt.Sprintf("<%v>", err)
+			}
+			out[f.Name] = v
+		case f.Spec.Func.IsPooling():
+			out[f.Name] = in.Vec
+		case f.Spec.Func == window.CountDistinct:
+			out[f.Name] = fmt.Sprintf("%016x", in.Hash)
+		default:
+			out[f.Name] = in.Num
+		}
+	}
+	return out
+}

@@ -110,3 +110,24 @@ func TestRecordPathAggregations(t *testing.T) {
 		})
 	}
 }
+
+func TestAggInputs(t *testing.T) {
+	src := compileSource(t, aggYAML, 0)
+	tbl := src.targets[0].table
+	latest, err := sink.AppendValue(nil, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &sink.AggEvent{Inputs: []window.Input{
+		{Kind: window.InputValue, Hash: 0xab},
+		{},
+		{Kind: window.InputValue, Num: 2.5},
+		{Kind: window.InputValue, Value: latest},
+		{Kind: window.InputNull},
+	}}
+	got := aggInputs(tbl, ev)
+	want := map[string]any{"f_distinct": "00000000000000ab", "f_sum": 2.5, "f_latest": "x", "f_pool": nil}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

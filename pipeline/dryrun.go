@@ -17,10 +17,14 @@ type Row struct {
 	Materialization string         `json:"materialization"`
 	Key             string         `json:"key"`
 	Features        map[string]any `json:"features"`
-	EventTime       time.Time      `json:"event_time"`
-	Topic           string         `json:"topic"`
-	Partition       int32          `json:"partition"`
-	Offset          int64          `json:"offset"`
+	// Aggregates are the event's inputs to the aggregated features it is
+	// a row of: a number, a vector, LATEST's value, COUNT_DISTINCT's hash
+	// in hex, or null (counted by COUNT only); absent when there are none.
+	Aggregates map[string]any `json:"aggregates,omitempty"`
+	EventTime  time.Time      `json:"event_time"`
+	Topic      string         `json:"topic"`
+	Partition  int32          `json:"partition"`
+	Offset     int64          `json:"offset"`
 }
 
 // errDryRunDone ends a dry run that emitted its rows.
@@ -202,6 +206,9 @@ func (w *rowWriter) Submit(ctx context.Context, u sink.Update) error {
 			v = fmt.Sprintf("<%v>", err)
 		}
 		r.Features[f.Name] = v
+	}
+	if u.Agg != nil {
+		r.Aggregates = aggInputs(u.Table, u.Agg)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
