@@ -4,6 +4,10 @@
 // every problem it finds, located in the YAML file; it is all of
 // validate's checks but the file's own.
 //
+// The files: plan.go (Compile, sources, anchors, materializations),
+// aggregation.go (the aggregated features' programs), policy.go (the
+// on_error policies of a source's records).
+//
 // plan imports config, decode, transform, window, feature, record and
 // internal/nearest. It knows nothing of Kafka or of the store's wire
 // format: the pipeline runs a plan, and package sink encodes what it
@@ -14,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -420,46 +423,4 @@ func suggest(name string, s record.Schema) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// DeadLetterTopic returns the materialization's dead-letter topic, or "".
-func (m *Materialization) DeadLetterTopic() string {
-	if m.OnError != config.DeadLetter {
-		return ""
-	}
-	return m.Config.DeadLetter
-}
-
-// RecordPolicy is the policy for a record that fails before any target sees
-// it (it cannot be decoded): the strictest of the source's materializations
-// (stop, then dead-letter, then skip), with the dead-letter topics to send
-// it to.
-func (s *Source) RecordPolicy() (config.OnError, []string) {
-	policy := config.Skip
-	var topics []string
-	for _, t := range s.Targets {
-		m := t.Materialization
-		if m.OnError == config.Stop {
-			policy = config.Stop
-		}
-		if topic := m.DeadLetterTopic(); topic != "" {
-			if policy == config.Skip {
-				policy = config.DeadLetter
-			}
-			if !slices.Contains(topics, topic) {
-				topics = append(topics, topic)
-			}
-		}
-	}
-	return policy, topics
-}
-
-// NeedsDeadLetter reports whether any materialization of s dead-letters.
-func (s *Source) NeedsDeadLetter() bool {
-	for _, t := range s.Targets {
-		if t.Materialization.OnError == config.DeadLetter {
-			return true
-		}
-	}
-	return false
 }
