@@ -13,7 +13,10 @@
 // events as Feathr's own test producer does, and read_features.py reads the
 // features back as Feathr's Python client does.
 //
-// The tests import internal/testenv (the servers) and sink (its value
-// codec, to read what Redis holds), and no other feathr package: feathr
-// itself is run only as a binary.
+// The window aggregation tests (aggregations_test.go) take their workload
+// and its brute-force reference from internal/aggtest.
+//
+// The tests import internal/testenv (the servers), internal/aggtest and
+// sink (its value codec, to read what Redis holds), and no other feathr
+// package: feathr itself is run only as a binary.
 package e2e
