@@ -3,6 +3,8 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,6 +125,11 @@ func (s *shard) aggDone(b *batch) {
 	}
 	s.w.stats.writes.Add(int64(len(ab.writes)))
 	s.w.aggStats.add(ab.results)
+	for i, r := range ab.results {
+		if r.Rejected > 0 {
+			s.w.aggStats.logRejected(s.w.log, ab.writes[i].key, r.Rejected)
+		}
+	}
 }
 
 // sendAggs sends, on c, the script calls of b's aggregate writes, the
@@ -217,9 +224,31 @@ type AggStats struct {
 	AggLate       int64 // rows not aggregated by a feature: late when the script ran
 }
 
-// aggCounters are a Writer's AggStats.
+// aggCounters are a Writer's AggStats, and the rate limit of its log of
+// rejected vectors.
 type aggCounters struct {
 	applied, duplicates, rejected, late atomic.Int64
+
+	mu      sync.Mutex
+	logged  time.Time // the last line
+	pending int       // rejected vectors not logged since
+}
+
+// rejectLogInterval is the most often a writer logs rejected vectors.
+const rejectLogInterval = 10 * time.Second
+
+// logRejected logs n vectors of key rejected (another length than their
+// feature's tiles): at most one line per rejectLogInterval, with the
+// count of those not logged since.
+func (c *aggCounters) logRejected(log *slog.Logger, key string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending += n
+	if now := time.Now(); now.Sub(c.logged) >= rejectLogInterval {
+		log.Warn("aggregation: vectors of another length than their feature's tiles were not aggregated (agg_vectors_rejected)",
+			"key", key, "rejected", c.pending)
+		c.logged, c.pending = now, 0
+	}
 }
 
 func (c *aggCounters) add(rs []AggResult) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -327,5 +328,36 @@ func TestClusterAggregationsMigrating(t *testing.T) {
 		default:
 		}
 		time.Sleep(3 * time.Millisecond)
+	}
+}
+
+// TestWriterAggregationsRejected writes a POOLING vector of another
+// length than the feature's tiles: counted and logged with its key.
+func TestWriterAggregationsRejected(t *testing.T) {
+	e := newEnv(t)
+	var logs syncBuffer
+	w := e.store.NewWriter(WriterOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer w.Close()
+	tbl, err := NewTable("m", config.RedisSink{Table: "t"},
+		AggFeature{"f_pool", spec(window.MaxPooling, time.Hour, 5*time.Minute, 0), feature.DoubleVector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	var us []Update
+	for i, v := range [][]float64{{1, 2}, {3}, {4, 5}} {
+		us = append(us, Update{Table: tbl, Key: Key("t", "k"), EventTime: now, Agg: &AggEvent{Topic: "t", Offset: int64(i), Time: now,
+			Inputs: []window.Input{{Kind: window.InputValue, Vec: v}}}})
+	}
+	submitAll(t, w, us)
+	if s := w.Stats(); s.AggRejected != 1 || s.AggApplied != 3 {
+		t.Errorf("stats %+v", s.AggStats)
+	}
+	if !strings.Contains(logs.String(), "key=t:k rejected=1") {
+		t.Errorf("log: %s", logs.String())
+	}
+	got, err := e.store.NewReader().GetAt(context.Background(), tbl, []string{"k"}, []string{"f_pool"}, now)
+	if err != nil || fmt.Sprint(got) != "[[[4 5]]]" {
+		t.Errorf("f_pool %v, %v", got, err)
 	}
 }
