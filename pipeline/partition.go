@@ -40,7 +40,6 @@ type partition struct {
 	path recordPath
 	*tracker
 	writer  Writer        // the run's; a dry run's prints rows
-	fresh   *freshSession // nil in a dry run
 	ackers  []targetAcker // as src.targets
 	dl      *deadLetter   // nil unless a materialization dead-letters
 	updates []sink.Update // reused from one record to the next
@@ -81,11 +80,11 @@ func (pt *partition) checkIdle() {
 // hwm.
 func (p *Pipeline) newPartition(src *source, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
 	pt := &partition{p: p, src: src, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer, lastMessage: time.Now()}
+	var fresh func(time.Duration)
 	if !p.dryRun {
-		pt.fresh = &freshSession{marker: marks, fresh: p.fresh.Observe}
-		marks = pt.fresh
+		fresh = p.fresh.Observe
 	}
-	pt.tracker = newTracker(marks, topic, part, hwm, &p.written)
+	pt.tracker = newTracker(marks, topic, part, hwm, &p.written, fresh)
 	pt.ackers = make([]targetAcker, len(src.targets))
 	for i, t := range src.targets {
 		pt.ackers[i] = targetAcker{t: pt.tracker, c: t}
@@ -134,10 +133,7 @@ func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bo
 			return false
 		}
 	}
-	if pt.fresh != nil && len(updates) > 0 {
-		pt.fresh.push(msg.Offset, msg.Timestamp)
-	}
-	pt.add(msg.Offset, len(updates))
+	pt.add(msg.Offset, len(updates), msg.Timestamp)
 	for _, u := range updates {
 		u.Acker, u.Seq = pt.acker(u.Table), msg.Offset
 		if err := pt.writer.Submit(ctx, u); err != nil {
