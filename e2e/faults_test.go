@@ -17,16 +17,6 @@ import (
 	"github.com/feathrgo/feathr/internal/testenv"
 )
 
-// events returns the events with ids from..to-1 as messages to the
-// partitions of topic in turn.
-func events(topic string, partitions, from, to int) []*sarama.ProducerMessage {
-	var msgs []*sarama.ProducerMessage
-	for i := from; i < to; i++ {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % partitions), Value: sarama.ByteEncoder(goodEvent(i))})
-	}
-	return msgs
-}
-
 // redisDo runs one command on addr; the error is the connection's or the
 // command's.
 func redisDo(addr, cmd string, args ...any) (any, error) {
@@ -72,28 +62,11 @@ func committedSum(t *testing.T, brokers, group, topic string, partitions int) in
 	return sum
 }
 
-// checkIDs fails the test unless Redis holds the events table's keys of
-// every id in from..to-1.
-func checkIDs(t *testing.T, addr string, from, to int) {
-	t.Helper()
-	var missing []int
-	for i := from; i < to; i++ {
-		n, err := redis.Int(redisDo(addr, "EXISTS", eventsTable+":"+strconv.Itoa(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) > 0 {
-		t.Errorf("%d events of %d..%d are not in Redis, the first: %v", len(missing), from, to-1, missing[:min(len(missing), 10)])
-	}
-}
-
-// TestFaultRedisDown stops Redis for 20 s while events arrive: the run
-// keeps retrying, commits nothing that it did not write while Redis is
-// down, and once Redis is back every event of the outage is written.
+// TestFaultRedisDown stops Redis for 20 s while events of hot keys
+// arrive: the run keeps retrying, commits nothing that it did not write
+// while Redis is down, and once Redis is back (empty: it keeps no data)
+// every key holds the value of its newest event of the outage, no value
+// having gone back to an older event at any time.
 func TestFaultRedisDown(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
@@ -102,18 +75,20 @@ func TestFaultRedisDown(t *testing.T) {
 	const partitions = 2
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, rs.Addr(), ""))
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, rs.Addr(), hotOptions{}))
+	h := newHotKeys(topic, partitions, 20)
+	h.watch(t, rs.Addr())
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	p.waitAssigned(t, 30*time.Second)
 
-	produceMessages(t, brokers, events(topic, partitions, 0, 200))
-	waitFor(t, 30*time.Second, "the first 200 events are not in Redis", func() bool { return dbSize(rs.Addr()) == 200 })
+	h.produce(t, brokers, 200)
+	h.waitNewest(t, 30*time.Second, "the first 200 events are not in Redis")
 	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
 
 	rs.Stop()
+	h.lost() // the server keeps no data: only the events from now on are expected
 	down := time.Now()
-	var outage time.Duration
-	produceMessages(t, brokers, events(topic, partitions, 200, 400))
+	h.produce(t, brokers, 200)
 	for time.Since(down) < 20*time.Second {
 		time.Sleep(2 * time.Second)
 		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
@@ -125,10 +100,9 @@ func TestFaultRedisDown(t *testing.T) {
 		default:
 		}
 	}
-	rs.Start() // empty: the server keeps no data
-	waitFor(t, time.Minute, "the events of the outage are not in Redis after it", func() bool { return dbSize(rs.Addr()) == 200 })
-	outage = time.Since(down)
-	checkIDs(t, rs.Addr(), 200, 400)
+	rs.Start()
+	h.waitNewest(t, time.Minute, "the events of the outage are not in Redis after it")
+	outage := time.Since(down)
 	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
 
 	p.signal(t, syscall.SIGTERM)
@@ -142,19 +116,23 @@ func TestFaultRedisDown(t *testing.T) {
 		t.Errorf("%d log lines about failed Redis writes in a 20 s outage, want 1 to 8:\n%s", n, r.stderr)
 	}
 	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
+	h.check(t)
 }
 
-// TestFaultKill9 kills materialize with SIGKILL while it writes, then runs
-// it again: every event ends in Redis (at least once).
+// TestFaultKill9 kills materialize with SIGKILL while it writes events
+// of hot keys, then runs it again: every key ends with the value of its
+// newest event (at least once), none having gone back meanwhile.
 func TestFaultKill9(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	redisAddr := testenv.Redis(t)
 	topic := testenv.TopicName(t)
-	const partitions, n = 3, 3000
+	const partitions, n, keys = 3, 3000, 30
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
+	h := newHotKeys(topic, partitions, keys)
+	h.watch(t, redisAddr)
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	p.waitAssigned(t, 30*time.Second)
 
@@ -169,7 +147,7 @@ func TestFaultKill9(t *testing.T) {
 	produced := make(chan error, 1)
 	go func() { // events keep arriving, before and after the kill
 		for i := 0; i < n; i += 300 {
-			if err := producer.SendMessages(events(topic, partitions, i, i+300)); err != nil {
+			if err := h.send(producer, 300); err != nil {
 				produced <- err
 				return
 			}
@@ -177,7 +155,7 @@ func TestFaultKill9(t *testing.T) {
 		}
 		produced <- nil
 	}()
-	waitFor(t, 30*time.Second, "nothing written", func() bool { return dbSize(redisAddr) >= 300 })
+	waitFor(t, 30*time.Second, "nothing written", func() bool { return dbSize(redisAddr) == keys })
 	p.signal(t, syscall.SIGKILL)
 	<-p.done
 	if err := <-produced; err != nil {
@@ -189,10 +167,10 @@ func TestFaultKill9(t *testing.T) {
 	if r.code != 0 || s.Stopped != "caught-up" || s.Errors != 0 {
 		t.Fatalf("restart: %s", r)
 	}
-	if got := dbSize(redisAddr); got != n {
-		t.Errorf("Redis holds %d keys after the kill and a restart, want %d", got, n)
+	if got := dbSize(redisAddr); got != keys {
+		t.Errorf("Redis holds %d keys after the kill and a restart, want %d", got, keys)
 	}
-	checkIDs(t, redisAddr, 0, n)
+	h.check(t)
 	// The producer may have written a message twice on a retry.
 	var total int64
 	for _, o := range highWatermarks(t, brokers, topic, partitions) {
@@ -203,7 +181,8 @@ func TestFaultKill9(t *testing.T) {
 
 // TestFaultGroupMemberKilled runs two materialize processes in one
 // consumer group and kills one with SIGKILL: the other takes over its
-// partitions after the session timeout, and nothing is lost.
+// partitions after the session timeout, and every hot key ends with the
+// value of its newest event, none having gone back meanwhile.
 func TestFaultGroupMemberKilled(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
@@ -212,7 +191,9 @@ func TestFaultGroupMemberKilled(t *testing.T) {
 	const partitions = 4
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
+	h := newHotKeys(topic, partitions, 16)
+	h.watch(t, redisAddr)
 	a := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	a.waitAssigned(t, 30*time.Second)
 	b := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
@@ -222,28 +203,28 @@ func TestFaultGroupMemberKilled(t *testing.T) {
 		return strings.Count(a.stderrText(), "partitions assigned") >= 2
 	})
 
-	produceMessages(t, brokers, events(topic, partitions, 0, 400))
-	waitFor(t, 30*time.Second, "the first 400 events are not in Redis", func() bool { return dbSize(redisAddr) == 400 })
+	h.produce(t, brokers, 400)
+	h.waitNewest(t, 30*time.Second, "the first 400 events are not in Redis")
 	assignedB := strings.Count(b.stderrText(), "partitions assigned")
 	a.signal(t, syscall.SIGKILL)
 	<-a.done
-	produceMessages(t, brokers, events(topic, partitions, 400, 800))
-	waitFor(t, time.Minute, "the survivor did not take over", func() bool { return dbSize(redisAddr) == 800 })
+	h.produce(t, brokers, 400)
+	h.waitNewest(t, time.Minute, "the survivor did not take over")
 	if strings.Count(b.stderrText(), "partitions assigned") <= assignedB {
 		t.Errorf("the survivor was not assigned partitions again after the kill:\n%s", b.stderrText())
 	}
-	checkIDs(t, redisAddr, 0, 800)
 	b.signal(t, syscall.SIGTERM)
 	r := b.wait(t, time.Minute)
 	if s := parseSummary(t, r); r.code != 0 || s.Errors != 0 || s.Stopped != "signal" {
 		t.Errorf("survivor: %s", r)
 	}
 	checkCommittedAtEnd(t, brokers, group, topic, partitions, 800)
+	h.check(t)
 }
 
 // TestFaultBrokerRestart restarts a private Kafka broker (scripts/kafka.sh
 // on a free port, storage kept) while materialize runs: it reconnects and
-// goes on.
+// goes on, and every hot key ends with the value of its newest event.
 func TestFaultBrokerRestart(t *testing.T) {
 	t.Parallel()
 	testenv.Kafka(t) // the suite runs only where a broker can run
@@ -272,18 +253,19 @@ func TestFaultBrokerRestart(t *testing.T) {
 	const partitions = 2
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
+	h := newHotKeys(topic, partitions, 10)
+	h.watch(t, redisAddr)
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "4m")
 	p.waitAssigned(t, 30*time.Second)
 
-	produceMessages(t, brokers, events(topic, partitions, 0, 100))
-	waitFor(t, 30*time.Second, "the first 100 events are not in Redis", func() bool { return dbSize(redisAddr) == 100 })
+	h.produce(t, brokers, 100)
+	h.waitNewest(t, 30*time.Second, "the first 100 events are not in Redis")
 	restart := time.Now()
 	kafka("restart")
-	produceMessages(t, brokers, events(topic, partitions, 100, 200))
-	waitFor(t, 2*time.Minute, "the events after the broker restart are not in Redis", func() bool { return dbSize(redisAddr) == 200 })
+	h.produce(t, brokers, 100)
+	h.waitNewest(t, 2*time.Minute, "the events after the broker restart are not in Redis")
 	outage := time.Since(restart)
-	checkIDs(t, redisAddr, 0, 200)
 
 	p.signal(t, syscall.SIGTERM)
 	r := p.wait(t, time.Minute)
@@ -300,6 +282,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 	}
 	t.Logf("%v outage: %d lines of Kafka errors", outage, n)
 	checkCommittedAtEnd(t, brokers, group, topic, partitions, 200)
+	h.check(t)
 }
 
 // freePortPair returns a loopback port p such that p and p+1 (the
@@ -326,8 +309,10 @@ func freePortPair(t *testing.T) int {
 // TestFaultRedisRejectsWrites runs against a Redis that answers but
 // refuses the writes: out of memory and a read-only replica are retried
 // with backoff (a bounded number of retries and log lines, nothing
-// committed) until the run's timeout; a password changed under the run is
-// fatal, exit 1, with the reason and without the password.
+// committed, no key written) until the run's timeout; a password changed
+// under the run is fatal, exit 1, with the reason and without the
+// password, the keys keeping the values written before the change and
+// nothing committed beyond them.
 func TestFaultRedisRejectsWrites(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
@@ -372,31 +357,43 @@ func TestFaultRedisRejectsWrites(t *testing.T) {
 			topic := testenv.TopicName(t)
 			testenv.CreateTopic(t, brokers, topic, 1)
 			group := "feathr-e2e-" + topic
-			cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, addr, ""))
+			cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, addr, hotOptions{}))
+			h := newHotKeys(topic, 1, 4)
+			if tt.after != nil {
+				h.watch(t, addr, redis.DialPassword(secret))
+			} else {
+				h.watch(t, addr)
+			}
 			started := time.Now()
 			p := startFeathr(t, "materialize", "-f", cfg, "--redis", url, "--start", "earliest", "--timeout", "10s")
 			p.waitAssigned(t, 30*time.Second)
-			written := 0
+			var written int64
 			if tt.after != nil {
-				produceMessages(t, brokers, events(topic, 1, 0, 1))
-				waitFor(t, 30*time.Second, "the first event is not in Redis", func() bool { return dbSizeAuth(addr, secret) == 1 })
+				h.produce(t, brokers, 20)
+				h.waitNewest(t, 30*time.Second, "the first 20 events are not in Redis")
+				written = 20
+				h.setPassword(secret + "-new")
 				tt.after(t, addr)
-				written = 1
 			}
-			produceMessages(t, brokers, events(topic, 1, written, 20))
+			// What Redis holds now is all it may hold at the end: the
+			// events that follow cannot be written.
+			want := h.expected()
+			h.produce(t, brokers, 20)
 			r := p.wait(t, 2*time.Minute)
 			elapsed := time.Since(started)
 			s := parseSummary(t, r)
 			if strings.Contains(r.stdout+r.stderr, secret) {
 				t.Errorf("the password is in the output:\n%s", r)
 			}
+			defer h.checkWant(t, want)
 			if tt.fatal != "" {
 				if r.code != 1 || s.Stopped != "error" || !strings.Contains(s.Error, tt.fatal) {
 					t.Errorf("want exit 1 with error %q: %s", tt.fatal, r)
 				}
-				if got := committedSum(t, brokers, group, topic, 1); got > 1 {
-					t.Errorf("committed %d offsets, want at most the 1 written", got)
+				if got := committedSum(t, brokers, group, topic, 1); got > written {
+					t.Errorf("committed %d offsets, want at most the %d written", got, written)
 				}
+				h.checkCommitted(t, committedOffsets(t, brokers, group, topic, 1))
 				return
 			}
 			t.Logf("%d retries, %d log lines about writes", s.RedisRetries, logLines(r.stderr, "redis write"))
@@ -425,20 +422,6 @@ func TestFaultRedisRejectsWrites(t *testing.T) {
 // 2.5 s at most.
 func maxRetries(d time.Duration) int64 {
 	return 4 * (8 + int64(d/(2500*time.Millisecond)))
-}
-
-// dbSizeAuth is dbSize on a server with a password.
-func dbSizeAuth(addr, password string) int {
-	c, err := redis.Dial("tcp", addr, redis.DialPassword(password))
-	if err != nil {
-		return -1
-	}
-	defer c.Close()
-	n, err := redis.Int(c.Do("DBSIZE"))
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // TestFaultUnreachableAtStart starts materialize with a broker or a Redis
