@@ -15,12 +15,13 @@ type item struct {
 
 // batch is what a shard collects and writes in one round trip.
 type batch struct {
-	updates []Update
-	flushes []chan<- struct{}
-	writes  []write
-	index   map[writeKey]int
-	stale   int    // updates dropped in the batch: an earlier one was newer
-	calls   []call // the commands sent for the writes
+	updates   []Update
+	flushes   []chan<- struct{}
+	writes    []write
+	index     map[writeKey]int
+	stale     int    // updates dropped in the batch: earlier ones were newer
+	coalesced int    // updates merged into the write of an earlier update
+	calls     []call // the commands sent for the writes
 
 	conn    redis.Conn // the connection the batch was sent on
 	sendErr error      // the send failed
@@ -82,13 +83,15 @@ func (s *shard) add(b *batch, it item) bool {
 	u := it.u
 	b.updates = append(b.updates, u)
 	if len(u.Fields) > 0 {
-		s.coalesce(b, u)
+		b.coalesce(u)
 	}
 	return len(b.updates) >= s.w.opts.BatchSize
 }
 
-// coalesce merges u into b's write of its key.
-func (s *shard) coalesce(b *batch, u Update) {
+// coalesce merges u into b's write of its key. With event-time ordering
+// each field keeps the value of its newest update (equal times: the later
+// one); an update none of whose fields is kept is stale.
+func (b *batch) coalesce(u Update) {
 	k := writeKey{u.Table, u.Key}
 	i, ok := b.index[k]
 	if !ok {
@@ -108,25 +111,31 @@ func (s *shard) coalesce(b *batch, u Update) {
 		return
 	}
 	wr := &b.writes[i]
-	if u.Table.byEventTime() && u.EventTime < wr.newest {
-		// Written in order, u would be rejected: an update of this
-		// batch already set (or tried to set) a newer event.
-		b.stale++
-		return
-	}
-	wr.updates++
-	s.w.stats.coalesced.Add(1)
-	wr.newest = max(wr.newest, u.EventTime)
+	byTime := u.Table.byEventTime()
+	kept := false
 next:
 	for _, f := range u.Fields {
 		for j := range wr.fields {
 			if wr.fields[j].name == f.Name {
-				wr.fields[j].value, wr.fields[j].time = f.Value, u.EventTime
+				if !byTime || u.EventTime >= wr.fields[j].time {
+					wr.fields[j].value, wr.fields[j].time = f.Value, u.EventTime
+					kept = true
+				}
 				continue next
 			}
 		}
 		wr.fields = append(wr.fields, mergedField{f.Name, f.Value, u.EventTime})
+		kept = true
 	}
+	if !kept {
+		// Written in order, u would be rejected: updates of this batch
+		// already set (or tried to set) newer values of all its fields.
+		b.stale++
+		return
+	}
+	wr.updates++
+	b.coalesced++
+	wr.newest = max(wr.newest, u.EventTime)
 }
 
 // needsScript reports whether b has event-time writes, which the script
@@ -161,7 +170,7 @@ func (b *batch) reset() {
 	}
 	b.writes = b.writes[:0]
 	clear(b.index)
-	b.stale = 0
+	b.stale, b.coalesced = 0, 0
 	b.calls = b.calls[:0]
 	b.conn, b.sendErr = nil, nil
 }

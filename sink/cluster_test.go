@@ -551,7 +551,7 @@ func BenchmarkWriterCluster(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			w := c.make()
 			defer w.Close()
-			benchSubmit(b, nil, w, &Table{Name: "bench", TimeField: TimeField("m")}, 10000,
+			benchSubmit(b, nil, w, &Table{Name: "bench", TimeField: TimeField("m"), Features: []string{"f1", "f2", "f3"}}, 10000,
 				[]Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}})
 		})
 	}

@@ -211,14 +211,15 @@ func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
 				continue
 			}
 			if wr.table.byEventTime() {
-				// One key per call: the script answers {fields written}.
-				written, _ := r.([]any)
-				if len(written) != 1 {
-					return fmt.Errorf("redis cluster node %s: read replies: the script answered %d keys of 1", n.addr, len(written))
+				// One key per call.
+				stale, err := scriptReply(r, writes[i:i+1])
+				if err != nil && !errors.As(err, new(redis.Error)) {
+					return fmt.Errorf("redis cluster node %s: read replies: %w", n.addr, err)
 				}
-				if v, ok := written[0].(int64); ok && v == 0 {
-					res.stale = true
+				if err != nil && res.err == nil {
+					res.err = errors.Unwrap(err)
 				}
+				res.stale = stale > 0
 			}
 		}
 	}

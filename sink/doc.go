@@ -11,8 +11,10 @@
 // coalesces the updates of a key within a batch, and writes each batch in
 // one pipelined round trip. With event-time ordering the keys are written
 // by a Lua script (EVALSHA, up to 32 keys per call) that keeps the newest
-// event: it compares each write's event time with a hidden hash field
-// (see TimeField) and writes only when the stored time is not newer. Its
+// event of each feature: it compares each field's event time with the
+// time stored for that feature, kept in hidden hash fields (see TimeField
+// and OlderTimesField), and writes it only when the stored time is absent
+// or not newer. Its
 // Reader reads values back with pipelined HMGETs. On a Redis Cluster both
 // send one pipeline per master, following MOVED and ASK redirections;
 // there each script call writes one key, as the keys of a call must share

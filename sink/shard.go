@@ -259,6 +259,7 @@ func (s *shard) finish(b *batch) {
 	}
 	s.w.stats.updates.Add(int64(len(b.updates)))
 	s.w.stats.stale.Add(int64(b.stale))
+	s.w.stats.coalesced.Add(int64(b.coalesced))
 	for _, f := range b.flushes {
 		f <- struct{}{}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,13 +26,39 @@ func TimeField(materialization string) string {
 	return TimeFieldPrefix + ":" + materialization
 }
 
+// OlderTimesPrefix starts the name of the hidden hash field that lists a
+// key's features whose event time is older than the newest one.
+const OlderTimesPrefix = "__feathr_older_times"
+
+// OlderTimesField returns the hidden field, next to TimeField's, that
+// lists the features of a key whose event time is older than the time in
+// TimeField, with their times: "__feathr_older_times:" + materialization.
+// The key has it only while some feature is older (see Table).
+func OlderTimesField(materialization string) string {
+	return OlderTimesPrefix + ":" + materialization
+}
+
 // Table is a Redis feature table: the hashes a materialization writes.
 // Updates refer to it by pointer; it must not change after its first use.
+//
+// With event-time ordering each feature of a key has its own event time:
+// a field is written when the time stored for it is absent or not newer
+// than the update's. The key's newest time is in TimeField, and the
+// features older than it are listed, with their times, in the
+// OlderTimesField of the same materialization (see setIfNewerScript).
 type Table struct {
 	Name      string          // Redis keys are Name + ":" + entity key
 	TTL       time.Duration   // 0: keys do not expire; else PEXPIRE on each write
 	Ordering  config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
 	TimeField string          // EventTime: the hidden event-time field; empty: TimeField("")
+
+	// Features lists every feature the table's updates may carry: the
+	// materialization's. The event-time script needs them when an update
+	// makes a key's time newer without bringing all of them, to keep the
+	// older time of those the key holds. With Features unknown (nil), or
+	// for an update with a field not listed, it lists the hash's fields
+	// (HKEYS) then, unless HLEN says the key holds only the update's.
+	Features []string
 }
 
 // byEventTime reports whether t keeps each key's newest event (the
@@ -43,6 +70,16 @@ func (t *Table) timeField() string {
 		return TimeField("")
 	}
 	return t.TimeField
+}
+
+// olderField returns the hidden field that goes with t's time field:
+// OlderTimesField of its materialization.
+func (t *Table) olderField() string {
+	tf := t.timeField()
+	if m, ok := strings.CutPrefix(tf, TimeFieldPrefix+":"); ok {
+		return OlderTimesField(m)
+	}
+	return OlderTimesPrefix + ":" + tf
 }
 
 // Field is one feature value of an update.
@@ -147,7 +184,7 @@ type WriterStats struct {
 	Writes    int64 // keys written in those round trips, after coalescing
 	Updates   int64 // updates acknowledged
 	Coalesced int64 // updates merged into the write of an earlier update to the same key
-	Stale     int64 // updates not written because the key held a newer event
+	Stale     int64 // updates not written: the key held a newer event for each of their features
 	Retries   int64 // batch attempts repeated after a failure
 	Errors    int64 // failed batch attempts
 }

@@ -212,7 +212,8 @@ func TestWriterCoalesce(t *testing.T) {
 	submit(t, w,
 		upd(t, et, k, 10, &a, 1, "a", int64(1), "b", int64(1)),
 		upd(t, et, k, 20, &a, 2, "a", int64(2)),
-		upd(t, et, k, 15, &a, 3, "c", int64(3)), // older than seq 2: stale
+		upd(t, et, k, 15, &a, 3, "c", int64(3)), // older than seq 2, but c has no newer time: kept
+		upd(t, et, k, 15, &a, 7, "a", int64(7)), // older than seq 2's a: stale
 		upd(t, et, k, 20, &a, 4, "b", int64(4)), // equal time: wins by order
 	)
 	ar := &Table{Name: "ca", Ordering: config.OrderArrival}
@@ -223,14 +224,14 @@ func TestWriterCoalesce(t *testing.T) {
 	)
 	flush(t, w)
 	st := w.Stats()
-	if st.Commands != 2 || st.Writes != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
-		t.Errorf("stats %+v, acks %d; want 2 commands, 2 writes, 3 coalesced, 1 stale, 6 acks", st, a.count())
+	if st.Commands != 2 || st.Writes != 2 || st.Coalesced != 4 || st.Stale != 1 || a.count() != 7 {
+		t.Errorf("stats %+v, acks %d; want 2 commands, 2 writes, 4 coalesced, 1 stale, 7 acks", st, a.count())
 	}
 	for _, c := range []struct {
 		key, field string
 		want       any
 	}{
-		{k, "a", int64(2)}, {k, "b", int64(4)}, {k, "c", nil},
+		{k, "a", int64(2)}, {k, "b", int64(4)}, {k, "c", int64(3)},
 		{k2, "a", int64(2)}, {k2, "b", int64(2)},
 	} {
 		if got := e.value(c.key, c.field); got != c.want {
@@ -269,12 +270,15 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 	step(ar, ka, 2000, "new", "new")
 	step(ar, ka, 1000, "old", "old") // arrival: last write wins
 
-	// Fields are checked per update, not per field: a stale update does
-	// not add a field that the key never had.
-	submit(t, w, upd(t, et, k, 100, nil, 0, "g", "stale"))
+	// Each field is checked against its own time: a late update adds a
+	// field that the key never had, and leaves the newer one as it is.
+	submit(t, w, upd(t, et, k, 100, nil, 0, "g", "late", "f", "late"))
 	flush(t, w)
-	if got := e.value(k, "g"); got != nil {
-		t.Errorf("stale update wrote field g = %v", got)
+	if got := e.value(k, "g"); got != "late" {
+		t.Errorf("late update's new field g = %v, want late", got)
+	}
+	if got := e.value(k, "f"); got != "newer" {
+		t.Errorf("late update overwrote f: %v, want newer", got)
 	}
 	// Two materializations keep separate times.
 	other := &Table{Name: "o", TimeField: TimeField("other")}
@@ -681,6 +685,7 @@ func TestWriterFatal(t *testing.T) {
 func BenchmarkWriter(b *testing.B) {
 	e := newEnv(b)
 	three := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+	threeNames := []string{"f1", "f2", "f3"}
 	for _, ord := range []config.Ordering{config.OrderEvent, config.OrderArrival} {
 		for _, kc := range []struct {
 			name string
@@ -688,14 +693,14 @@ func BenchmarkWriter(b *testing.B) {
 		}{{"distinct", 200_000}, {"hot", 1000}} {
 			b.Run(ord.String()+"/"+kc.name, func(b *testing.B) {
 				w := newWriter(b, e, WriterOptions{})
-				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, TimeField: TimeField("m")}
+				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, TimeField: TimeField("m"), Features: threeNames}
 				benchSubmit(b, e, w, tbl, kc.n, three)
 			})
 		}
 	}
 	b.Run("event/seed", func(b *testing.B) {
 		w := newWriter(b, e, WriterOptions{})
-		tbl := &Table{Name: "benchseed", TimeField: TimeField("kafkaSampleDemo")}
+		tbl := &Table{Name: "benchseed", TimeField: TimeField("kafkaSampleDemo"), Features: benchFeatures}
 		seed := []Field{{benchFeatures[0], val(b, int32(12))}, {benchFeatures[1], val(b, int32(11))},
 			{benchFeatures[2], val(b, true)}, {benchFeatures[3], val(b, 0.5)}}
 		benchSubmit(b, e, w, tbl, 10_000, seed)
