@@ -150,8 +150,10 @@ func isReply(err error, code string) bool {
 }
 
 // isFatal reports whether err is a Redis error reply that retrying cannot
-// heal. Connection errors and other replies (LOADING, BUSY, OOM, READONLY,
-// MASTERDOWN, ...) are retried.
+// heal: a refused AUTH or permission, a key of another type, a cluster's
+// redirection or refusal, or a script error (see isScriptError).
+// Connection errors and other replies (LOADING, BUSY, OOM, READONLY,
+// MASTERDOWN, NOSCRIPT, ...) are retried.
 func isFatal(err error) bool {
 	var re redis.Error
 	if !errors.As(err, &re) {
@@ -163,6 +165,9 @@ func isFatal(err error) bool {
 	case "WRONGTYPE", "NOAUTH", "WRONGPASS", "NOPERM", "MOVED", "ASK", "CROSSSLOT":
 		return true
 	case "ERR":
+		if isScriptError(err) {
+			return true
+		}
 		for _, s := range []string{"invalid password", "AUTH", "DB index", "unknown command", "invalid DB", "WRONGTYPE"} {
 			if strings.Contains(msg, s) {
 				return true
@@ -170,4 +175,20 @@ func isFatal(err error) bool {
 		}
 	}
 	return strings.Contains(msg, "WRONGTYPE")
+}
+
+// isScriptError reports whether err is an ERR reply of a Lua script that
+// failed: a runtime error ("ERR user_script:12: ...", "ERR Error running
+// script ..."), or one that does not compile ("ERR Error compiling
+// script ..."). The same arguments would fail again. Errors of commands
+// the script runs keep their codes (OOM, READONLY, ...), and are not
+// these.
+func isScriptError(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) || !strings.HasPrefix(string(re), "ERR ") {
+		return false
+	}
+	msg := string(re)
+	return strings.Contains(msg, "user_script") || strings.Contains(msg, "Error running script") ||
+		strings.Contains(msg, "Error compiling script")
 }

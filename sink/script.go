@@ -53,25 +53,37 @@ import (
 // whether the key holds others, and only then are the older times read
 // and presence checked (HMGET).
 //
-// The script returns, per key, the number of fields written (0: stale).
+// Fields are set, and presence checked, in chunks of 1000 arguments:
+// unpack takes at most about 8000. The script returns, per key, the
+// number of fields written (0: stale); an error while writing a key (a
+// Lua error, or one of a command, such as OOM) ends the call and is
+// returned in that key's place, as an error reply whose code is kept
+// ("ERR" for a Lua error), so that the writer can name the key.
 //
 // Writing many keys per call spreads the cost of running a script over
 // them; with Redis Cluster the keys of one call must share a hash slot.
 const setIfNewerScript = `
 local tf, of, ttl, cov, nf = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local chunk = 1000
 local covered, unknown = string.byte('1'), string.byte('-')
 
 -- hset sets f1 to v1 and the name-value pairs args[first..last] of key.
 local function hset(key, args, first, last, f1, v1)
-  redis.call('HSET', key, f1, v1, unpack(args, first, last))
+  local stop = math.min(first + chunk - 1, last)
+  redis.call('HSET', key, f1, v1, unpack(args, first, stop))
+  for s = stop + 1, last, chunk do
+    redis.call('HSET', key, unpack(args, s, math.min(s + chunk - 1, last)))
+  end
 end
 
 -- present returns the set of names that key holds.
 local function present(key, names)
   local got = {}
-  local vals = redis.call('HMGET', key, unpack(names))
-  for j = 1, #vals do
-    if vals[j] then got[names[j]] = true end
+  for s = 1, #names, chunk do
+    local vals = redis.call('HMGET', key, unpack(names, s, math.min(s + chunk - 1, #names)))
+    for j = 1, #vals do
+      if vals[j] then got[names[s + j - 1]] = true end
+    end
   end
   return got
 end
@@ -206,7 +218,11 @@ local function writeKey(key, k, i, n)
   local t = ARGV[i + 1]
   local w
   if n > 0 and (cur == nil or tonumber(t) > cur) then
-    redis.call('HSET', key, tf, t, unpack(ARGV, i + 2, i + 1 + 2 * n))
+    if 2 * n <= chunk then
+      redis.call('HSET', key, tf, t, unpack(ARGV, i + 2, i + 1 + 2 * n))
+    else
+      hset(key, ARGV, i + 2, i + 1 + 2 * n, tf, t)
+    end
     if c ~= covered and redis.call('HLEN', key) ~= n + 1 then
       -- The key holds other fields: the features of them keep their
       -- times, the old T or older ones.
@@ -230,27 +246,48 @@ local function writeKey(key, k, i, n)
 end
 
 local res = {}
-local i = 6 + nf
-for k = 1, #KEYS do
-  local n = tonumber(ARGV[i])
-  res[k] = writeKey(KEYS[k], k, i, n)
-  if n > 0 then i = i + 2 + 2 * n else i = i + 1 - 3 * n end
+local k = 0
+-- One pcall for the call: k says which key failed.
+local ok, err = pcall(function()
+  local i = 6 + nf
+  for kk = 1, #KEYS do
+    k = kk
+    local n = tonumber(ARGV[i])
+    res[kk] = writeKey(KEYS[kk], kk, i, n)
+    if n > 0 then i = i + 2 + 2 * n else i = i + 1 - 3 * n end
+  end
+end)
+if not ok then
+  if type(err) == 'table' then err = err.err end
+  err = tostring(err)
+  if not string.match(err, '^%u+ ') then err = 'ERR ' .. err end
+  res[k] = {err = err}
 end
 return res
 `
 
 // scriptReply reads the reply of a call of setIfNewerScript that wrote
-// ws and returns the number of updates found stale.
+// ws: it returns the number of updates found stale, or the error reply of
+// a key, naming it (a redis.Error in its chain), or an error when the
+// reply is not what the script returns.
 func scriptReply(r any, ws []write) (int, error) {
 	written, _ := r.([]any)
-	if len(written) != len(ws) {
-		return 0, fmt.Errorf("the script answered %d keys of %d", len(written), len(ws))
-	}
 	stale := 0
 	for k, v := range written {
-		if n, ok := v.(int64); ok && n == 0 {
-			stale += ws[k].updates
+		if k == len(ws) {
+			break
 		}
+		switch v := v.(type) {
+		case int64:
+			if v == 0 {
+				stale += ws[k].updates
+			}
+		case redis.Error:
+			return 0, fmt.Errorf("key %q: %w", ws[k].key, v)
+		}
+	}
+	if len(written) != len(ws) {
+		return 0, fmt.Errorf("the script answered %d keys of %d", len(written), len(ws))
 	}
 	return stale, nil
 }

@@ -290,6 +290,10 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 				wait = reloaded
 				reloaded = true
 			}
+			if isScriptError(err) {
+				w.fail(fmt.Errorf("sink: write to redis: the event-time script failed, which retrying would repeat: %w", err))
+				return false
+			}
 			if isFatal(err) {
 				w.fail(fmt.Errorf("sink: write to redis: %w", err))
 				return false

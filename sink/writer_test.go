@@ -843,3 +843,109 @@ func TestWriterKillsDroppedConn(t *testing.T) {
 		t.Error("the dropped connection was not killed (no CLIENT KILL)")
 	}
 }
+
+// TestWriterWide writes keys of 10,000 fields, more than one command of
+// the event-time script can pass on (Lua's unpack takes about 8,000
+// values): the script sets them in chunks, on its usual path and on the
+// one that judges each field by its own time.
+func TestWriterWide(t *testing.T) {
+	e := newEnv(t)
+	const n = 10_000
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "w" + strconv.Itoa(i)
+	}
+	wide := func(tbl *Table, key string, et int64, a Acker, seq int64, v string) Update {
+		u := Update{Table: tbl, Key: key, EventTime: et, Acker: a, Seq: seq}
+		value := val(t, v)
+		for _, name := range names {
+			u.Fields = append(u.Fields, Field{name, value})
+		}
+		return u
+	}
+	for _, c := range []struct {
+		name     string
+		ordering config.Ordering
+		features []string
+		updates  func(tbl *Table, key string, a Acker) []Update
+		first    int       // updates written in a batch before the others
+		want     [3]string // the values of w0, w5000 and w9999
+	}{
+		{"event time, one time", config.OrderEvent, names, func(tbl *Table, key string, a Acker) []Update {
+			return []Update{wide(tbl, key, 10, a, 1, "ten")}
+		}, 0, [3]string{"ten", "ten", "ten"}},
+		{"event time, per field", config.OrderEvent, nil, func(tbl *Table, key string, a Acker) []Update {
+			// Coalesced: w0 from an older event than the rest, each field
+			// judged against the stored times of the first write.
+			return []Update{wide(tbl, key, 10, a, 1, "ten"), wide(tbl, key, 20, a, 2, "twenty"),
+				upd(t, tbl, key, 5, a, 3, "w0", "five"), upd(t, tbl, key, 30, a, 4, "w9999", "thirty")}
+		}, 1, [3]string{"twenty", "twenty", "thirty"}},
+		{"arrival", config.OrderArrival, nil, func(tbl *Table, key string, a Acker) []Update {
+			return []Update{wide(tbl, key, 10, a, 1, "ten")}
+		}, 0, [3]string{"ten", "ten", "ten"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWriter(t, e, WriterOptions{Conns: 1, FlushInterval: time.Hour})
+			tbl := &Table{Name: "wide" + strconv.Itoa(int(c.ordering)) + strconv.FormatBool(c.features == nil),
+				Ordering: c.ordering, TimeField: TimeField("m"), Features: c.features}
+			key := Key(tbl.Name, "1")
+			var a acks
+			us := c.updates(tbl, key, &a)
+			submit(t, w, us[:c.first]...)
+			flush(t, w)
+			submit(t, w, us[c.first:]...)
+			flush(t, w)
+			if w.Err() != nil || a.count() != len(us) {
+				t.Fatalf("err %v, %d acks of %d", w.Err(), a.count(), len(us))
+			}
+			fields := n
+			if c.ordering == config.OrderEvent {
+				fields++ // the event-time field
+			}
+			if got, _ := redis.Int(e.do("HLEN", key), nil); got < fields {
+				t.Errorf("HLEN = %d, want %d or more", got, fields)
+			}
+			for i, f := range []string{"w0", "w5000", "w9999"} {
+				if got := e.value(key, f); got != c.want[i] {
+					t.Errorf("%s = %v, want %s", f, got, c.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestWriterScriptError: a Lua error in the event-time script (here, an
+// older-times field that is not JSON) stops the writer with an error that
+// names the key, instead of retrying it forever; nothing of its batch is
+// acked.
+func TestWriterScriptError(t *testing.T) {
+	e := newEnv(t)
+	tbl := &Table{Name: "se", TimeField: TimeField("m"), Features: []string{"f", "g"}}
+	bad := Key(tbl.Name, "bad")
+	e.do("HSET", bad, "f", val(t, "x"), tbl.timeField(), "15", tbl.olderField(), "not json")
+	w := newWriter(t, e, WriterOptions{Conns: 1, FlushInterval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	var a acks
+	submit(t, w,
+		upd(t, tbl, Key(tbl.Name, "ok"), 10, &a, 1, "f", "fine"),
+		upd(t, tbl, bad, 10, &a, 2, "g", "late"), // older than 15: the older times are read
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := w.Flush(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush = %v, want the writer stopped", err)
+	}
+	for _, want := range []string{`key "se:bad"`, "script", "Expected value"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	select {
+	case <-w.Failed():
+	default:
+		t.Error("Failed not closed")
+	}
+	if st := w.Stats(); st.Errors != 1 || st.Retries != 0 || a.count() != 0 {
+		t.Errorf("stats %+v, %d acks: want one error, no retry, no ack", st, a.count())
+	}
+}
