@@ -37,8 +37,9 @@
 //     write command (EVALSHA, HSET, PEXPIRE) with arguments boxed once.
 //   - server.go: a single server, and a shard's pipelined writer into it.
 //   - conn.go: a shard's connection to a server (dialing, loading the
-//     script, CLIENT ID and CLIENT KILL of dropped connections), reading
-//     a pipeline's replies, error classes and backoff.
+//     script, CLIENT ID, run_id and CLIENT KILL of dropped connections of
+//     the same server instance, for one server and each master of a
+//     cluster), reading a pipeline's replies, error classes and backoff.
 //   - topology.go: a Redis Cluster's slot map and pools, redirections,
 //     and the rounds that send keys to their masters.
 //   - clusterwriter.go: a shard's writer into a cluster, one pipeline

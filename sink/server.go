@@ -40,8 +40,7 @@ type serverWriter struct {
 	conn redis.Conn
 	// scriptErr is the error reply to loading the script on conn.
 	scriptErr error
-	connID    int64   // conn's CLIENT ID; 0: unknown
-	dropped   []int64 // IDs of connections dropped, to kill (killDropped)
+	dropped   droppedConns
 	cmds      cmdBuilder
 }
 

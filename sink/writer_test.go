@@ -74,6 +74,12 @@ func (e *env) value(key, field string) any {
 func (e *env) calls(cmd string) int {
 	e.t.Helper()
 	info, _ := redis.String(e.do("INFO", "commandstats"), nil)
+	return commandCalls(info, cmd)
+}
+
+// commandCalls returns the number of calls of cmd in the reply of INFO
+// commandstats.
+func commandCalls(info, cmd string) int {
 	for _, line := range strings.Split(info, "\n") {
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
 			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
@@ -947,5 +953,85 @@ func TestWriterScriptError(t *testing.T) {
 	}
 	if st := w.Stats(); st.Errors != 1 || st.Retries != 0 || a.count() != 0 {
 		t.Errorf("stats %+v, %d acks: want one error, no retry, no ack", st, a.count())
+	}
+}
+
+// TestWriterKillsOnlyItsInstance: after a restart of Redis, the IDs of
+// the connections dropped before it may be another client's (IDs start
+// again): the writer must not end them on the new instance.
+func TestWriterKillsOnlyItsInstance(t *testing.T) {
+	e := newEnv(t)
+	st := open(t, Options{Addr: e.srv.Addr(), ReadTimeout: 2 * time.Second})
+	dial := func() redis.Conn {
+		t.Helper()
+		c, err := redis.Dial("tcp", e.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// Some connections first, so that the writer's ID is not the first
+	// that the restarted server hands out.
+	for range 10 {
+		dial().Close()
+	}
+	// clients returns the IDs of the server's other client connections.
+	clients := func() []int64 {
+		t.Helper()
+		list, _ := redis.String(e.do("CLIENT", "LIST"), nil)
+		var ids []int64
+		for line := range strings.Lines(list) {
+			if strings.Contains(line, "cmd=client|list") {
+				continue // the connection that asks
+			}
+			f, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+			if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	w := st.NewWriter(WriterOptions{Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	tbl := &Table{Name: "ki", Ordering: config.OrderArrival}
+	submit(t, w, upd(t, tbl, "ki:1", 1, nil, 0, "f", int64(1)))
+	flush(t, w)
+	ids := clients()
+	if len(ids) != 1 {
+		t.Fatalf("client connections %v: want the writer's only", ids)
+	}
+	old := ids[0]
+
+	e.srv.Stop()
+	e.srv.Start()
+	var other redis.Conn
+	for other == nil {
+		c := dial()
+		id, err := redis.Int64(c.Do("CLIENT", "ID"))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case id == old:
+			other = c
+		case id > old:
+			t.Fatalf("the restarted server is at ID %d already, past %d", id, old)
+		default:
+			c.Close()
+		}
+	}
+	defer other.Close()
+
+	// The writer's connection is gone: it drops it and writes on a new one.
+	submit(t, w, upd(t, tbl, "ki:1", 2, nil, 0, "f", int64(2)))
+	flush(t, w)
+	if got := e.value("ki:1", "f"); got != int64(2) {
+		t.Errorf("ki:1 = %v, want 2", got)
+	}
+	if st := w.Stats(); st.Errors == 0 {
+		t.Fatalf("stats %+v: the restart caused no error", st)
+	}
+	if _, err := other.Do("PING"); err != nil {
+		t.Errorf("the other client with the dropped connection's ID %d was ended: %v", old, err)
 	}
 }
