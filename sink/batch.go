@@ -81,11 +81,46 @@ func (s *shard) add(b *batch, it item) bool {
 		return true
 	}
 	u := it.u
+	if revoked(&u) {
+		s.w.stats.dropped.Add(1)
+		return false
+	}
 	b.updates = append(b.updates, u)
 	if len(u.Fields) > 0 {
 		b.coalesce(u)
 	}
 	return len(b.updates) >= s.w.opts.BatchSize
+}
+
+// revoked reports whether u's owner gave it up (see Revoker).
+func revoked(u *Update) bool {
+	r, ok := u.Acker.(Revoker)
+	return ok && r.Revoked()
+}
+
+// prune drops b's updates whose owner gave them up, and coalesces b's
+// writes again from the updates left if it dropped any. It returns how
+// many it dropped.
+func (b *batch) prune() int {
+	kept := b.updates[:0]
+	for i := range b.updates {
+		if !revoked(&b.updates[i]) {
+			kept = append(kept, b.updates[i])
+		}
+	}
+	dropped := len(b.updates) - len(kept)
+	if dropped == 0 {
+		return 0
+	}
+	clear(b.updates[len(kept):])
+	b.updates = kept
+	b.resetWrites()
+	for _, u := range b.updates {
+		if len(u.Fields) > 0 {
+			b.coalesce(u)
+		}
+	}
+	return dropped
 }
 
 // coalesce merges u into b's write of its key. With event-time ordering
@@ -164,6 +199,13 @@ func (b *batch) reset() {
 	b.updates = b.updates[:0]
 	clear(b.flushes)
 	b.flushes = b.flushes[:0]
+	b.resetWrites()
+	b.conn, b.sendErr = nil, nil
+}
+
+// resetWrites empties b's coalesced writes and what was counted and sent
+// for them, keeping their memory.
+func (b *batch) resetWrites() {
 	for i := range b.writes {
 		clear(b.writes[i].fields)
 		b.writes[i].table, b.writes[i].fields = nil, b.writes[i].fields[:0]
@@ -172,5 +214,4 @@ func (b *batch) reset() {
 	clear(b.index)
 	b.stale, b.coalesced = 0, 0
 	b.calls = b.calls[:0]
-	b.conn, b.sendErr = nil, nil
 }

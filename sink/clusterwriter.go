@@ -51,8 +51,17 @@ func newClusterWriter(w *Writer, c *cluster) *clusterWriter {
 // send sends nothing: receive writes the batch.
 func (cw *clusterWriter) send(*batch) {}
 
-// receive writes b whole (see exec).
-func (cw *clusterWriter) receive(b *batch) (outcome, error) { return cw.exec(b) }
+// receive writes b whole (see exec), without the updates revoked since it
+// was collected (see Revoker).
+func (cw *clusterWriter) receive(b *batch) (outcome, error) {
+	if n := b.prune(); n > 0 {
+		cw.w.stats.dropped.Add(int64(n))
+		if len(b.writes) == 0 {
+			return outcome{}, nil
+		}
+	}
+	return cw.exec(b)
+}
 
 // drop returns the shard's connections to their pools, keeping the IDs
 // of broken ones to end (see droppedConns).

@@ -14,11 +14,16 @@
 // event of each feature: it compares each field's event time with the
 // time stored for that feature, kept in hidden hash fields (see TimeField
 // and OlderTimesField), and writes it only when the stored time is absent
-// or not newer. Its
-// Reader reads values back with pipelined HMGETs. On a Redis Cluster both
-// send one pipeline per master, following MOVED and ASK redirections;
-// there each script call writes one key, as the keys of a call must share
-// a hash slot.
+// or not newer. Its Reader reads values back with pipelined HMGETs. On a
+// Redis Cluster both send one pipeline per master, following MOVED and
+// ASK redirections; there each script call writes one key, as the keys of
+// a call must share a hash slot.
+//
+// The writer acknowledges an update only once Redis wrote it (Acker). An
+// update whose Acker is a Revoker that reports its owner gave it up is
+// dropped instead, unacknowledged, wherever it waits: queued, collected,
+// or in a batch that failed and is retried; only commands already sent
+// may still run.
 //
 // The files, by concern:
 //
@@ -27,7 +32,7 @@
 //   - store.go: Store and Open, which picks a server or a cluster (the
 //     backend interface), and Ping.
 //   - writer.go: the Writer API (Submit, Flush, Close, Stats), its
-//     options, and the Table, Update and Ordering it writes.
+//     options, the Table and Update it writes, and Acker and Revoker.
 //   - shard.go: a shard's sender and receiver loops, their hand-over
 //     (the batchWriter interface), retries and the rate-limited log of
 //     failures.

@@ -50,7 +50,7 @@ type batchWriter interface {
 	send(b *batch)
 	// receive completes the write of b that send started. One server:
 	// it reads the replies. A cluster: it writes b whole, one pipeline
-	// per master.
+	// per master, without the updates revoked since (see Revoker).
 	receive(b *batch) (outcome, error)
 	// exec writes b whole and reads every reply, on a connection on
 	// which nothing else is in flight; sendMu is held.
@@ -119,6 +119,8 @@ func (s *shard) send() {
 			return
 		}
 		s.sendMu.Lock()
+		// A batch may wait here long, while an earlier one is retried.
+		s.prune(b)
 		if len(b.writes) > 0 {
 			s.out.send(b)
 		}
@@ -205,7 +207,9 @@ func (s *shard) complete(b *batch) bool {
 	}
 	o, err := s.out.receive(b)
 	if err == nil {
-		s.written(b, o)
+		if len(b.writes) > 0 { // a cluster's receive may prune them all
+			s.written(b, o)
+		}
 		s.finish(b)
 		return true
 	}
@@ -306,6 +310,9 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 			}
 			w.stats.retries.Add(1)
 		}
+		if s.prune(b); len(b.writes) == 0 {
+			return true // nothing left to write
+		}
 		var o outcome
 		o, err = s.out.exec(b)
 		if err == nil {
@@ -315,6 +322,13 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 		// Broken, or an error reply left later replies unread: either
 		// way the next attempt starts on a new connection.
 		s.out.drop(nil)
+	}
+}
+
+// prune drops b's revoked updates (see Revoker) and counts them.
+func (s *shard) prune(b *batch) {
+	if n := b.prune(); n > 0 {
+		s.w.stats.dropped.Add(int64(n))
 	}
 }
 

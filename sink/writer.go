@@ -111,6 +111,26 @@ type Acker interface {
 	Ack(seq int64)
 }
 
+// Revoker may be implemented by an Acker whose updates' owner can give
+// them up, such as a consumer whose partition was revoked in a rebalance:
+// a newer owner then writes what follows, and an older write landing
+// later would overwrite its values (with arrival ordering, or equal event
+// times).
+//
+// Once Revoked returns true, the writer writes none of the Acker's updates
+// it has not written yet: it drops them when it collects a batch, when it
+// sends one, and before every retry of a failed batch (whose writes are
+// coalesced again from the updates left). Dropped updates are never
+// acknowledged; WriterStats.Dropped counts them. What remains: a batch
+// already sent, its commands in a socket or in Redis's buffers, may still
+// run (see the CLIENT KILL of dropped connections in the README); and an
+// update of a batch that succeeds is acknowledged, revoked or not.
+// Revoked is called from the writer's goroutines and must be quick; once
+// true it must stay true.
+type Revoker interface {
+	Revoked() bool
+}
+
 // AckFunc adapts a function to Acker.
 type AckFunc func(seq int64)
 
@@ -187,6 +207,7 @@ type WriterStats struct {
 	Stale     int64 // updates not written: the key held a newer event for each of their features
 	Retries   int64 // batch attempts repeated after a failure
 	Errors    int64 // failed batch attempts
+	Dropped   int64 // updates not written, nor acknowledged: their owner revoked them (see Revoker)
 }
 
 // ErrClosed is returned by Submit and Flush after Close.
@@ -222,7 +243,7 @@ type Writer struct {
 
 	failures failureLog
 	stats    struct {
-		batches, commands, writes, updates, coalesced, stale, retries, errors atomic.Int64
+		batches, commands, writes, updates, coalesced, stale, retries, errors, dropped atomic.Int64
 	}
 }
 
@@ -283,7 +304,8 @@ func (w *Writer) Submit(ctx context.Context, u Update) error {
 }
 
 // Flush writes every update submitted before it and waits until they are
-// acknowledged, or until ctx is done. While Redis is unreachable it waits.
+// acknowledged, or dropped because their owner revoked them (see
+// Revoker), or until ctx is done. While Redis is unreachable it waits.
 func (w *Writer) Flush(ctx context.Context) error {
 	if err := w.state(); err != nil {
 		return err
@@ -348,6 +370,7 @@ func (w *Writer) Stats() WriterStats {
 		Stale:     w.stats.stale.Load(),
 		Retries:   w.stats.retries.Load(),
 		Errors:    w.stats.errors.Load(),
+		Dropped:   w.stats.dropped.Load(),
 	}
 }
 

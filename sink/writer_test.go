@@ -1035,3 +1035,76 @@ func TestWriterKillsOnlyItsInstance(t *testing.T) {
 		t.Errorf("the other client with the dropped connection's ID %d was ended: %v", old, err)
 	}
 }
+
+// revocable is an Acker whose owner can give its updates up (a Revoker).
+type revocable struct {
+	acks
+	revoked atomic.Bool
+}
+
+func (r *revocable) Revoked() bool { return r.revoked.Load() }
+
+// TestWriterRevoked: the updates of an owner that gave them up while
+// Redis was down are not written when it is back, nor acked, whether they
+// were in a batch that failed or still queued behind it; the others are
+// written.
+func TestWriterRevoked(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		queued bool // the revoked updates come after the failed batch
+	}{
+		{"in a failed batch", false},
+		{"queued", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			w := newWriter(t, e, WriterOptions{BatchSize: 100, Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+			tbl := &Table{Name: "rv", Ordering: config.OrderArrival}
+			var gone revocable
+			var kept acks
+			e.srv.Stop()
+			failing := func() {
+				t.Helper()
+				for deadline := time.Now().Add(10 * time.Second); w.Stats().Errors == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("no failed attempt while Redis is down")
+					}
+				}
+			}
+			if c.queued {
+				submit(t, w, upd(t, tbl, "rv:first", 1, &kept, 0, "f", int64(0)))
+				failing()
+			}
+			const n = 20
+			for i := range n {
+				submit(t, w,
+					upd(t, tbl, Key(tbl.Name, "gone", strconv.Itoa(i)), 1, &gone, int64(i), "f", int64(i)),
+					upd(t, tbl, Key(tbl.Name, "kept", strconv.Itoa(i)), 1, &kept, int64(i), "f", int64(i)))
+			}
+			if !c.queued {
+				failing()
+			}
+			gone.revoked.Store(true)
+			e.srv.Start()
+			flush(t, w)
+			wantKept := n
+			if c.queued {
+				wantKept++
+			}
+			if gone.count() != 0 || kept.count() != wantKept {
+				t.Errorf("acks: %d revoked, %d kept; want 0 and %d", gone.count(), kept.count(), wantKept)
+			}
+			for i := range n {
+				if got := e.value(Key(tbl.Name, "gone", strconv.Itoa(i)), "f"); got != nil {
+					t.Errorf("revoked update %d written: %v", i, got)
+				}
+				if got := e.value(Key(tbl.Name, "kept", strconv.Itoa(i)), "f"); got != int64(i) {
+					t.Errorf("update %d = %v, want %d", i, got, i)
+				}
+			}
+			if st := w.Stats(); st.Dropped != n || st.Updates != int64(wantKept) {
+				t.Errorf("stats %+v: want %d dropped, %d updates", st, n, wantKept)
+			}
+		})
+	}
+}
