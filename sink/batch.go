@@ -19,6 +19,7 @@ type batch struct {
 	flushes   []chan<- struct{}
 	writes    []write
 	index     map[writeKey]int
+	bytes     int64  // the updates' sizes (see byteBound)
 	stale     int    // updates dropped in the batch: earlier ones were newer
 	coalesced int    // updates merged into the write of an earlier update
 	calls     []call // the commands sent for the writes
@@ -83,9 +84,11 @@ func (s *shard) add(b *batch, it item) bool {
 	u := it.u
 	if revoked(&u) {
 		s.w.stats.dropped.Add(1)
+		s.w.queued.release(u.size())
 		return false
 	}
 	b.updates = append(b.updates, u)
+	b.bytes += u.size()
 	if len(u.Fields) > 0 {
 		b.coalesce(u)
 	}
@@ -100,18 +103,22 @@ func revoked(u *Update) bool {
 
 // prune drops b's updates whose owner gave them up, and coalesces b's
 // writes again from the updates left if it dropped any. It returns how
-// many it dropped.
-func (b *batch) prune() int {
+// many it dropped, and their sizes.
+func (b *batch) prune() (int, int64) {
 	kept := b.updates[:0]
+	var size int64
 	for i := range b.updates {
 		if !revoked(&b.updates[i]) {
 			kept = append(kept, b.updates[i])
+		} else {
+			size += b.updates[i].size()
 		}
 	}
 	dropped := len(b.updates) - len(kept)
 	if dropped == 0 {
-		return 0
+		return 0, 0
 	}
+	b.bytes -= size
 	clear(b.updates[len(kept):])
 	b.updates = kept
 	b.resetWrites()
@@ -120,7 +127,7 @@ func (b *batch) prune() int {
 			b.coalesce(u)
 		}
 	}
-	return dropped
+	return dropped, size
 }
 
 // coalesce merges u into b's write of its key. With event-time ordering
@@ -199,6 +206,7 @@ func (b *batch) reset() {
 	b.updates = b.updates[:0]
 	clear(b.flushes)
 	b.flushes = b.flushes[:0]
+	b.bytes = 0
 	b.resetWrites()
 	b.conn, b.sendErr = nil, nil
 }

@@ -54,11 +54,8 @@ func (cw *clusterWriter) send(*batch) {}
 // receive writes b whole (see exec), without the updates revoked since it
 // was collected (see Revoker).
 func (cw *clusterWriter) receive(b *batch) (outcome, error) {
-	if n := b.prune(); n > 0 {
-		cw.w.stats.dropped.Add(int64(n))
-		if len(b.writes) == 0 {
-			return outcome{}, nil
-		}
+	if cw.w.prune(b); len(b.writes) == 0 {
+		return outcome{}, nil
 	}
 	return cw.exec(b)
 }

@@ -33,6 +33,8 @@
 //     backend interface), and Ping.
 //   - writer.go: the Writer API (Submit, Flush, Close, Stats), its
 //     options, the Table and Update it writes, and Acker and Revoker.
+//   - bound.go: the bound on the bytes of the updates a writer holds
+//     (WriterOptions.MaxQueueBytes).
 //   - shard.go: a shard's sender and receiver loops, their hand-over
 //     (the batchWriter interface), retries and the rate-limited log of
 //     failures.

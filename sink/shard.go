@@ -120,7 +120,7 @@ func (s *shard) send() {
 		}
 		s.sendMu.Lock()
 		// A batch may wait here long, while an earlier one is retried.
-		s.prune(b)
+		s.w.prune(b)
 		if len(b.writes) > 0 {
 			s.out.send(b)
 		}
@@ -262,6 +262,7 @@ func (s *shard) finish(b *batch) {
 		}
 	}
 	s.w.stats.updates.Add(int64(len(b.updates)))
+	s.w.queued.release(b.bytes)
 	s.w.stats.stale.Add(int64(b.stale))
 	s.w.stats.coalesced.Add(int64(b.coalesced))
 	for _, f := range b.flushes {
@@ -310,7 +311,7 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 			}
 			w.stats.retries.Add(1)
 		}
-		if s.prune(b); len(b.writes) == 0 {
+		if s.w.prune(b); len(b.writes) == 0 {
 			return true // nothing left to write
 		}
 		var o outcome
@@ -322,13 +323,6 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 		// Broken, or an error reply left later replies unread: either
 		// way the next attempt starts on a new connection.
 		s.out.drop(nil)
-	}
-}
-
-// prune drops b's revoked updates (see Revoker) and counts them.
-func (s *shard) prune(b *batch) {
-	if n := b.prune(); n > 0 {
-		s.w.stats.dropped.Add(int64(n))
 	}
 }
 

@@ -143,6 +143,13 @@ type WriterOptions struct {
 	FlushInterval time.Duration // longest an update waits for its batch to fill; default 5ms
 	Conns         int           // pipelined connections, each owning a share of the keys; default 4
 	QueueSize     int           // updates queued per connection before Submit blocks; default 2*BatchSize
+
+	// MaxQueueBytes bounds the bytes of the updates the writer holds
+	// (their keys and values), from Submit until they are acknowledged
+	// or dropped: Submit blocks while they reach it. An update larger
+	// than the bound is taken alone, when the writer holds nothing else.
+	// Default 64 MiB; negative: no bound but QueueSize.
+	MaxQueueBytes int64
 	Logger        *slog.Logger  // default slog.Default()
 	MinBackoff    time.Duration // first retry delay after a failed batch; default 50ms
 	MaxBackoff    time.Duration // retry delay cap; default 5s
@@ -183,6 +190,9 @@ func (o *WriterOptions) setDefaults() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 2 * o.BatchSize
 	}
+	if o.MaxQueueBytes == 0 {
+		o.MaxQueueBytes = defaultMaxQueueBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -208,6 +218,8 @@ type WriterStats struct {
 	Retries   int64 // batch attempts repeated after a failure
 	Errors    int64 // failed batch attempts
 	Dropped   int64 // updates not written, nor acknowledged: their owner revoked them (see Revoker)
+
+	QueuedBytes int64 // now: bytes of the updates held (see WriterOptions.MaxQueueBytes)
 }
 
 // ErrClosed is returned by Submit and Flush after Close.
@@ -241,6 +253,7 @@ type Writer struct {
 	failOnce sync.Once
 	err      error // set before failed is closed
 
+	queued   byteBound // the bytes of the updates held
 	failures failureLog
 	stats    struct {
 		batches, commands, writes, updates, coalesced, stale, retries, errors, dropped atomic.Int64
@@ -261,6 +274,7 @@ func startWriter(opts WriterOptions, out func(*Writer) batchWriter) *Writer {
 		failed: make(chan struct{}),
 	}
 	w.failures.interval = opts.LogInterval
+	w.queued.max = opts.MaxQueueBytes
 	w.shards = make([]*shard, opts.Conns)
 	for i := range w.shards {
 		w.shards[i] = newShard(w, out(w))
@@ -273,15 +287,19 @@ func startWriter(opts WriterOptions, out func(*Writer) batchWriter) *Writer {
 }
 
 // Submit queues u for writing. It blocks while the queue of u's connection
-// is full (backpressure), until ctx is done. It returns ErrClosed after
-// Close and the writer's fatal error after one. See Update for who owns
-// u.Fields.
+// is full, or the updates held reach MaxQueueBytes (backpressure), until
+// ctx is done. It returns ErrClosed after Close and the writer's fatal
+// error after one. See Update for who owns u.Fields.
 func (w *Writer) Submit(ctx context.Context, u Update) error {
 	if u.Table == nil {
 		return errors.New("sink: update without a table")
 	}
 	if err := w.state(); err != nil {
 		return err
+	}
+	size := u.size()
+	if !w.queued.take(ctx, w.failed, w.ctx.Done(), size) {
+		return w.stopped(ctx)
 	}
 	s := w.shards[keyHash(u.Key)%uint32(len(w.shards))]
 	// The usual case first: room in the queue, without the cost of a
@@ -295,12 +313,29 @@ func (w *Writer) Submit(ctx context.Context, u Update) error {
 	case s.in <- item{u: u}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
 	case <-w.failed:
-		return w.err
 	case <-w.ctx.Done():
-		return ErrClosed
 	}
+	w.queued.release(size)
+	return w.stopped(ctx)
+}
+
+// prune drops b's revoked updates (see Revoker), counts them and gives
+// back their bytes.
+func (w *Writer) prune(b *batch) {
+	if n, size := b.prune(); n > 0 {
+		w.stats.dropped.Add(int64(n))
+		w.queued.release(size)
+	}
+}
+
+// stopped returns why a wait of Submit ended: the writer's fatal error,
+// ErrClosed, or ctx's error.
+func (w *Writer) stopped(ctx context.Context) error {
+	if err := w.state(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Flush writes every update submitted before it and waits until they are
@@ -371,6 +406,8 @@ func (w *Writer) Stats() WriterStats {
 		Retries:   w.stats.retries.Load(),
 		Errors:    w.stats.errors.Load(),
 		Dropped:   w.stats.dropped.Load(),
+
+		QueuedBytes: w.queued.used.Load(),
 	}
 }
 

@@ -1102,9 +1102,114 @@ func TestWriterRevoked(t *testing.T) {
 					t.Errorf("update %d = %v, want %d", i, got, i)
 				}
 			}
-			if st := w.Stats(); st.Dropped != n || st.Updates != int64(wantKept) {
-				t.Errorf("stats %+v: want %d dropped, %d updates", st, n, wantKept)
+			if st := w.Stats(); st.Dropped != n || st.Updates != int64(wantKept) || st.QueuedBytes != 0 {
+				t.Errorf("stats %+v: want %d dropped, %d updates, no bytes held", st, n, wantKept)
 			}
 		})
 	}
+}
+
+// TestWriterQueueBytes: with Redis stopped, Submit blocks once the
+// updates held reach MaxQueueBytes, whatever room the queue has by count,
+// and goes on when Redis is back; the bytes held return to 0 once all is
+// acked; an update larger than the bound is written alone; Close ends a
+// Submit that waits for room.
+func TestWriterQueueBytes(t *testing.T) {
+	e := newEnv(t)
+	const bound = 2000
+	tbl := &Table{Name: "qb", Ordering: config.OrderArrival}
+	big := strings.Repeat("x", 400)
+	update := func(i int, a Acker) Update {
+		return upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, a, int64(i), "f", big)
+	}
+	u0 := update(0, nil)
+	size := u0.size()
+	opts := WriterOptions{BatchSize: 10, QueueSize: 1000, Conns: 1, MaxQueueBytes: bound,
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	fill := func(w *Writer, a Acker) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		for i := 0; ; i++ {
+			err := w.Submit(ctx, update(i, a))
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Submit %d = %v, want it to block until the deadline", i, err)
+			}
+			return i
+		}
+	}
+
+	t.Run("blocks while Redis is down", func(t *testing.T) {
+		w := newWriter(t, e, opts)
+		e.srv.Stop()
+		var a acks
+		n := fill(w, &a)
+		if want := int(bound / size); n != want {
+			t.Errorf("%d updates of %d bytes taken under a bound of %d, want %d", n, size, bound, want)
+		}
+		if got := w.Stats().QueuedBytes; got != int64(n)*size {
+			t.Errorf("QueuedBytes = %d, want %d", got, int64(n)*size)
+		}
+		done := make(chan error, 1)
+		go func() { done <- w.Submit(context.Background(), update(n, &a)) }()
+		select {
+		case err := <-done:
+			t.Fatalf("Submit with the bound reached returned %v while Redis is down", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		e.srv.Start()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Submit still blocked after Redis came back")
+		}
+		flush(t, w)
+		if a.count() != n+1 {
+			t.Errorf("acks = %d, want %d", a.count(), n+1)
+		}
+		if got := w.Stats().QueuedBytes; got != 0 {
+			t.Errorf("QueuedBytes after everything was acked = %d, want 0", got)
+		}
+		if got := e.value(Key(tbl.Name, strconv.Itoa(n)), "f"); got != big {
+			t.Errorf("last update not written: %v", got)
+		}
+	})
+	t.Run("an update larger than the bound", func(t *testing.T) {
+		w := newWriter(t, e, opts)
+		huge := upd(t, tbl, Key(tbl.Name, "huge"), 1, nil, 0, "f", strings.Repeat("y", 3*bound))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := w.Submit(ctx, huge); err != nil {
+			t.Fatalf("Submit of an update larger than the bound = %v", err)
+		}
+		flush(t, w)
+		if got, _ := e.value(Key(tbl.Name, "huge"), "f").(string); len(got) != 3*bound {
+			t.Errorf("huge value of %d bytes, want %d", len(got), 3*bound)
+		}
+	})
+	t.Run("Close ends a waiting Submit", func(t *testing.T) {
+		w := e.store.NewWriter(WriterOptions{BatchSize: 10, QueueSize: 1000, Conns: 1, MaxQueueBytes: bound,
+			MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		e.srv.Stop()
+		defer e.srv.Start()
+		n := fill(w, nil)
+		done := make(chan error, 1)
+		go func() { done <- w.Submit(context.Background(), update(n, nil)) }()
+		time.Sleep(50 * time.Millisecond)
+		w.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("Submit waiting for room, after Close = %v, want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not end a Submit waiting for room")
+		}
+	})
 }
