@@ -122,11 +122,7 @@ func (m timeModel) check(t *testing.T, c redis.Conn, tbl *Table, step string) {
 // after each flush.
 func TestWriterPerFeatureTime(t *testing.T) {
 	e := newEnv(t)
-	c, err := redis.Dial("tcp", e.srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.conn()
 	for _, tc := range []struct {
 		name     string
 		features []string   // Table.Features
@@ -186,16 +182,14 @@ func TestWriterPerFeatureTime(t *testing.T) {
 // judged by its own time.
 func TestWriterEventTimeFormats(t *testing.T) {
 	e := newEnv(t)
-	c, err := redis.Dial("tcp", e.srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.conn()
 	tbl := &Table{Name: "fmt", TimeField: TimeField("m"), Features: []string{"a", "b", "c"}}
 	type update struct {
 		et     int64
 		fields []string // name=value
 	}
+	// plain is what earlier versions wrote: one time for the key.
+	plain := []string{"a=old", "b=old", TimeField("m") + "=15"}
 	for i, tc := range []struct {
 		name    string
 		stored  []string // name=value; the hidden fields too
@@ -205,25 +199,25 @@ func TestWriterEventTimeFormats(t *testing.T) {
 		older   map[string]string
 	}{{
 		name:    "plain time, a feature the key lacks, older",
-		stored:  []string{"a=old", "b=old", tf("m") + "=15"},
+		stored:  plain,
 		updates: []update{{10, []string{"c=late"}}},
 		want:    map[string]string{"a": "old", "b": "old", "c": "late"},
 		time:    "15", older: map[string]string{"c": "10"},
 	}, {
 		name:    "plain time, a feature the key holds, older",
-		stored:  []string{"a=old", "b=old", tf("m") + "=15"},
+		stored:  plain,
 		updates: []update{{10, []string{"a=late"}}},
 		want:    map[string]string{"a": "old", "b": "old"},
 		time:    "15",
 	}, {
 		name:    "plain time, newer without every feature",
-		stored:  []string{"a=old", "b=old", tf("m") + "=15"},
+		stored:  plain,
 		updates: []update{{20, []string{"a=new"}}, {17, []string{"b=b17"}}, {16, []string{"c=c16"}}},
 		want:    map[string]string{"a": "new", "b": "b17", "c": "c16"},
 		time:    "20", older: map[string]string{"b": "17", "c": "16"},
 	}, {
 		name:    "plain time, equal time",
-		stored:  []string{"a=old", "b=old", tf("m") + "=15"},
+		stored:  plain,
 		updates: []update{{15, []string{"b=equal"}}},
 		want:    map[string]string{"a": "old", "b": "equal"},
 		time:    "15",
@@ -241,7 +235,7 @@ func TestWriterEventTimeFormats(t *testing.T) {
 		time:    "10", older: map[string]string{"b": ""},
 	}, {
 		name:    "every feature newer: the older times go",
-		stored:  []string{"a=x", "b=y", tf("m") + "=15", OlderTimesField("m") + `=["15",{"b":"3"}]`},
+		stored:  []string{"a=x", "b=y", TimeField("m") + "=15", OlderTimesField("m") + `=["15",{"b":"3"}]`},
 		updates: []update{{16, []string{"a=new", "b=new"}}},
 		want:    map[string]string{"a": "new", "b": "new"},
 		time:    "16",
@@ -272,9 +266,6 @@ func TestWriterEventTimeFormats(t *testing.T) {
 		})
 	}
 }
-
-// tf is TimeField, short for the tables of tests.
-func tf(m string) string { return TimeField(m) }
 
 // TestWriterTwoSources: a materialization fed by two sources whose
 // event times differ keeps the features of both, each from its newest

@@ -822,6 +822,31 @@ func TestWriterMixedOrdering(t *testing.T) {
 	}
 }
 
+// writeAgain writes 2 into field f of key after cause made the writer's
+// connection fail, and checks that it was written after an error.
+func writeAgain(t *testing.T, e *env, w *Writer, tbl *Table, key, cause string) {
+	t.Helper()
+	submit(t, w, upd(t, tbl, key, 2, nil, 0, "f", int64(2)))
+	flush(t, w)
+	if got := e.value(key, "f"); got != int64(2) {
+		t.Errorf("%s = %v, want 2", key, got)
+	}
+	if st := w.Stats(); st.Errors == 0 {
+		t.Fatalf("stats %+v: %s caused no error", st, cause)
+	}
+}
+
+// conn returns a connection to the server, closed at the end of the test.
+func (e *env) conn() redis.Conn {
+	e.t.Helper()
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestWriterKillsDroppedConn checks that after a read error the writer
 // ends the dropped connection (CLIENT KILL ID) before it writes the
 // batches again on a new one: Redis could otherwise still run commands of
@@ -837,14 +862,7 @@ func TestWriterKillsDroppedConn(t *testing.T) {
 	flush(t, w)
 	// Every command waits 1s: the write's reply times out.
 	e.do("CLIENT", "PAUSE", 1000, "ALL")
-	submit(t, w, upd(t, tbl, "kd:1", 2, nil, 0, "f", int64(2)))
-	flush(t, w)
-	if got := e.value("kd:1", "f"); got != int64(2) {
-		t.Errorf("kd:1 = %v, want 2", got)
-	}
-	if st := w.Stats(); st.Errors == 0 {
-		t.Fatalf("stats %+v: the pause caused no read error", st)
-	}
+	writeAgain(t, e, w, tbl, "kd:1", "the pause")
 	if n := e.calls("client|kill"); n == 0 {
 		t.Error("the dropped connection was not killed (no CLIENT KILL)")
 	}
@@ -1023,14 +1041,7 @@ func TestWriterKillsOnlyItsInstance(t *testing.T) {
 	defer other.Close()
 
 	// The writer's connection is gone: it drops it and writes on a new one.
-	submit(t, w, upd(t, tbl, "ki:1", 2, nil, 0, "f", int64(2)))
-	flush(t, w)
-	if got := e.value("ki:1", "f"); got != int64(2) {
-		t.Errorf("ki:1 = %v, want 2", got)
-	}
-	if st := w.Stats(); st.Errors == 0 {
-		t.Fatalf("stats %+v: the restart caused no error", st)
-	}
+	writeAgain(t, e, w, tbl, "ki:1", "the restart")
 	if _, err := other.Do("PING"); err != nil {
 		t.Errorf("the other client with the dropped connection's ID %d was ended: %v", old, err)
 	}
