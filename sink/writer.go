@@ -143,6 +143,10 @@ type WriterOptions struct {
 	FlushInterval time.Duration // longest an update waits for its batch to fill; default 5ms
 	Conns         int           // pipelined connections, each owning a share of the keys; default 4
 	QueueSize     int           // updates queued per connection before Submit blocks; default 2*BatchSize
+	Logger        *slog.Logger  // default slog.Default()
+	MinBackoff    time.Duration // first retry delay after a failed batch; default 50ms
+	MaxBackoff    time.Duration // retry delay cap; default 5s
+	LogInterval   time.Duration // while writes keep failing, one log line per interval; default 10s
 
 	// MaxQueueBytes bounds the bytes of the updates the writer holds
 	// (their keys and values), from Submit until they are acknowledged
@@ -150,10 +154,6 @@ type WriterOptions struct {
 	// than the bound is taken alone, when the writer holds nothing else.
 	// Default 64 MiB; negative: no bound but QueueSize.
 	MaxQueueBytes int64
-	Logger        *slog.Logger  // default slog.Default()
-	MinBackoff    time.Duration // first retry delay after a failed batch; default 50ms
-	MaxBackoff    time.Duration // retry delay cap; default 5s
-	LogInterval   time.Duration // while writes keep failing, one log line per interval; default 10s
 
 	// SendWhenIdle sends a batch as soon as nothing is queued and no
 	// other batch of its connection is in flight, instead of waiting for
