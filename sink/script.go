@@ -459,6 +459,9 @@ func (ta *tableArgs) coverage(wr *write) byte {
 	return '0'
 }
 
+// oneCoverage holds the coverage arguments of a call of one key, boxed.
+var oneCoverage = map[byte]any{'1': "1", '0': "0", '-': "-"}
+
 // appendScript appends the arguments of the EVALSHA that calls
 // setIfNewerScript for ws, all of one table: the script's hash, the
 // keys, then ARGV as the script reads it.
@@ -472,13 +475,20 @@ func (cb *cmdBuilder) appendScript(args []any, ws []write) []any {
 	for i := range ws {
 		cb.coverage = append(cb.coverage, ta.coverage(&ws[i]))
 	}
-	// Send copies the coverage into the connection's buffer. The
-	// table's features are needed for coverage '0' only.
+	// The table's features are needed for coverage '0' only.
 	features := ta.features
 	if bytes.IndexByte(cb.coverage, '0') < 0 {
 		features = nil
 	}
-	args = append(args, ta.timeField, ta.olderField, ta.ttl, cb.coverage, len(features))
+	// Send copies the coverage into the connection's buffer. A call of
+	// one key (all of them, in a cluster) takes a coverage boxed once.
+	var cov any
+	if len(cb.coverage) == 1 {
+		cov = oneCoverage[cb.coverage[0]]
+	} else {
+		cov = cb.coverage
+	}
+	args = append(args, ta.timeField, ta.olderField, ta.ttl, cov, len(features))
 	args = append(args, features...)
 	for i := range ws {
 		wr := &ws[i]
