@@ -42,7 +42,7 @@ func newSource(src *plan.Source, tables map[*plan.Materialization]*sink.Table) *
 		m := t.Materialization
 		tbl := tables[m]
 		if tbl == nil {
-			tbl = sink.NewTable(m.Config.Name, m.Config.Sink)
+			tbl = sink.NewTable(m.Config.Name, m.Config.Sink, m.Config.Features...)
 			tables[m] = tbl
 		}
 		s.targets = append(s.targets, &target{Target: t, name: m.Config.Name, table: tbl})

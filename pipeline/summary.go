@@ -17,10 +17,14 @@ var ErrInterrupted = errors.New("interrupted")
 type Summary struct {
 	Materializations []string `json:"materializations"`
 	Stats
-	KeysWritten     int64   `json:"keys_written"`
-	StaleSkipped    int64   `json:"stale_updates_skipped"`
-	RedisBatches    int64   `json:"redis_batches"`
-	RedisRetries    int64   `json:"redis_retries"`
+	KeysWritten  int64 `json:"keys_written"`
+	StaleSkipped int64 `json:"stale_updates_skipped"`
+	RedisBatches int64 `json:"redis_batches"`
+	RedisRetries int64 `json:"redis_retries"`
+	// UpdatesDropped are updates of partitions given up unwritten (their
+	// flush at a revocation failed): their records are read again by the
+	// partitions' next owners.
+	UpdatesDropped  int64   `json:"updates_dropped"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	RecordsPerSec   float64 `json:"records_per_second"`
 	// Freshness is the time from a record's Kafka timestamp to Redis
@@ -48,6 +52,7 @@ func (p *Pipeline) Summary(elapsed time.Duration, err error) Summary {
 	if w := p.opts.Writer; w != nil && !p.dryRun {
 		ws := w.Stats()
 		s.KeysWritten, s.StaleSkipped, s.RedisBatches, s.RedisRetries = ws.Writes, ws.Stale, ws.Batches, ws.Retries
+		s.UpdatesDropped = ws.Dropped
 	}
 	if elapsed > 0 {
 		s.RecordsPerSec = float64(s.Read) / elapsed.Seconds()

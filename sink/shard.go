@@ -50,7 +50,7 @@ type batchWriter interface {
 	send(b *batch)
 	// receive completes the write of b that send started. One server:
 	// it reads the replies. A cluster: it writes b whole, one pipeline
-	// per master.
+	// per master, without the updates revoked since (see Revoker).
 	receive(b *batch) (outcome, error)
 	// exec writes b whole and reads every reply, on a connection on
 	// which nothing else is in flight; sendMu is held.
@@ -119,6 +119,8 @@ func (s *shard) send() {
 			return
 		}
 		s.sendMu.Lock()
+		// A batch may wait here long, while an earlier one is retried.
+		s.w.prune(b)
 		if len(b.writes) > 0 {
 			s.out.send(b)
 		}
@@ -205,7 +207,9 @@ func (s *shard) complete(b *batch) bool {
 	}
 	o, err := s.out.receive(b)
 	if err == nil {
-		s.written(b, o)
+		if len(b.writes) > 0 { // a cluster's receive may prune them all
+			s.written(b, o)
+		}
 		s.finish(b)
 		return true
 	}
@@ -258,7 +262,9 @@ func (s *shard) finish(b *batch) {
 		}
 	}
 	s.w.stats.updates.Add(int64(len(b.updates)))
+	s.w.queued.release(b.bytes)
 	s.w.stats.stale.Add(int64(b.stale))
+	s.w.stats.coalesced.Add(int64(b.coalesced))
 	for _, f := range b.flushes {
 		f <- struct{}{}
 	}
@@ -289,6 +295,10 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 				wait = reloaded
 				reloaded = true
 			}
+			if isScriptError(err) {
+				w.fail(fmt.Errorf("sink: write to redis: the event-time script failed, which retrying would repeat: %w", err))
+				return false
+			}
 			if isFatal(err) {
 				w.fail(fmt.Errorf("sink: write to redis: %w", err))
 				return false
@@ -300,6 +310,9 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 				}
 			}
 			w.stats.retries.Add(1)
+		}
+		if s.w.prune(b); len(b.writes) == 0 {
+			return true // nothing left to write
 		}
 		var o outcome
 		o, err = s.out.exec(b)

@@ -1,12 +1,17 @@
 package sink
 
-import "github.com/feathrgo/feathr/config"
+import (
+	"slices"
+
+	"github.com/feathrgo/feathr/config"
+)
 
 // NewTable returns the table a materialization writes, as its Redis sink
 // in the file describes it: the hidden event-time field is the
-// materialization's (see HiddenTimeField).
-func NewTable(materialization string, s config.RedisSink) *Table {
-	return &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization)}
+// materialization's (see HiddenTimeField), and features are its features (see
+// Table.Features).
+func NewTable(materialization string, s config.RedisSink, features ...string) *Table {
+	return &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization), Features: slices.Clone(features)}
 }
 
 // WriterOptionsFor returns the options of one writer for materializations
