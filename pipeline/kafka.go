@@ -68,11 +68,10 @@ func saramaConfig(src *config.Source, start config.Start, commitInterval time.Du
 // partitionBufferBytes bounds what sarama buffers per partition between
 // a fetch and the partition's goroutine: its channel holds this many
 // bytes' worth of the largest records a source accepts, and at least
-// minChannelBuffer messages, so that a fetch response of small records
-// (256 KiB) goes into the channel while the next fetch is made.
+// minChannelBuffer messages, which small records need to flow.
 const (
-	partitionBufferBytes = 32 << 20
-	minChannelBuffer     = 256
+	partitionBufferBytes = 16 << 20
+	minChannelBuffer     = 64
 )
 
 // channelBuffer sizes sarama's per-partition channel of messages (shared
@@ -80,7 +79,7 @@ const (
 // time for Redis backpressure before sarama pauses a partition's fetches,
 // but bounded by bytes: with records of up to maxRecord bytes, about
 // partitionBufferBytes wait per partition (100 KB records and Redis down
-// would otherwise hold 4096 of them, 400 MB, per partition; now 25 MB).
+// would otherwise hold 4096 of them, 400 MB, per partition; now 16 MB).
 func channelBuffer(maxRecord int) int {
 	if maxRecord <= 0 {
 		maxRecord = config.DefaultMaxRecord

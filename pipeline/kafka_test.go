@@ -128,7 +128,7 @@ func TestConnectHint(t *testing.T) {
 
 func TestChannelBuffer(t *testing.T) {
 	for _, tt := range []struct{ maxRecord, want int }{
-		{0, 256}, {1 << 20, 256}, {100 << 10, 327}, {4 << 10, 4096}, {100, 4096}, {64 << 20, 256},
+		{0, 64}, {1 << 20, 64}, {100 << 10, 163}, {4 << 10, 4096}, {100, 4096}, {64 << 20, 64},
 	} {
 		if got := channelBuffer(tt.maxRecord); got != tt.want {
 			t.Errorf("channelBuffer(%d) = %d, want %d", tt.maxRecord, got, tt.want)

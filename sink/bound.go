@@ -7,7 +7,7 @@ import (
 )
 
 // defaultMaxQueueBytes is WriterOptions.MaxQueueBytes' default.
-const defaultMaxQueueBytes = 64 << 20
+const defaultMaxQueueBytes = 16 << 20
 
 // byteBound bounds the bytes of the updates a writer holds, from Submit
 // until they are acknowledged or dropped. Taking room is one atomic

@@ -152,7 +152,7 @@ type WriterOptions struct {
 	// (their keys and values), from Submit until they are acknowledged
 	// or dropped: Submit blocks while they reach it. An update larger
 	// than the bound is taken alone, when the writer holds nothing else.
-	// Default 64 MiB; negative: no bound but QueueSize.
+	// Default 16 MiB; negative: no bound but QueueSize.
 	MaxQueueBytes int64
 
 	// SendWhenIdle sends a batch as soon as nothing is queued and no
