@@ -47,9 +47,9 @@ func OlderTimesField(materialization string) string {
 // features older than it are listed, with their times, in the
 // OlderTimesField of the same materialization (see setIfNewerScript).
 type Table struct {
-	Name      string          // Redis keys are Name + ":" + entity key
-	TTL       time.Duration   // 0: keys do not expire; else PEXPIRE on each write
-	Ordering  config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
+	Name            string          // Redis keys are Name + ":" + entity key
+	TTL             time.Duration   // 0: keys do not expire; else PEXPIRE on each write
+	Ordering        config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
 	HiddenTimeField string          // EventTime: the hidden event-time field; empty: HiddenTimeField("")
 
 	// Features lists every feature the table's updates may carry: the
