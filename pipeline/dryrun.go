@@ -85,7 +85,7 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 			if err != nil {
 				return fmt.Errorf("source %s: consuming %s/%d: %w", src.Config.Name, tp.topic, tp.partition, err)
 			}
-			pt := p.newPartition(src, nil, noMarks{}, tp.topic, tp.partition, pc.HighWaterMarkOffset)
+			pt := p.newPartition(src, client, nil, noMarks{}, tp.topic, tp.partition, pc.HighWaterMarkOffset)
 			pt.writer = &rowWriter{printer: out, src: src, topic: tp.topic, partition: tp.partition}
 			hwm := pc.HighWaterMarkOffset()
 			if n, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest); err == nil {

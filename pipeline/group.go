@@ -224,7 +224,7 @@ func revokeFlushTimeout(shutdown, rebalance time.Duration) time.Duration {
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	h.src.observeGeneration(sess)
 	defer h.src.observeGeneration(sess)
-	pt := h.p.newPartition(h.src, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
+	pt := h.p.newPartition(h.src, h.client, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
 	h.mu.Lock()
 	h.session = append(h.session, pt)
 	h.mu.Unlock()

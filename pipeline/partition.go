@@ -44,42 +44,17 @@ type partition struct {
 	dl      *deadLetter   // nil unless a materialization dead-letters
 	updates []sink.Update // reused from one record to the next
 	// lastMessage is when the partition's last message was handled, or
-	// its consumption started: for until-caught-up (see checkIdle).
-	lastMessage time.Time
-}
-
-// idleCaughtUp is how long a partition must get no message before
-// checkIdle counts it caught up below its target.
-const idleCaughtUp = time.Second
-
-// idleTicker returns the ticker of checkIdle: every quarter second with
-// until-caught-up, else never.
-func (pt *partition) idleTicker() *time.Ticker {
-	if !pt.p.opts.UntilCaughtUp {
-		return time.NewTicker(24 * time.Hour)
-	}
-	return time.NewTicker(idleCaughtUp / 4)
-}
-
-// checkIdle counts the partition caught up when every record it consumed
-// is written and no message came for idleCaughtUp although its target
-// was not reached: the offsets left below the target hold no record a
-// consumer receives (transaction markers, records of aborted
-// transactions, offsets compaction removed), so the target would
-// otherwise never be reached. A partition whose fetches stall for that
-// long at the end of the log (a broker down) also counts as caught up;
-// what it did not read stays uncommitted.
-func (pt *partition) checkIdle() {
-	if time.Since(pt.lastMessage) >= idleCaughtUp {
-		pt.doneIfDrained()
-	}
+	// its consumption started; lastProbe when checkIdle last asked the
+	// broker; client asks it (until-caught-up, see checkIdle).
+	lastMessage, lastProbe time.Time
+	client                 sarama.Client
 }
 
 // newPartition returns the consumer of one partition of src, whose
 // tracker marks offsets through marks and reads the high watermark from
 // hwm.
-func (p *Pipeline) newPartition(src *source, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
-	pt := &partition{p: p, src: src, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer, lastMessage: time.Now()}
+func (p *Pipeline) newPartition(src *source, client sarama.Client, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
+	pt := &partition{p: p, src: src, client: client, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer, lastMessage: time.Now()}
 	var fresh func(time.Duration)
 	if !p.dryRun {
 		fresh = p.fresh.Observe

@@ -136,13 +136,26 @@ func (t *tracker) advance() bool {
 	return true
 }
 
-// doneIfDrained calls the target's done, if it has one not called yet,
-// when no consumed record is waiting for its writes, whether or not the
-// target was reached: see partition.checkIdle.
-func (t *tracker) doneIfDrained() {
+// short reports, while the target's done is not called yet and no
+// consumed record waits for its writes, the offsets between the next one
+// to consume and the target: what the partition must still read, unless
+// no record a consumer receives is left there (see partition.checkIdle).
+func (t *tracker) short() (from, target int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.onDone == nil || t.target < 0 || len(t.pending) > 0 || t.marked < 0 || t.marked >= t.target {
+		return 0, 0, false
+	}
+	return t.marked, t.target, true
+}
+
+// doneIfAt calls the target's done, if it is not called yet, when the next
+// offset to consume is still from and no consumed record waits for its
+// writes: the offsets from there to the target hold no record to read.
+func (t *tracker) doneIfAt(from int64) {
 	t.mu.Lock()
 	done := t.onDone
-	if done == nil || t.target < 0 || len(t.pending) > 0 {
+	if done == nil || t.marked != from || len(t.pending) > 0 {
 		t.mu.Unlock()
 		return
 	}
