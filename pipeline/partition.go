@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -48,6 +50,66 @@ type partition struct {
 	// broker; client asks it (until-caught-up, see checkIdle).
 	lastMessage, lastProbe time.Time
 	client                 sarama.Client
+
+	// What pace needs: the channel the messages come on, and the claim
+	// or partition consumer that can stop fetching them (nil: never).
+	msgs   <-chan *sarama.ConsumerMessage
+	fetch  pauser
+	avg    float64       // running average of a message's bytes (handle's)
+	avgNow atomic.Uint64 // avg's bits, for pace
+	paused bool          // pace's
+}
+
+// pauser stops and resumes the fetches of one partition: sarama's
+// partition consumer, which its consumer group claims embed.
+type pauser interface {
+	Pause()
+	Resume()
+}
+
+// partitionBufferBytes bounds, about, the bytes of the messages sarama
+// holds for one partition: its channel holds 4096 messages, which with
+// 100 KB records and Redis down would be 400 MB per partition.
+const partitionBufferBytes = 8 << 20
+
+// measure keeps the running average of the partition's message sizes,
+// for pace.
+func (pt *partition) measure(msg *sarama.ConsumerMessage) {
+	size := float64(len(msg.Value) + len(msg.Key))
+	if pt.avg == 0 {
+		pt.avg = size
+	}
+	pt.avg += (size - pt.avg) / 64
+	pt.avgNow.Store(math.Float64bits(pt.avg))
+}
+
+// pace pauses the partition's fetches while the messages waiting in its
+// channel hold more than partitionBufferBytes (by the running average of
+// a message's size), and resumes them below half of it. It runs often
+// (every 100 ms), from one goroutine, while the partition may be blocked
+// (Redis down): what lands meanwhile, and a fetch already in flight, are
+// over the bound.
+func (pt *partition) pace() {
+	if pt.fetch == nil {
+		return
+	}
+	waiting := float64(len(pt.msgs)) * math.Float64frombits(pt.avgNow.Load())
+	switch {
+	case !pt.paused && waiting > partitionBufferBytes:
+		pt.fetch.Pause()
+		pt.paused = true
+	case pt.paused && waiting < partitionBufferBytes/2:
+		pt.fetch.Resume()
+		pt.paused = false
+	}
+}
+
+// source sets where the partition's messages come from: msgs, and the
+// claim or partition consumer src, which pace pauses when it implements
+// pauser.
+func (pt *partition) source(msgs <-chan *sarama.ConsumerMessage, src any) {
+	pt.msgs = msgs
+	pt.fetch, _ = src.(pauser)
 }
 
 // newPartition returns the consumer of one partition of src, whose
@@ -81,6 +143,7 @@ func (pt *partition) acker(table *sink.Table) sink.Acker {
 // partition goes on: it does not after a bad record under on_error: stop,
 // or when the run is ending.
 func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	pt.measure(msg)
 	p := pt.p
 	p.read.Add(1)
 	pt.src.read.Add(1)
