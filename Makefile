@@ -5,7 +5,7 @@ BIN       := bin/feathr
 CACHE     ?= $(CURDIR)/.cache
 export FEATHR_CACHE := $(CACHE)
 KAFKA_PORT ?= 9192
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 30000x
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X github.com/feathrgo/feathr/cmd.version=$(VERSION)
 

@@ -71,7 +71,7 @@ func aggTable(f *config.File, table string, features []string) (*sink.Table, err
 		if !named {
 			continue
 		}
-		t, err := sink.NewTable(m.Name, m.Sink, aggs...)
+		t, err := sink.NewTable(m.Name, m.Sink, nil, aggs...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: materialization %s: %w", f.Path, m.Name, err)
 		}

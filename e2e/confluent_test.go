@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/feathrgo/feathr/internal/testenv"
@@ -15,9 +16,10 @@ import (
 
 // registry is a Confluent schema registry speaking the part of its REST
 // API that readers use: GET /schemas/ids/{id}. It counts the requests for
-// each path.
+// each path, and while down it answers 503 to all of them.
 type registry struct {
 	schemas map[int]string
+	down    atomic.Bool // answer every request with 503, as in an outage
 
 	mu   sync.Mutex
 	hits map[string]int
@@ -38,6 +40,11 @@ func (reg *registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reg.hits[r.Method+" "+r.URL.Path]++
 	reg.mu.Unlock()
 	w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	if reg.down.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"error_code":50301,"message":"Service Unavailable"}`)
+		return
+	}
 	id, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/schemas/ids/"))
 	if r.Method != http.MethodGet || !strings.HasPrefix(r.URL.Path, "/schemas/ids/") || err != nil {
 		w.WriteHeader(http.StatusNotFound)

@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,20 +16,6 @@ import (
 
 	"github.com/feathrgo/feathr/internal/testenv"
 )
-
-// Faults of feathr's own processes: one killed with SIGKILL while it
-// writes, one member of a group killed; and the helpers every fault test
-// uses. The faults of the servers are in serverfaults_test.go.
-
-// events returns the events with ids from..to-1 as messages to the
-// partitions of topic in turn.
-func events(topic string, partitions, from, to int) []*sarama.ProducerMessage {
-	var msgs []*sarama.ProducerMessage
-	for i := from; i < to; i++ {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % partitions), Value: sarama.ByteEncoder(goodEvent(i))})
-	}
-	return msgs
-}
 
 // redisDo runs one command on addr; the error is the connection's or the
 // command's.
@@ -72,36 +62,77 @@ func committedSum(t *testing.T, brokers, group, topic string, partitions int) in
 	return sum
 }
 
-// checkIDs fails the test unless Redis holds the events table's keys of
-// every id in from..to-1.
-func checkIDs(t *testing.T, addr string, from, to int) {
-	t.Helper()
-	var missing []int
-	for i := from; i < to; i++ {
-		n, err := redis.Int(redisDo(addr, "EXISTS", eventsTable+":"+strconv.Itoa(i)))
-		if err != nil {
-			t.Fatal(err)
+// TestFaultRedisDown stops Redis for 20 s while events of hot keys
+// arrive: the run keeps retrying, commits nothing that it did not write
+// while Redis is down, and once Redis is back (empty: it keeps no data)
+// every key holds the value of its newest event of the outage, no value
+// having gone back to an older event at any time.
+func TestFaultRedisDown(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t)
+	rs := testenv.StartRedis(t)
+	topic := testenv.TopicName(t)
+	const partitions = 2
+	testenv.CreateTopic(t, brokers, topic, partitions)
+	group := "feathr-e2e-" + topic
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, rs.Addr(), hotOptions{}))
+	h := newHotKeys(topic, partitions, 20)
+	h.watch(t, rs.Addr())
+	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
+	p.waitAssigned(t, 30*time.Second)
+
+	h.produce(t, brokers, 200)
+	h.waitNewest(t, 30*time.Second, "the first 200 events are not in Redis")
+	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
+
+	rs.Stop()
+	h.lost() // the server keeps no data: only the events from now on are expected
+	down := time.Now()
+	h.produce(t, brokers, 200)
+	for time.Since(down) < 20*time.Second {
+		time.Sleep(2 * time.Second)
+		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
+			t.Fatalf("Redis is down, yet the group committed %d offsets, want the 200 written before", got)
 		}
-		if n != 1 {
-			missing = append(missing, i)
+		select {
+		case <-p.done:
+			t.Fatalf("materialize exited while Redis was down:\n%s", p.stderrText())
+		default:
 		}
 	}
-	if len(missing) > 0 {
-		t.Errorf("%d events of %d..%d are not in Redis, the first: %v", len(missing), from, to-1, missing[:min(len(missing), 10)])
+	rs.Start()
+	h.waitNewest(t, time.Minute, "the events of the outage are not in Redis after it")
+	outage := time.Since(down)
+	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
+
+	p.signal(t, syscall.SIGTERM)
+	r := p.wait(t, time.Minute)
+	s := checkSummary(t, r, wantSummary{read: 400, written: 400, stopped: "signal"})
+	t.Logf("20 s outage: %d retries, %d log lines about writes", s.RedisRetries, logLines(r.stderr, "redis write"))
+	if s.RedisRetries == 0 || s.RedisRetries > maxRetries(outage) {
+		t.Errorf("%d Redis retries in a %v outage; want some, at most %d (the backoff's bound)", s.RedisRetries, outage, maxRetries(outage))
 	}
+	if n := logLines(r.stderr, "redis write"); n == 0 || n > 8 {
+		t.Errorf("%d log lines about failed Redis writes in a 20 s outage, want 1 to 8:\n%s", n, r.stderr)
+	}
+	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
+	h.check(t)
 }
 
-// TestFaultKill9 kills materialize with SIGKILL while it writes, then runs
-// it again: every event ends in Redis (at least once).
+// TestFaultKill9 kills materialize with SIGKILL while it writes events
+// of hot keys, then runs it again: every key ends with the value of its
+// newest event (at least once), none having gone back meanwhile.
 func TestFaultKill9(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	redisAddr := testenv.Redis(t)
 	topic := testenv.TopicName(t)
-	const partitions, n = 3, 3000
+	const partitions, n, keys = 3, 3000, 30
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
+	h := newHotKeys(topic, partitions, keys)
+	h.watch(t, redisAddr)
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	p.waitAssigned(t, 30*time.Second)
 
@@ -116,7 +147,7 @@ func TestFaultKill9(t *testing.T) {
 	produced := make(chan error, 1)
 	go func() { // events keep arriving, before and after the kill
 		for i := 0; i < n; i += 300 {
-			if err := producer.SendMessages(events(topic, partitions, i, i+300)); err != nil {
+			if err := h.send(producer, 300); err != nil {
 				produced <- err
 				return
 			}
@@ -124,7 +155,7 @@ func TestFaultKill9(t *testing.T) {
 		}
 		produced <- nil
 	}()
-	waitFor(t, 30*time.Second, "nothing written", func() bool { return dbSize(redisAddr) >= 300 })
+	waitFor(t, 30*time.Second, "nothing written", func() bool { return dbSize(redisAddr) == keys })
 	p.signal(t, syscall.SIGKILL)
 	<-p.done
 	if err := <-produced; err != nil {
@@ -136,10 +167,10 @@ func TestFaultKill9(t *testing.T) {
 	if r.code != 0 || s.Stopped != "caught-up" || s.Errors != 0 {
 		t.Fatalf("restart: %s", r)
 	}
-	if got := dbSize(redisAddr); got != n {
-		t.Errorf("Redis holds %d keys after the kill and a restart, want %d", got, n)
+	if got := dbSize(redisAddr); got != keys {
+		t.Errorf("Redis holds %d keys after the kill and a restart, want %d", got, keys)
 	}
-	checkIDs(t, redisAddr, 0, n)
+	h.check(t)
 	// The producer may have written a message twice on a retry.
 	var total int64
 	for _, o := range highWatermarks(t, brokers, topic, partitions) {
@@ -150,7 +181,8 @@ func TestFaultKill9(t *testing.T) {
 
 // TestFaultGroupMemberKilled runs two materialize processes in one
 // consumer group and kills one with SIGKILL: the other takes over its
-// partitions after the session timeout, and nothing is lost.
+// partitions after the session timeout, and every hot key ends with the
+// value of its newest event, none having gone back meanwhile.
 func TestFaultGroupMemberKilled(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
@@ -159,7 +191,9 @@ func TestFaultGroupMemberKilled(t *testing.T) {
 	const partitions = 4
 	testenv.CreateTopic(t, brokers, topic, partitions)
 	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
+	h := newHotKeys(topic, partitions, 16)
+	h.watch(t, redisAddr)
 	a := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	a.waitAssigned(t, 30*time.Second)
 	b := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
@@ -169,21 +203,105 @@ func TestFaultGroupMemberKilled(t *testing.T) {
 		return strings.Count(a.stderrText(), "partitions assigned") >= 2
 	})
 
-	produceMessages(t, brokers, events(topic, partitions, 0, 400))
-	waitFor(t, 30*time.Second, "the first 400 events are not in Redis", func() bool { return dbSize(redisAddr) == 400 })
+	h.produce(t, brokers, 400)
+	h.waitNewest(t, 30*time.Second, "the first 400 events are not in Redis")
 	assignedB := strings.Count(b.stderrText(), "partitions assigned")
 	a.signal(t, syscall.SIGKILL)
 	<-a.done
-	produceMessages(t, brokers, events(topic, partitions, 400, 800))
-	waitFor(t, time.Minute, "the survivor did not take over", func() bool { return dbSize(redisAddr) == 800 })
+	h.produce(t, brokers, 400)
+	h.waitNewest(t, time.Minute, "the survivor did not take over")
 	if strings.Count(b.stderrText(), "partitions assigned") <= assignedB {
 		t.Errorf("the survivor was not assigned partitions again after the kill:\n%s", b.stderrText())
 	}
-	checkIDs(t, redisAddr, 0, 800)
 	b.signal(t, syscall.SIGTERM)
 	r := b.wait(t, time.Minute)
 	if s := parseSummary(t, r); r.code != 0 || s.Errors != 0 || s.Stopped != "signal" {
 		t.Errorf("survivor: %s", r)
 	}
 	checkCommittedAtEnd(t, brokers, group, topic, partitions, 800)
+	h.check(t)
+}
+
+// TestFaultBrokerRestart restarts a private Kafka broker (scripts/kafka.sh
+// on a free port, storage kept) while materialize runs: it reconnects and
+// goes on, and every hot key ends with the value of its newest event.
+func TestFaultBrokerRestart(t *testing.T) {
+	t.Parallel()
+	testenv.Kafka(t) // the suite runs only where a broker can run
+	port := freePortPair(t)
+	kafka := func(cmd string) {
+		t.Helper()
+		c := exec.Command("../scripts/kafka.sh", cmd)
+		c.Env = append(os.Environ(), "FEATHR_KAFKA_PORT="+strconv.Itoa(port))
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("kafka.sh %s: %v\n%s", cmd, err, out)
+		}
+	}
+	kafka("start")
+	t.Cleanup(func() {
+		kafka("stop")
+		// kafka.sh keeps a run directory per port under its cache.
+		cache := os.Getenv("FEATHR_CACHE")
+		if cache == "" {
+			cache = "../.cache"
+		}
+		os.RemoveAll(filepath.Join(cache, "kafka-run", strconv.Itoa(port)))
+	})
+	brokers := "127.0.0.1:" + strconv.Itoa(port)
+	redisAddr := testenv.Redis(t)
+	topic := testenv.TopicName(t)
+	const partitions = 2
+	testenv.CreateTopic(t, brokers, topic, partitions)
+	group := "feathr-e2e-" + topic
+	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
+	h := newHotKeys(topic, partitions, 10)
+	h.watch(t, redisAddr)
+	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "4m")
+	p.waitAssigned(t, 30*time.Second)
+
+	h.produce(t, brokers, 100)
+	h.waitNewest(t, 30*time.Second, "the first 100 events are not in Redis")
+	restart := time.Now()
+	kafka("restart")
+	h.produce(t, brokers, 100)
+	h.waitNewest(t, 2*time.Minute, "the events after the broker restart are not in Redis")
+	outage := time.Since(restart)
+
+	p.signal(t, syscall.SIGTERM)
+	r := p.wait(t, time.Minute)
+	s := parseSummary(t, r)
+	if r.code != 0 || s.Errors != 0 || s.Stopped != "signal" || s.Read < 200 {
+		t.Errorf("materialize: %s", r)
+	}
+	// sarama reports an error per partition and retry while the broker is
+	// down; they are logged 5 per 10 s, plus a line counting the rest.
+	periods := int(outage/(10*time.Second)) + 1
+	n := logLines(r.stderr, "msg=kafka ")
+	if n > 6*periods {
+		t.Errorf("%d lines of Kafka errors in a %v outage, want at most %d:\n%s", n, outage, 6*periods, r.stderr)
+	}
+	t.Logf("%v outage: %d lines of Kafka errors", outage, n)
+	checkCommittedAtEnd(t, brokers, group, topic, partitions, 200)
+	h.check(t)
+}
+
+// freePortPair returns a loopback port p such that p and p+1 (the
+// broker's controller port) were free a moment ago.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no two free adjacent ports")
+	return 0
 }

@@ -222,6 +222,15 @@ func produceMessages(t *testing.T, brokers string, msgs []*sarama.ProducerMessag
 	cfg := testenv.SaramaConfig()
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	// A record over sarama's default limit (1 MB, which also bounds a
+	// batch, within the broker's default) is the broker's to refuse: the
+	// topic's max.message.bytes. Its batches may then be as large.
+	for _, m := range msgs {
+		if m.Value != nil && m.Value.Length() > cfg.Producer.MaxMessageBytes/2 {
+			cfg.Producer.MaxMessageBytes = 16 << 20
+			break
+		}
+	}
 	p, err := sarama.NewSyncProducer(strings.Split(brokers, ","), cfg)
 	if err != nil {
 		t.Fatalf("producer: %v", err)

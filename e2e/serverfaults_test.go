@@ -1,13 +1,10 @@
 package e2e
 
+// The drills of servers that refuse writes or cannot be reached.
+
 import (
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,150 +13,13 @@ import (
 	"github.com/feathrgo/feathr/internal/testenv"
 )
 
-// Faults of the servers feathr talks to: Redis down, a Kafka broker
-// restarted, Redis refusing writes, and a broker or Redis unreachable at
-// the start. The faults of feathr's own processes are in faults_test.go.
-
-// TestFaultRedisDown stops Redis for 20 s while events arrive: the run
-// keeps retrying, commits nothing that it did not write while Redis is
-// down, and once Redis is back every event of the outage is written.
-func TestFaultRedisDown(t *testing.T) {
-	t.Parallel()
-	brokers := testenv.Kafka(t)
-	rs := testenv.StartRedis(t)
-	topic := testenv.TopicName(t)
-	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, rs.Addr(), ""))
-	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
-	p.waitAssigned(t, 30*time.Second)
-
-	produceMessages(t, brokers, events(topic, partitions, 0, 200))
-	waitFor(t, 30*time.Second, "the first 200 events are not in Redis", func() bool { return dbSize(rs.Addr()) == 200 })
-	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
-
-	rs.Stop()
-	down := time.Now()
-	var outage time.Duration
-	produceMessages(t, brokers, events(topic, partitions, 200, 400))
-	for time.Since(down) < 20*time.Second {
-		time.Sleep(2 * time.Second)
-		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
-			t.Fatalf("Redis is down, yet the group committed %d offsets, want the 200 written before", got)
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("materialize exited while Redis was down:\n%s", p.stderrText())
-		default:
-		}
-	}
-	rs.Start() // empty: the server keeps no data
-	waitFor(t, time.Minute, "the events of the outage are not in Redis after it", func() bool { return dbSize(rs.Addr()) == 200 })
-	outage = time.Since(down)
-	checkIDs(t, rs.Addr(), 200, 400)
-	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
-
-	p.signal(t, syscall.SIGTERM)
-	r := p.wait(t, time.Minute)
-	s := checkSummary(t, r, wantSummary{read: 400, written: 400, stopped: "signal"})
-	t.Logf("20 s outage: %d retries, %d log lines about writes", s.RedisRetries, logLines(r.stderr, "redis write"))
-	if s.RedisRetries == 0 || s.RedisRetries > maxRetries(outage) {
-		t.Errorf("%d Redis retries in a %v outage; want some, at most %d (the backoff's bound)", s.RedisRetries, outage, maxRetries(outage))
-	}
-	if n := logLines(r.stderr, "redis write"); n == 0 || n > 8 {
-		t.Errorf("%d log lines about failed Redis writes in a 20 s outage, want 1 to 8:\n%s", n, r.stderr)
-	}
-	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
-}
-
-// TestFaultBrokerRestart restarts a private Kafka broker (scripts/kafka.sh
-// on a free port, storage kept) while materialize runs: it reconnects and
-// goes on.
-func TestFaultBrokerRestart(t *testing.T) {
-	t.Parallel()
-	testenv.Kafka(t) // the suite runs only where a broker can run
-	port := freePortPair(t)
-	kafka := func(cmd string) {
-		t.Helper()
-		c := exec.Command("../scripts/kafka.sh", cmd)
-		c.Env = append(os.Environ(), "FEATHR_KAFKA_PORT="+strconv.Itoa(port))
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("kafka.sh %s: %v\n%s", cmd, err, out)
-		}
-	}
-	kafka("start")
-	t.Cleanup(func() {
-		kafka("stop")
-		// kafka.sh keeps a run directory per port under its cache.
-		cache := os.Getenv("FEATHR_CACHE")
-		if cache == "" {
-			cache = "../.cache"
-		}
-		os.RemoveAll(filepath.Join(cache, "kafka-run", strconv.Itoa(port)))
-	})
-	brokers := "127.0.0.1:" + strconv.Itoa(port)
-	redisAddr := testenv.Redis(t)
-	topic := testenv.TopicName(t)
-	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, redisAddr, ""))
-	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "4m")
-	p.waitAssigned(t, 30*time.Second)
-
-	produceMessages(t, brokers, events(topic, partitions, 0, 100))
-	waitFor(t, 30*time.Second, "the first 100 events are not in Redis", func() bool { return dbSize(redisAddr) == 100 })
-	restart := time.Now()
-	kafka("restart")
-	produceMessages(t, brokers, events(topic, partitions, 100, 200))
-	waitFor(t, 2*time.Minute, "the events after the broker restart are not in Redis", func() bool { return dbSize(redisAddr) == 200 })
-	outage := time.Since(restart)
-	checkIDs(t, redisAddr, 0, 200)
-
-	p.signal(t, syscall.SIGTERM)
-	r := p.wait(t, time.Minute)
-	s := parseSummary(t, r)
-	if r.code != 0 || s.Errors != 0 || s.Stopped != "signal" || s.Read < 200 {
-		t.Errorf("materialize: %s", r)
-	}
-	// sarama reports an error per partition and retry while the broker is
-	// down; they are logged 5 per 10 s, plus a line counting the rest.
-	periods := int(outage/(10*time.Second)) + 1
-	n := logLines(r.stderr, "msg=kafka ")
-	if n > 6*periods {
-		t.Errorf("%d lines of Kafka errors in a %v outage, want at most %d:\n%s", n, outage, 6*periods, r.stderr)
-	}
-	t.Logf("%v outage: %d lines of Kafka errors", outage, n)
-	checkCommittedAtEnd(t, brokers, group, topic, partitions, 200)
-}
-
-// freePortPair returns a loopback port p such that p and p+1 (the
-// broker's controller port) were free a moment ago.
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	t.Fatal("no two free adjacent ports")
-	return 0
-}
-
 // TestFaultRedisRejectsWrites runs against a Redis that answers but
 // refuses the writes: out of memory and a read-only replica are retried
 // with backoff (a bounded number of retries and log lines, nothing
-// committed) until the run's timeout; a password changed under the run is
-// fatal, exit 1, with the reason and without the password.
+// committed, no key written) until the run's timeout; a password changed
+// under the run is fatal, exit 1, with the reason and without the
+// password, the keys keeping the values written before the change and
+// nothing committed beyond them.
 func TestFaultRedisRejectsWrites(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
@@ -204,31 +64,43 @@ func TestFaultRedisRejectsWrites(t *testing.T) {
 			topic := testenv.TopicName(t)
 			testenv.CreateTopic(t, brokers, topic, 1)
 			group := "feathr-e2e-" + topic
-			cfg := writeFile(t, "features.yaml", eventsConfig(brokers, topic, group, addr, ""))
+			cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, addr, hotOptions{}))
+			h := newHotKeys(topic, 1, 4)
+			if tt.after != nil {
+				h.watch(t, addr, redis.DialPassword(secret))
+			} else {
+				h.watch(t, addr)
+			}
 			started := time.Now()
 			p := startFeathr(t, "materialize", "-f", cfg, "--redis", url, "--start", "earliest", "--timeout", "10s")
 			p.waitAssigned(t, 30*time.Second)
-			written := 0
+			var written int64
 			if tt.after != nil {
-				produceMessages(t, brokers, events(topic, 1, 0, 1))
-				waitFor(t, 30*time.Second, "the first event is not in Redis", func() bool { return dbSizeAuth(addr, secret) == 1 })
+				h.produce(t, brokers, 20)
+				h.waitNewest(t, 30*time.Second, "the first 20 events are not in Redis")
+				written = 20
+				h.setPassword(secret + "-new")
 				tt.after(t, addr)
-				written = 1
 			}
-			produceMessages(t, brokers, events(topic, 1, written, 20))
+			// What Redis holds now is all it may hold at the end: the
+			// events that follow cannot be written.
+			want := h.expected()
+			h.produce(t, brokers, 20)
 			r := p.wait(t, 2*time.Minute)
 			elapsed := time.Since(started)
 			s := parseSummary(t, r)
 			if strings.Contains(r.stdout+r.stderr, secret) {
 				t.Errorf("the password is in the output:\n%s", r)
 			}
+			defer h.checkWant(t, want)
 			if tt.fatal != "" {
 				if r.code != 1 || s.Stopped != "error" || !strings.Contains(s.Error, tt.fatal) {
 					t.Errorf("want exit 1 with error %q: %s", tt.fatal, r)
 				}
-				if got := committedSum(t, brokers, group, topic, 1); got > 1 {
-					t.Errorf("committed %d offsets, want at most the 1 written", got)
+				if got := committedSum(t, brokers, group, topic, 1); got > written {
+					t.Errorf("committed %d offsets, want at most the %d written", got, written)
 				}
+				h.checkCommitted(t, committedOffsets(t, brokers, group, topic, 1))
 				return
 			}
 			t.Logf("%d retries, %d log lines about writes", s.RedisRetries, logLines(r.stderr, "redis write"))
@@ -257,20 +129,6 @@ func TestFaultRedisRejectsWrites(t *testing.T) {
 // 2.5 s at most.
 func maxRetries(d time.Duration) int64 {
 	return 4 * (8 + int64(d/(2500*time.Millisecond)))
-}
-
-// dbSizeAuth is dbSize on a server with a password.
-func dbSizeAuth(addr, password string) int {
-	c, err := redis.Dial("tcp", addr, redis.DialPassword(password))
-	if err != nil {
-		return -1
-	}
-	defer c.Close()
-	n, err := redis.Int(c.Do("DBSIZE"))
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // TestFaultUnreachableAtStart starts materialize with a broker or a Redis

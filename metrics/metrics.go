@@ -130,7 +130,11 @@ var (
 	redisUpdates = prometheus.NewDesc("feathr_redis_updates_total",
 		"Updates acknowledged by Redis.", nil, nil)
 	redisStale = prometheus.NewDesc("feathr_redis_stale_updates_total",
-		"Updates not written because the key held a newer event.", nil, nil)
+		"Updates not written because the key held newer events for all their features.", nil, nil)
+	redisDropped = prometheus.NewDesc("feathr_redis_dropped_updates_total",
+		"Updates not written, nor acknowledged, because their partition was revoked first.", nil, nil)
+	redisQueued = prometheus.NewDesc("feathr_redis_queued_bytes",
+		"Bytes of the keys and values of the updates the writer holds, submitted and not yet acknowledged.", nil, nil)
 	redisRetries = prometheus.NewDesc("feathr_redis_write_retries_total",
 		"Batch attempts repeated after a failure.", nil, nil)
 	redisErrors = prometheus.NewDesc("feathr_redis_write_errors_total",
@@ -190,7 +194,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 type writerCollector struct{ w WriterStats }
 
 func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{redisBatches, redisCommands, redisUpdates, redisStale, redisRetries, redisErrors, aggEvents} {
+	for _, d := range []*prometheus.Desc{redisBatches, redisCommands, redisUpdates, redisStale, redisDropped, redisRetries, redisErrors, redisQueued, aggEvents} {
 		ch <- d
 	}
 }
@@ -200,9 +204,10 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, v := range []struct {
 		d *prometheus.Desc
 		n int64
-	}{{redisBatches, s.Batches}, {redisCommands, s.Commands}, {redisUpdates, s.Updates}, {redisStale, s.Stale}, {redisRetries, s.Retries}, {redisErrors, s.Errors}} {
+	}{{redisBatches, s.Batches}, {redisCommands, s.Commands}, {redisUpdates, s.Updates}, {redisStale, s.Stale}, {redisDropped, s.Dropped}, {redisRetries, s.Retries}, {redisErrors, s.Errors}} {
 		ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n))
 	}
+	ch <- prometheus.MustNewConstMetric(redisQueued, prometheus.GaugeValue, float64(s.QueuedBytes))
 	for _, v := range []struct {
 		result string
 		n      int64

@@ -46,7 +46,7 @@ func TestServer(t *testing.T) {
 			},
 		}},
 		partitions: []pipeline.PartitionStats{{Source: "trips", Topic: "t", Partition: 0, Lag: 5}, {Source: "trips", Topic: "t", Partition: 3, Lag: 0}},
-	}, fixedWriter{Batches: 3, Commands: 20, Updates: 16, Stale: 1, Retries: 4, Errors: 5})
+	}, fixedWriter{Batches: 3, Commands: 20, Updates: 16, Stale: 1, Retries: 4, Errors: 5, Dropped: 6, QueuedBytes: 7})
 	m.ObserveBatch(sink.BatchInfo{Updates: 10, Writes: 8, Commands: 12, RoundTrip: 3 * time.Millisecond})
 	fresh.Observe(20 * time.Millisecond)
 	fresh.Observe(2 * time.Second)
@@ -102,6 +102,8 @@ func TestServer(t *testing.T) {
 		`feathr_redis_write_retries_total`:                                              4,
 		`feathr_redis_write_errors_total`:                                               5,
 		`feathr_redis_stale_updates_total`:                                              1,
+		`feathr_redis_dropped_updates_total`:                                            6,
+		`feathr_redis_queued_bytes`:                                                     7,
 		`feathr_redis_batch_updates_count`:                                              1,
 		`feathr_redis_batch_updates_sum`:                                                10,
 		`feathr_redis_roundtrip_seconds_count`:                                          1,

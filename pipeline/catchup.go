@@ -1,7 +1,12 @@
 package pipeline
 
 import (
+	"slices"
+	"time"
+
 	"github.com/IBM/sarama"
+
+	"github.com/feathrgo/feathr/config"
 )
 
 // catchUp follows, for UntilCaughtUp, the partitions this process reads
@@ -120,4 +125,131 @@ func (p *Pipeline) checkCaughtUp() {
 		p.log.Info("caught up: every assigned partition is written up to its high watermark")
 		p.stop(errCaughtUp)
 	}
+}
+
+// idleCaughtUp is how long a partition must get no message, every record
+// it consumed written, before checkIdle asks the broker whether anything
+// is left to read below its target.
+const idleCaughtUp = time.Second
+
+// idleTicker returns the ticker of checkIdle: every quarter second with
+// until-caught-up, else never.
+func (pt *partition) idleTicker() *time.Ticker {
+	if !pt.p.opts.UntilCaughtUp {
+		return time.NewTicker(24 * time.Hour)
+	}
+	return time.NewTicker(idleCaughtUp / 4)
+}
+
+// checkIdle counts the partition caught up when it is short of its
+// target, got no message for idleCaughtUp with every record it consumed
+// written, and a fetch of the offsets left finds no record a consumer
+// receives: only transaction markers, records of aborted transactions
+// (read_committed), or offsets compaction removed. Otherwise the target
+// would never be reached. A partition merely starved of fetches (its
+// records wait behind another partition's full buffer) is not: the fetch
+// finds its records.
+func (pt *partition) checkIdle() {
+	now := time.Now()
+	if pt.client == nil || now.Sub(pt.lastMessage) < idleCaughtUp || now.Sub(pt.lastProbe) < idleCaughtUp {
+		return
+	}
+	from, target, ok := pt.short()
+	if !ok {
+		return
+	}
+	pt.lastProbe = now
+	data, err := recordsBetween(pt.client, pt.topic, pt.partition, from, target, pt.src.Config.Kafka.Isolation)
+	if err != nil {
+		pt.p.log.Debug("probing the end of a partition", "topic", pt.topic, "partition", pt.partition, "err", err)
+		return
+	}
+	if !data {
+		pt.doneIfAt(from)
+	}
+}
+
+// recordsBetween reports whether the partition holds, at offsets in
+// [from, to), a record a consumer of isolation receives: a data record
+// not of an aborted transaction (with read_committed).
+func recordsBetween(client sarama.Client, topic string, partition int32, from, to int64, isolation config.Isolation) (bool, error) {
+	broker, err := client.Leader(topic, partition)
+	if err != nil {
+		return false, err
+	}
+	for range 16 { // each round reads up to 1 MiB of the tail
+		req := &sarama.FetchRequest{Version: 10, MaxWaitTime: 0, MinBytes: 1, MaxBytes: 1 << 20, Isolation: sarama.ReadUncommitted}
+		if isolation != config.ReadUncommitted {
+			req.Isolation = sarama.ReadCommitted
+		}
+		req.AddBlock(topic, partition, from, 1<<20, -1)
+		resp, err := broker.Fetch(req)
+		if err != nil {
+			return false, err
+		}
+		b := resp.GetBlock(topic, partition)
+		if b == nil {
+			return false, sarama.ErrIncompleteResponse
+		}
+		if b.Err != sarama.ErrNoError {
+			return false, b.Err
+		}
+		next := from
+		abort := abortedTxns{list: b.AbortedTransactions}
+		for _, rs := range b.RecordsSet {
+			rb := rs.RecordBatch
+			if rb == nil {
+				if rs.MsgSet != nil {
+					for _, m := range rs.MsgSet.Messages {
+						if m.Offset >= from && m.Offset < to {
+							return true, nil
+						}
+						next = max(next, m.Offset+1)
+					}
+				}
+				continue
+			}
+			next = max(next, rb.FirstOffset+int64(rb.LastOffsetDelta)+1)
+			if skip := abort.skips(rb); rb.Control || req.Isolation == sarama.ReadCommitted && skip {
+				continue
+			}
+			for _, r := range rb.Records {
+				if off := rb.FirstOffset + r.OffsetDelta; off >= from && off < to {
+					return true, nil
+				}
+			}
+		}
+		if next == from || next >= to {
+			return false, nil
+		}
+		from = next
+	}
+	return true, nil // a long tail: assume something is left
+}
+
+// abortedTxns tells, batch after batch in offset order, which batches
+// belong to a transaction the broker lists as aborted, as a read_committed
+// consumer does: a producer's transaction is aborted from its first
+// offset until that producer's next control batch (its abort marker).
+type abortedTxns struct {
+	list   []*sarama.AbortedTransaction
+	active map[int64]bool // producers inside an aborted transaction
+}
+
+// skips reports whether rb is a batch of an aborted transaction.
+func (a *abortedTxns) skips(rb *sarama.RecordBatch) bool {
+	for _, t := range a.list {
+		if t.FirstOffset <= rb.FirstOffset {
+			if a.active == nil {
+				a.active = map[int64]bool{}
+			}
+			a.active[t.ProducerID] = true
+		}
+	}
+	a.list = slices.DeleteFunc(a.list, func(t *sarama.AbortedTransaction) bool { return t.FirstOffset <= rb.FirstOffset })
+	if rb.Control {
+		delete(a.active, rb.ProducerID)
+		return false
+	}
+	return rb.IsTransactional && a.active[rb.ProducerID]
 }

@@ -89,7 +89,8 @@ func (p *Pipeline) DryRun(ctx context.Context, rows int, emit func(Row) error) e
 			if err != nil {
 				return fmt.Errorf("source %s: consuming %s/%d: %w", src.Config.Name, tp.topic, tp.partition, err)
 			}
-			pt := p.newPartition(src, nil, noMarks{}, tp.topic, tp.partition, pc.HighWaterMarkOffset)
+			pt := p.newPartition(src, client, nil, noMarks{}, tp.topic, tp.partition, pc.HighWaterMarkOffset)
+			pt.source(pc.Messages(), pc)
 			pt.writer = &rowWriter{printer: out, src: src, topic: tp.topic, partition: tp.partition}
 			hwm := pc.HighWaterMarkOffset()
 			if n, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest); err == nil {
@@ -166,6 +167,7 @@ func (p *Pipeline) dryRunPartition(ctx context.Context, pt *partition, pc sarama
 				return
 			}
 			pt.handle(ctx, msg)
+			pt.pace() // a dry run's partition never waits long: pace it here
 			pt.lastMessage = time.Now()
 		}
 	}

@@ -152,6 +152,9 @@ func (h *handler) watchAssignment(sess sarama.ConsumerGroupSession) {
 			h.mu.Lock()
 			h.checkAssigned(sess)
 			h.endRevoked(sess.Claims())
+			for _, pt := range h.session {
+				pt.pace()
+			}
 			h.mu.Unlock()
 		}
 	}
@@ -224,7 +227,8 @@ func revokeFlushTimeout(shutdown, rebalance time.Duration) time.Duration {
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	h.src.observeGeneration(sess)
 	defer h.src.observeGeneration(sess)
-	pt := h.p.newPartition(h.src, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
+	pt := h.p.newPartition(h.src, h.client, h.dl, sess, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset)
+	pt.source(claim.Messages(), claim)
 	h.mu.Lock()
 	h.session = append(h.session, pt)
 	h.mu.Unlock()

@@ -39,7 +39,11 @@ func saramaConfig(src *config.Source, start config.Start, commitInterval time.Du
 	// ~75 MB at the same speed. A record larger than this still comes: sarama
 	// doubles a partition's fetch size until it fits.
 	cfg.Consumer.Fetch.Default = 256 << 10
-	cfg.ChannelBufferSize = channelBuffer(src.MaxRecordBytes)
+	// Room for a fetch response of small records per partition (about
+	// 2,500 at 256 KiB), so that sarama fetches the next while the
+	// partition works; by bytes the buffer is bounded by pausing the
+	// partition (partition.pace).
+	cfg.ChannelBufferSize = 4096
 	cfg.Consumer.MaxProcessingTime = time.Second
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	if start == 0 {
@@ -63,29 +67,6 @@ func saramaConfig(src *config.Source, start config.Start, commitInterval time.Du
 		return nil, fmt.Errorf("kafka client configuration: %w", err)
 	}
 	return cfg, nil
-}
-
-// partitionBufferBytes bounds what sarama buffers per partition between
-// a fetch and the partition's goroutine: its channel holds this many
-// bytes' worth of the largest records a source accepts, and at least
-// minChannelBuffer messages, so that a fetch response of small records
-// (256 KiB) goes into the channel while the next fetch is made.
-const (
-	partitionBufferBytes = 32 << 20
-	minChannelBuffer     = 256
-)
-
-// channelBuffer sizes sarama's per-partition channel of messages (shared
-// by its other channels): room for a fetch's worth of small records, and
-// time for Redis backpressure before sarama pauses a partition's fetches,
-// but bounded by bytes: with records of up to maxRecord bytes, about
-// partitionBufferBytes wait per partition (100 KB records and Redis down
-// would otherwise hold 4096 of them, 400 MB, per partition; now 25 MB).
-func channelBuffer(maxRecord int) int {
-	if maxRecord <= 0 {
-		maxRecord = config.DefaultMaxRecord
-	}
-	return min(max(partitionBufferBytes/maxRecord, minChannelBuffer), 4096)
 }
 
 // applySecurity sets TLS and SASL from the source's security settings.

@@ -126,12 +126,56 @@ func TestConnectHint(t *testing.T) {
 	}
 }
 
-func TestChannelBuffer(t *testing.T) {
-	for _, tt := range []struct{ maxRecord, want int }{
-		{0, 256}, {1 << 20, 256}, {100 << 10, 327}, {4 << 10, 4096}, {100, 4096}, {64 << 20, 256},
-	} {
-		if got := channelBuffer(tt.maxRecord); got != tt.want {
-			t.Errorf("channelBuffer(%d) = %d, want %d", tt.maxRecord, got, tt.want)
-		}
+// fakePauser counts the pauses and resumes of a partition's fetches.
+type fakePauser struct{ paused, resumed int }
+
+func (f *fakePauser) Pause()  { f.paused++ }
+func (f *fakePauser) Resume() { f.resumed++ }
+
+// TestPace checks that a partition's fetches pause while the messages in
+// its channel hold more than partitionBufferBytes, and resume below half.
+func TestPace(t *testing.T) {
+	ch := make(chan *sarama.ConsumerMessage, 4096)
+	f := &fakePauser{}
+	pt := &partition{}
+	pt.source(ch, f)
+	big := &sarama.ConsumerMessage{Value: make([]byte, 100<<10)}
+	for range 50 { // 5 MB waiting: under the bound
+		ch <- big
+	}
+	pt.measure(big)
+	pt.pace()
+	if f.paused != 0 {
+		t.Fatalf("paused with %d messages of 100 KiB waiting", len(ch))
+	}
+	for range 50 { // 10 MB
+		ch <- big
+	}
+	pt.measure(big)
+	pt.pace()
+	if f.paused != 1 {
+		t.Fatalf("not paused with %d messages of 100 KiB waiting", len(ch))
+	}
+	for len(ch) > 35 { // 3.5 MB: under half of the bound
+		<-ch
+	}
+	pt.measure(big)
+	pt.pace()
+	pt.measure(big)
+	pt.pace()
+	if f.paused != 1 || f.resumed != 1 {
+		t.Fatalf("paused %d, resumed %d times; want 1 and 1", f.paused, f.resumed)
+	}
+	small := &sarama.ConsumerMessage{Value: make([]byte, 100)}
+	pt2 := &partition{}
+	ch2 := make(chan *sarama.ConsumerMessage, 4096)
+	pt2.source(ch2, f)
+	for range 4000 {
+		ch2 <- small
+	}
+	pt2.measure(small)
+	pt2.pace()
+	if f.paused != 1 {
+		t.Error("paused for 4,000 small messages")
 	}
 }

@@ -3,8 +3,6 @@ package pipeline
 import (
 	"slices"
 	"sort"
-	"sync"
-	"time"
 
 	"github.com/feathrgo/feathr/sink"
 )
@@ -110,55 +108,6 @@ func (p *Pipeline) Assigned() bool {
 		}
 	}
 	return true
-}
-
-// freshSession is the marker a partition's tracker marks offsets
-// through. It keeps the Kafka timestamps of the records that produced
-// updates and, as the tracker marks an offset (every record below it is
-// written), reports how long ago each of them was produced.
-type freshSession struct {
-	marker
-	fresh func(time.Duration)
-
-	mu      sync.Mutex
-	pending []stamp // by increasing offset, from head
-	head    int
-}
-
-type stamp struct {
-	offset int64
-	nanos  int64 // Kafka timestamp, Unix nanoseconds
-}
-
-// push registers a record with updates, before they are submitted.
-func (s *freshSession) push(offset int64, ts time.Time) {
-	if ts.IsZero() {
-		return
-	}
-	s.mu.Lock()
-	s.pending = append(s.pending, stamp{offset, ts.UnixNano()})
-	s.mu.Unlock()
-}
-
-// MarkOffset forwards the mark and times the records it covers.
-func (s *freshSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
-	s.marker.MarkOffset(topic, partition, offset, metadata)
-	s.mu.Lock()
-	if s.head < len(s.pending) && s.pending[s.head].offset < offset {
-		now := time.Now().UnixNano()
-		for s.head < len(s.pending) && s.pending[s.head].offset < offset {
-			s.fresh(time.Duration(max(now-s.pending[s.head].nanos, 0)))
-			s.head++
-		}
-		switch {
-		case s.head == len(s.pending):
-			s.pending, s.head = s.pending[:0], 0
-		case s.head >= 1024 && s.head*2 >= len(s.pending):
-			n := copy(s.pending, s.pending[s.head:])
-			s.pending, s.head = s.pending[:n], 0
-		}
-	}
-	s.mu.Unlock()
 }
 
 // Tables returns the tables the run writes, one per materialization, in

@@ -1,55 +1,47 @@
 package pipeline
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// markSession records the offsets marked through it.
-type markSession struct {
-	marked []int64
-}
-
-func (s *markSession) MarkOffset(_ string, _ int32, offset int64, _ string) {
-	s.marked = append(s.marked, offset)
-}
-
-func TestFreshSession(t *testing.T) {
-	inner := &markSession{}
+// TestTrackerFreshness checks that a record is timed when its own last
+// update is acknowledged, not when its offset is marked: a record written
+// before an earlier one does not wait for it.
+func TestTrackerFreshness(t *testing.T) {
 	var got []time.Duration
-	s := &freshSession{marker: inner, fresh: func(d time.Duration) { got = append(got, d) }}
+	tr := newTracker(noMarks{}, "t", 0, func() int64 { return 0 }, new(atomic.Int64), func(d time.Duration) { got = append(got, d) })
 	now := time.Now()
-	s.push(10, now.Add(-3*time.Second))
-	s.push(11, time.Time{}) // no timestamp: not timed
-	s.push(12, now.Add(-2*time.Second))
-	s.push(14, now.Add(time.Hour)) // a producer clock ahead: 0
+	tr.add(10, 1, now.Add(-3*time.Second))
+	tr.add(11, 2, now.Add(-2*time.Second))
+	tr.add(12, 0, now.Add(-time.Second)) // no update: not timed
+	tr.add(13, 1, time.Time{})           // no timestamp: not timed
+	tr.add(14, 1, now.Add(time.Hour))    // a producer clock ahead: 0
 
-	s.MarkOffset("t", 0, 11, "") // 10 written
-	if len(got) != 1 || got[0] < 3*time.Second || got[0] > time.Minute {
-		t.Fatalf("after marking 11: %v, want one ~3s", got)
+	tr.Ack(11) // one of two updates: not yet
+	if len(got) != 0 {
+		t.Fatalf("after half of 11: %v, want nothing", got)
 	}
-	s.MarkOffset("t", 0, 12, "") // 11 had updates but no timestamp; 12 not yet
-	s.MarkOffset("t", 0, 15, "")
-	if len(got) != 3 || got[1] < 2*time.Second || got[2] != 0 {
-		t.Fatalf("after marking 15: %v, want ~3s, ~2s, 0", got)
+	tr.Ack(11) // 11 is written while 10 is not
+	if len(got) != 1 || got[0] < 2*time.Second || got[0] > time.Minute {
+		t.Fatalf("after 11: %v, want one ~2s, before 10 is written", got)
 	}
-	if len(inner.marked) != 3 || inner.marked[2] != 15 {
-		t.Errorf("marks forwarded: %v", inner.marked)
-	}
-	if len(s.pending) != 0 || s.head != 0 {
-		t.Errorf("pending %v head %d after all were marked", s.pending, s.head)
+	tr.Ack(10)
+	tr.Ack(13)
+	tr.Ack(14)
+	if len(got) != 3 || got[1] < 3*time.Second || got[2] != 0 {
+		t.Fatalf("after all: %v, want ~2s, ~3s, 0", got)
 	}
 }
 
-// BenchmarkFreshSession is the cost per record of timing freshness: a
-// push when the record is consumed and its share of a mark.
-func BenchmarkFreshSession(b *testing.B) {
-	s := &freshSession{marker: noMarks{}, fresh: func(time.Duration) {}}
+// BenchmarkTrackerFreshness is the cost per record of a tracker that
+// times freshness: add, and the ack of its one update.
+func BenchmarkTrackerFreshness(b *testing.B) {
+	tr := newTracker(noMarks{}, "t", 0, func() int64 { return 0 }, new(atomic.Int64), func(time.Duration) {})
 	ts := time.Now()
 	for i := int64(0); b.Loop(); i++ {
-		s.push(i, ts)
-		if i%8 == 7 {
-			s.MarkOffset("t", 0, i+1, "")
-		}
+		tr.add(i, 1, ts)
+		tr.Ack(i)
 	}
 }

@@ -210,3 +210,39 @@ func keys(w *memWriter) []string {
 	}
 	return out
 }
+
+// TestCheckIdleStarved checks that a partition that got no message for a
+// while, short of its target, is not counted caught up while the broker
+// still holds records for it (it was starved of fetches, behind another
+// partition's full buffer): only when what is left holds no record.
+func TestCheckIdleStarved(t *testing.T) {
+	topic := testenv.TopicName(t)
+	brokers := testenv.KFake(t, 1, topic)
+	cl := manualClient(t, brokers)
+	produceTo(t, cl, topic, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	sc, err := sarama.NewClient([]string{brokers}, testenv.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	p := offsetsPlan(t, brokers, topic, "earliest", "")
+	pl := New(Options{Plan: p, Writer: &memWriter{}, UntilCaughtUp: true})
+	pl.stop = func(error) {}
+	pt := pl.newPartition(pl.sources[0], sc, nil, noMarks{}, topic, 0, func() int64 { return 10 })
+	done := false
+	pt.setTarget(0, 10, func() { done = true })
+	for off := range int64(5) { // offsets 0-4 consumed and written
+		pt.add(off, 0, time.Time{})
+	}
+	pt.lastMessage = time.Now().Add(-time.Minute)
+	pt.checkIdle()
+	if done {
+		t.Fatal("counted caught up with offsets 5-9 still to read")
+	}
+	for off := int64(5); off < 10; off++ {
+		pt.add(off, 0, time.Time{})
+	}
+	if !done {
+		t.Fatal("not caught up after reading up to the target")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -40,52 +42,86 @@ type partition struct {
 	path recordPath
 	*tracker
 	writer  Writer        // the run's; a dry run's prints rows
-	fresh   *freshSession // nil in a dry run
 	ackers  []targetAcker // as src.targets
 	dl      *deadLetter   // nil unless a materialization dead-letters
 	updates []sink.Update // reused from one record to the next
 	// lastMessage is when the partition's last message was handled, or
-	// its consumption started: for until-caught-up (see checkIdle).
-	lastMessage time.Time
+	// its consumption started; lastProbe when checkIdle last asked the
+	// broker; client asks it (until-caught-up, see checkIdle).
+	lastMessage, lastProbe time.Time
+	client                 sarama.Client
+
+	// What pace needs: the channel the messages come on, and the claim
+	// or partition consumer that can stop fetching them (nil: never).
+	msgs   <-chan *sarama.ConsumerMessage
+	fetch  pauser
+	avg    float64       // running average of a message's bytes (handle's)
+	avgNow atomic.Uint64 // avg's bits, for pace
+	paused bool          // pace's
 }
 
-// idleCaughtUp is how long a partition must get no message before
-// checkIdle counts it caught up below its target.
-const idleCaughtUp = time.Second
-
-// idleTicker returns the ticker of checkIdle: every quarter second with
-// until-caught-up, else never.
-func (pt *partition) idleTicker() *time.Ticker {
-	if !pt.p.opts.UntilCaughtUp {
-		return time.NewTicker(24 * time.Hour)
-	}
-	return time.NewTicker(idleCaughtUp / 4)
+// pauser stops and resumes the fetches of one partition: sarama's
+// partition consumer, which its consumer group claims embed.
+type pauser interface {
+	Pause()
+	Resume()
 }
 
-// checkIdle counts the partition caught up when every record it consumed
-// is written and no message came for idleCaughtUp although its target
-// was not reached: the offsets left below the target hold no record a
-// consumer receives (transaction markers, records of aborted
-// transactions, offsets compaction removed), so the target would
-// otherwise never be reached. A partition whose fetches stall for that
-// long at the end of the log (a broker down) also counts as caught up;
-// what it did not read stays uncommitted.
-func (pt *partition) checkIdle() {
-	if time.Since(pt.lastMessage) >= idleCaughtUp {
-		pt.doneIfDrained()
+// partitionBufferBytes bounds, about, the bytes of the messages sarama
+// holds for one partition: its channel holds 4096 messages, which with
+// 100 KB records and Redis down would be 400 MB per partition.
+const partitionBufferBytes = 8 << 20
+
+// measure keeps the running average of the partition's message sizes,
+// for pace.
+func (pt *partition) measure(msg *sarama.ConsumerMessage) {
+	size := float64(len(msg.Value) + len(msg.Key))
+	if pt.avg == 0 {
+		pt.avg = size
 	}
+	pt.avg += (size - pt.avg) / 64
+	pt.avgNow.Store(math.Float64bits(pt.avg))
+}
+
+// pace pauses the partition's fetches while the messages waiting in its
+// channel hold more than partitionBufferBytes (by the running average of
+// a message's size), and resumes them below half of it. It runs often
+// (every 100 ms), from one goroutine, while the partition may be blocked
+// (Redis down): what lands meanwhile, and a fetch already in flight, are
+// over the bound.
+func (pt *partition) pace() {
+	if pt.fetch == nil {
+		return
+	}
+	waiting := float64(len(pt.msgs)) * math.Float64frombits(pt.avgNow.Load())
+	switch {
+	case !pt.paused && waiting > partitionBufferBytes:
+		pt.fetch.Pause()
+		pt.paused = true
+	case pt.paused && waiting < partitionBufferBytes/2:
+		pt.fetch.Resume()
+		pt.paused = false
+	}
+}
+
+// source sets where the partition's messages come from: msgs, and the
+// claim or partition consumer src, which pace pauses when it implements
+// pauser.
+func (pt *partition) source(msgs <-chan *sarama.ConsumerMessage, src any) {
+	pt.msgs = msgs
+	pt.fetch, _ = src.(pauser)
 }
 
 // newPartition returns the consumer of one partition of src, whose
 // tracker marks offsets through marks and reads the high watermark from
 // hwm.
-func (p *Pipeline) newPartition(src *source, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
-	pt := &partition{p: p, src: src, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer, lastMessage: time.Now()}
+func (p *Pipeline) newPartition(src *source, client sarama.Client, dl *deadLetter, marks marker, topic string, part int32, hwm func() int64) *partition {
+	pt := &partition{p: p, src: src, client: client, path: recordPath{src: src}, dl: dl, writer: p.opts.Writer, lastMessage: time.Now()}
+	var fresh func(time.Duration)
 	if !p.dryRun {
-		pt.fresh = &freshSession{marker: marks, fresh: p.fresh.Observe}
-		marks = pt.fresh
+		fresh = p.fresh.Observe
 	}
-	pt.tracker = newTracker(marks, topic, part, hwm, &p.written)
+	pt.tracker = newTracker(marks, topic, part, hwm, &p.written, fresh)
 	pt.ackers = make([]targetAcker, len(src.targets))
 	for i, t := range src.targets {
 		pt.ackers[i] = targetAcker{t: pt.tracker, c: t}
@@ -107,6 +143,7 @@ func (pt *partition) acker(table *sink.Table) sink.Acker {
 // partition goes on: it does not after a bad record under on_error: stop,
 // or when the run is ending.
 func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	pt.measure(msg)
 	p := pt.p
 	p.read.Add(1)
 	pt.src.read.Add(1)
@@ -135,10 +172,7 @@ func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bo
 			return false
 		}
 	}
-	if pt.fresh != nil && len(updates) > 0 {
-		pt.fresh.push(msg.Offset, msg.Timestamp)
-	}
-	pt.add(msg.Offset, len(updates))
+	pt.add(msg.Offset, len(updates), msg.Timestamp)
 	for _, u := range updates {
 		u.Acker, u.Seq = pt.acker(u.Table), msg.Offset
 		if err := pt.writer.Submit(ctx, u); err != nil {

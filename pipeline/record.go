@@ -169,7 +169,7 @@ func (rp *recordPath) update(t *target, r record.Record, eventTime int64) (sink.
 	if len(spans) == 0 && agg == nil {
 		return sink.Update{Table: t.table, Key: string(buf[:keyEnd]), EventTime: eventTime}, nil
 	}
-	rp.keep(buf)
+	buf = rp.keep(buf)
 	u := sink.Update{Table: t.table, Key: unsafe.String(&buf[0], keyEnd), EventTime: eventTime, Agg: agg}
 	if len(spans) == 0 {
 		return u, nil
@@ -217,14 +217,21 @@ func (rp *recordPath) buf(n int) []byte {
 	return rp.bytes[len(rp.bytes):len(rp.bytes)]
 }
 
-// keep hands out buf, from buf and then filled: the next buffer starts
-// after it. A buf that outgrew the chunk was moved by append and is its
-// own.
-func (rp *recordPath) keep(buf []byte) {
+// keep hands out buf, from buf and then filled, and returns it: the next
+// buffer starts after it. A buf that outgrew the chunk was moved by
+// append and is its own; it is trimmed to its length, as append may have
+// doubled it: the writer bounds its memory by the bytes of the updates it
+// holds, and a large value (100 KB) would otherwise hold twice that.
+func (rp *recordPath) keep(buf []byte) []byte {
 	free := rp.bytes[len(rp.bytes):]
 	if cap(free) > 0 && unsafe.SliceData(buf) == unsafe.SliceData(free) {
 		rp.bytes = rp.bytes[:len(rp.bytes)+len(buf)]
+		return buf
 	}
+	if cap(buf) > len(buf)+len(buf)/4 {
+		buf = append(make([]byte, 0, len(buf)), buf...)
+	}
+	return buf
 }
 
 // fieldSlice returns n fields, cut from the current chunk.

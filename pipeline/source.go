@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
@@ -119,7 +120,10 @@ func newTable(m *plan.Materialization) *sink.Table {
 	for i, f := range m.Aggregations {
 		aggs[i] = sink.AggFeature{Name: f.Name, Spec: f.Agg.Spec, Type: f.Type}
 	}
-	tbl, err := sink.NewTable(m.Config.Name, m.Config.Sink, aggs...)
+	rows := slices.DeleteFunc(slices.Clone(m.Config.Features), func(name string) bool {
+		return slices.ContainsFunc(aggs, func(a sink.AggFeature) bool { return a.Name == name })
+	})
+	tbl, err := sink.NewTable(m.Config.Name, m.Config.Sink, rows, aggs...)
 	if err != nil {
 		// plan checked every aggregation as sink does.
 		panic(fmt.Sprintf("pipeline: materialization %s: %v", m.Config.Name, err))

@@ -21,6 +21,10 @@ type Summary struct {
 	StaleSkipped int64 `json:"stale_updates_skipped"`
 	RedisBatches int64 `json:"redis_batches"`
 	RedisRetries int64 `json:"redis_retries"`
+	// UpdatesDropped are updates of partitions given up unwritten (their
+	// flush at a revocation failed): their records are read again by the
+	// partitions' next owners.
+	UpdatesDropped int64 `json:"updates_dropped"`
 	// The aggregations' counts, absent when zero: events late by the
 	// wall clock (not sent), and what the aggregation script did: events
 	// applied, duplicates skipped (applied before: a replay, a retry,
@@ -58,6 +62,7 @@ func (p *Pipeline) Summary(elapsed time.Duration, err error) Summary {
 	if w := p.opts.Writer; w != nil && !p.dryRun {
 		ws := w.Stats()
 		s.KeysWritten, s.StaleSkipped, s.RedisBatches, s.RedisRetries = ws.Writes, ws.Stale, ws.Batches, ws.Retries
+		s.UpdatesDropped = ws.Dropped
 		s.AggApplied, s.AggDuplicates, s.AggRejected, s.AggLate = ws.AggApplied, ws.AggDuplicates, ws.AggRejected, ws.AggLate
 	}
 	for _, src := range p.sources {

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // marker takes the offsets a tracker marks for commit: a consumer group
@@ -27,6 +28,9 @@ type tracker struct {
 	partition int32
 	hwm       func() int64  // the partition's high watermark, for lag
 	written   *atomic.Int64 // the run's count of acknowledged updates
+	// fresh, when set, is told for each record with updates the time
+	// from its Kafka timestamp to the ack of its last update.
+	fresh func(time.Duration)
 
 	// revoked is set once the run gave the partition up without writing
 	// all of it (its flush at a revocation failed): the writer drops its
@@ -45,10 +49,11 @@ type tracker struct {
 type pendingRecord struct {
 	offset    int64
 	remaining int32
+	nanos     int64 // Kafka timestamp (Unix nanoseconds) for freshness; 0: not timed
 }
 
-func newTracker(marks marker, topic string, partition int32, hwm func() int64, written *atomic.Int64) *tracker {
-	t := &tracker{marks: marks, topic: topic, partition: partition, hwm: hwm, written: written, marked: -1, target: -1}
+func newTracker(marks marker, topic string, partition int32, hwm func() int64, written *atomic.Int64, fresh func(time.Duration)) *tracker {
+	t := &tracker{marks: marks, topic: topic, partition: partition, hwm: hwm, written: written, fresh: fresh, marked: -1, target: -1}
 	t.last.Store(-1)
 	return t
 }
@@ -67,14 +72,19 @@ func (t *tracker) setTarget(start, target int64, done func()) {
 }
 
 // add registers a consumed record that produced n updates; a record with
-// none (all values null, or skipped) is done at once.
-func (t *tracker) add(offset int64, n int) {
+// none (all values null, or skipped) is done at once. ts is its Kafka
+// timestamp, for freshness (zero: not timed).
+func (t *tracker) add(offset int64, n int, ts time.Time) {
 	t.last.Store(offset)
+	var nanos int64
+	if n > 0 && t.fresh != nil && !ts.IsZero() {
+		nanos = ts.UnixNano()
+	}
 	t.mu.Lock()
 	if t.marked < 0 {
 		t.marked = offset
 	}
-	t.pending = append(t.pending, pendingRecord{offset: offset, remaining: int32(n)})
+	t.pending = append(t.pending, pendingRecord{offset: offset, remaining: int32(n), nanos: nanos})
 	advanced := t.advance()
 	t.mu.Unlock()
 	if advanced {
@@ -92,7 +102,13 @@ func (t *tracker) Ack(seq int64) {
 	t.mu.Lock()
 	i := sort.Search(len(t.pending), func(i int) bool { return t.pending[i].offset >= seq })
 	if i < len(t.pending) && t.pending[i].offset == seq {
-		t.pending[i].remaining--
+		pr := &t.pending[i]
+		pr.remaining--
+		if pr.remaining == 0 && pr.nanos != 0 {
+			// Timed at its own last ack, not when its offset is marked:
+			// a record does not wait here for earlier ones.
+			t.fresh(time.Duration(max(time.Now().UnixNano()-pr.nanos, 0)))
+		}
 	}
 	advanced := t.advance()
 	t.mu.Unlock()
@@ -120,13 +136,26 @@ func (t *tracker) advance() bool {
 	return true
 }
 
-// doneIfDrained calls the target's done, if it has one not called yet,
-// when no consumed record is waiting for its writes, whether or not the
-// target was reached: see partition.checkIdle.
-func (t *tracker) doneIfDrained() {
+// short reports, while the target's done is not called yet and no
+// consumed record waits for its writes, the offsets between the next one
+// to consume and the target: what the partition must still read, unless
+// no record a consumer receives is left there (see partition.checkIdle).
+func (t *tracker) short() (from, target int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.onDone == nil || t.target < 0 || len(t.pending) > 0 || t.marked < 0 || t.marked >= t.target {
+		return 0, 0, false
+	}
+	return t.marked, t.target, true
+}
+
+// doneIfAt calls the target's done, if it is not called yet, when the next
+// offset to consume is still from and no consumed record waits for its
+// writes: the offsets from there to the target hold no record to read.
+func (t *tracker) doneIfAt(from int64) {
 	t.mu.Lock()
 	done := t.onDone
-	if done == nil || t.target < 0 || len(t.pending) > 0 {
+	if done == nil || t.marked != from || len(t.pending) > 0 {
 		t.mu.Unlock()
 		return
 	}

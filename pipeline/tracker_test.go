@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -78,7 +79,7 @@ func newTestTracker(t *testing.T, hwm int64) (*tracker, *fakeSession, *atomic.In
 	sess := &fakeSession{}
 	written := new(atomic.Int64)
 	c := &fakeClaim{initial: sarama.OffsetOldest, hwm: hwm}
-	return newTracker(sess, c.Topic(), c.Partition(), c.HighWaterMarkOffset, written), sess, written
+	return newTracker(sess, c.Topic(), c.Partition(), c.HighWaterMarkOffset, written, nil), sess, written
 }
 
 // step is one call on a tracker: add(offset, n) or, with ack, Ack(offset).
@@ -133,7 +134,7 @@ func TestTrackerMarks(t *testing.T) {
 					tr.Ack(s.offset)
 					acks++
 				} else {
-					tr.add(s.offset, s.n)
+					tr.add(s.offset, s.n, time.Time{})
 				}
 			}
 			if got := sess.result(t); !slices.Equal(got, tt.want) {
@@ -196,7 +197,7 @@ func TestTrackerConcurrentAcks(t *testing.T) {
 		window = window[:0]
 	}
 	for off := range records {
-		tr.add(int64(off), need[off])
+		tr.add(int64(off), need[off], time.Time{})
 		for range need[off] {
 			window = append(window, int64(off))
 		}
@@ -251,7 +252,7 @@ func TestTrackerTarget(t *testing.T) {
 				if s.ack {
 					tr.Ack(s.offset)
 				} else {
-					tr.add(s.offset, s.n)
+					tr.add(s.offset, s.n, time.Time{})
 				}
 			}
 			if got := int(done.Load()); got != tt.wantDone {
@@ -277,7 +278,7 @@ func TestTrackerTargetConcurrent(t *testing.T) {
 			done.Add(1)
 		})
 		for off := range records {
-			tr.add(int64(off), 1)
+			tr.add(int64(off), 1, time.Time{})
 		}
 		var wg sync.WaitGroup
 		for g := range 8 {
@@ -306,12 +307,12 @@ func TestTrackerLag(t *testing.T) {
 	if l := tr.lag(); l != 7 {
 		t.Errorf("lag after setTarget(3) = %d, want 7", l)
 	}
-	tr.add(3, 1)
-	tr.add(4, 1)
+	tr.add(3, 1, time.Time{})
+	tr.add(4, 1, time.Time{})
 	if l := tr.lag(); l != 5 {
 		t.Errorf("lag after consuming offset 4 of 10 = %d, want 5", l)
 	}
-	tr.add(9, 0)
+	tr.add(9, 0, time.Time{})
 	if l := tr.lag(); l != 0 {
 		t.Errorf("lag at the high watermark = %d, want 0", l)
 	}

@@ -298,7 +298,7 @@ func TestCompileTwoSourcesOneMaterialization(t *testing.T) {
 		t.Fatalf("%d materializations, want 1", len(p.Materializations))
 	}
 	m := p.Materializations[0]
-	tbl, err := sink.NewTable(m.Config.Name, m.Config.Sink)
+	tbl, err := sink.NewTable(m.Config.Name, m.Config.Sink, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestCompileAllMaterializations(t *testing.T) {
 		t.Errorf("materializations %v, sources %v", names, sources)
 	}
 	other := p.Materializations[1]
-	otherTable, err := sink.NewTable(other.Config.Name, other.Config.Sink)
+	otherTable, err := sink.NewTable(other.Config.Name, other.Config.Sink, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestAggMemory(t *testing.T) {
 	var report strings.Builder
 	fmt.Fprintf(&report, "\n%-18s %6s %8s %10s %8s\n", "feature", "tiles", "state B", "HLL keys B", "B/tile")
 	for _, c := range cases {
-		tbl, err := NewTable("m", config.RedisSink{Table: "mem"}, c.f)
+		tbl, err := NewTable("m", config.RedisSink{Table: "mem"}, nil, c.f)
 		if err != nil {
 			t.Fatal(err)
 		}

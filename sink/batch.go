@@ -15,13 +15,15 @@ type item struct {
 
 // batch is what a shard collects and writes in one round trip.
 type batch struct {
-	updates []Update
-	flushes []chan<- struct{}
-	writes  []write
-	index   map[writeKey]int
-	stale   int      // updates dropped in the batch: an earlier one was newer
-	calls   []call   // the commands sent for the writes
-	aggs    aggBatch // the aggregate events, by key (aggbatch.go)
+	updates   []Update
+	flushes   []chan<- struct{}
+	writes    []write
+	index     map[writeKey]int
+	aggs      aggBatch // the aggregate events, by key (aggbatch.go)
+	bytes     int64    // the updates' sizes (see byteBound)
+	stale     int      // updates dropped in the batch: earlier ones were newer
+	coalesced int      // updates merged into the write of an earlier update
+	calls     []call   // the commands sent for the writes
 
 	conn    redis.Conn // the connection the batch was sent on
 	sendErr error      // the send failed
@@ -82,9 +84,15 @@ func (s *shard) add(b *batch, it item) bool {
 		return true
 	}
 	u := it.u
+	if revoked(&u) {
+		s.w.stats.dropped.Add(1)
+		s.w.queued.release(u.size())
+		return false
+	}
 	b.updates = append(b.updates, u)
+	b.bytes += u.size()
 	if len(u.Fields) > 0 {
-		s.coalesce(b, u)
+		b.coalesce(u)
 	}
 	if u.Agg != nil {
 		b.aggs.add(u)
@@ -92,8 +100,49 @@ func (s *shard) add(b *batch, it item) bool {
 	return len(b.updates) >= s.w.opts.BatchSize
 }
 
-// coalesce merges u into b's write of its key.
-func (s *shard) coalesce(b *batch, u Update) {
+// revoked reports whether u's owner gave it up (see Revoker).
+func revoked(u *Update) bool {
+	r, ok := u.Acker.(Revoker)
+	return ok && r.Revoked()
+}
+
+// prune drops b's updates whose owner gave them up, and coalesces b's
+// writes, and groups its aggregate events, again from the updates left if
+// it dropped any. It returns how
+// many it dropped, and their sizes.
+func (b *batch) prune() (int, int64) {
+	kept := b.updates[:0]
+	var size int64
+	for i := range b.updates {
+		if !revoked(&b.updates[i]) {
+			kept = append(kept, b.updates[i])
+		} else {
+			size += b.updates[i].size()
+		}
+	}
+	dropped := len(b.updates) - len(kept)
+	if dropped == 0 {
+		return 0, 0
+	}
+	b.bytes -= size
+	clear(b.updates[len(kept):])
+	b.updates = kept
+	b.resetWrites()
+	for _, u := range b.updates {
+		if len(u.Fields) > 0 {
+			b.coalesce(u)
+		}
+		if u.Agg != nil {
+			b.aggs.add(u)
+		}
+	}
+	return dropped, size
+}
+
+// coalesce merges u into b's write of its key. With event-time ordering
+// each field keeps the value of its newest update (equal times: the later
+// one); an update none of whose fields is kept is stale.
+func (b *batch) coalesce(u Update) {
 	k := writeKey{u.Table, u.Key}
 	i, ok := b.index[k]
 	if !ok {
@@ -113,25 +162,31 @@ func (s *shard) coalesce(b *batch, u Update) {
 		return
 	}
 	wr := &b.writes[i]
-	if u.Table.byEventTime() && u.EventTime < wr.newest {
-		// Written in order, u would be rejected: an update of this
-		// batch already set (or tried to set) a newer event.
-		b.stale++
-		return
-	}
-	wr.updates++
-	s.w.stats.coalesced.Add(1)
-	wr.newest = max(wr.newest, u.EventTime)
+	byTime := u.Table.byEventTime()
+	kept := false
 next:
 	for _, f := range u.Fields {
 		for j := range wr.fields {
 			if wr.fields[j].name == f.Name {
-				wr.fields[j].value, wr.fields[j].time = f.Value, u.EventTime
+				if !byTime || u.EventTime >= wr.fields[j].time {
+					wr.fields[j].value, wr.fields[j].time = f.Value, u.EventTime
+					kept = true
+				}
 				continue next
 			}
 		}
 		wr.fields = append(wr.fields, mergedField{f.Name, f.Value, u.EventTime})
+		kept = true
 	}
+	if !kept {
+		// Written in order, u would be rejected: updates of this batch
+		// already set (or tried to set) newer values of all its fields.
+		b.stale++
+		return
+	}
+	wr.updates++
+	b.coalesced++
+	wr.newest = max(wr.newest, u.EventTime)
 }
 
 // needsScript reports whether b has event-time writes or aggregate
@@ -163,14 +218,21 @@ func (b *batch) reset() {
 	b.updates = b.updates[:0]
 	clear(b.flushes)
 	b.flushes = b.flushes[:0]
+	b.bytes = 0
+	b.resetWrites()
+	b.conn, b.sendErr = nil, nil
+}
+
+// resetWrites empties b's coalesced writes and what was counted and sent
+// for them, keeping their memory.
+func (b *batch) resetWrites() {
 	for i := range b.writes {
 		clear(b.writes[i].fields)
 		b.writes[i].table, b.writes[i].fields = nil, b.writes[i].fields[:0]
 	}
 	b.writes = b.writes[:0]
 	clear(b.index)
-	b.stale = 0
+	b.stale, b.coalesced = 0, 0
 	b.calls = b.calls[:0]
 	b.aggs.reset()
-	b.conn, b.sendErr = nil, nil
 }

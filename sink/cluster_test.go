@@ -551,7 +551,8 @@ func BenchmarkWriterCluster(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			w := c.make()
 			defer w.Close()
-			benchSubmit(b, w, &Table{Name: "bench", HiddenTimeField: HiddenTimeField("m")}, 10000)
+			benchSubmit(b, nil, w, &Table{Name: "bench", HiddenTimeField: HiddenTimeField("m"), Features: []string{"f1", "f2", "f3"}}, 10000,
+				[]Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}})
 		})
 	}
 }
@@ -651,5 +652,55 @@ func TestClusterAuth(t *testing.T) {
 	defer cancel()
 	if err := w.Flush(ctx); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 		t.Errorf("Flush with a wrong password = %v, want the writer stopped", err)
+	}
+}
+
+// TestClusterKillsDroppedConn: a connection to a master that the writer
+// dropped after a read error is ended (CLIENT KILL ID) on that master
+// before the writes are sent again, as with a single server, so that
+// Redis cannot run its commands after them.
+func TestClusterKillsDroppedConn(t *testing.T) {
+	t.Parallel()
+	e := newClusterEnv(t)
+	st := open(t, Options{Addr: e.rc.Addrs()[0], Cluster: true, ReadTimeout: 200 * time.Millisecond})
+	w := st.NewWriter(WriterOptions{Conns: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	tbl := &Table{Name: "kd", Ordering: config.OrderArrival}
+	const n = 30 // keys on every master
+	write := func(v int64) {
+		for i := range n {
+			submit(t, w, upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), v, nil, 0, "f", v))
+		}
+		flush(t, w)
+	}
+	write(1)
+	paused := e.rc.Addrs()[1]
+	kills := func() int {
+		info, _ := redis.String(e.rc.Do(paused, "INFO", "commandstats"), nil)
+		return commandCalls(info, "client|kill")
+	}
+	before := kills()
+	// Every command waits 1s on one master: the write's reply times out.
+	e.rc.Do(paused, "CLIENT", "PAUSE", 1000, "ALL")
+	write(2)
+	if st := w.Stats(); st.Errors == 0 {
+		t.Fatalf("stats %+v: the pause caused no read error", st)
+	}
+	if kills() == before {
+		t.Error("the dropped connection was not killed on its master (no CLIENT KILL)")
+	}
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	got, err := st.NewReader().Get(context.Background(), tbl.Name, keys, []string{"f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range got {
+		if row[0] != int64(2) {
+			t.Errorf("key %d = %v, want 2", i, row[0])
+		}
 	}
 }

@@ -9,6 +9,15 @@ import (
 	"github.com/mna/redisc"
 )
 
+// errSlotMigrating is the error of an aggregate write whose slot is being
+// migrated, and whose keys the source no longer holds (an ASK reply). The
+// script is not sent to the target then: it creates the tiles of
+// COUNT_DISTINCT (keys it does not declare) where the event falls, and
+// the source may still hold one of them, whose migration would then fail
+// (BUSYKEY). The batch is written again, with backoff, until the slot has
+// moved (MOVED); events already applied are skipped as duplicates.
+var errSlotMigrating = errors.New("redis cluster: the slot of an aggregated key is being migrated: its write waits until the slot has moved")
+
 // clusterAggs is a clusterWriter's state for aggregate writes: on which
 // connection of each node the aggregation script is loaded.
 type clusterAggs struct {
@@ -91,8 +100,8 @@ func (cw *clusterWriter) aggNode(n *nodeWriter, nk nodeKeys, ab *aggBatch, now i
 	res = resize(res, len(nk.idx))
 	loaded, err := cw.aggPipeline(n, nk, ab, now, res)
 	if err != nil && n.conn != nil {
-		n.conn.Close()
-		n.conn, loaded = nil, nil
+		n.drop()
+		loaded = nil
 	}
 	return res, loaded, err
 }
@@ -102,18 +111,10 @@ func (cw *clusterWriter) aggPipeline(n *nodeWriter, nk nodeKeys, ab *aggBatch, n
 	fail := func(what string, err error) (redis.Conn, error) {
 		return loaded, fmt.Errorf("redis cluster node %s: %s: %w", n.addr, what, err)
 	}
-	if n.conn != nil && n.conn.Err() != nil {
-		n.conn.Close()
-		n.conn = nil
+	c, err := n.connect(cw)
+	if err != nil {
+		return nil, err
 	}
-	if n.conn == nil {
-		c, err := cw.c.get(cw.w.ctx, n.addr)
-		if err != nil {
-			return fail("connect", err)
-		}
-		n.conn, n.loaded = c, false
-	}
-	c := n.conn
 	ca := &cw.aggs
 	if ca.loaded[n.addr] != c {
 		if err := aggScript().Load(c); err != nil {
@@ -152,6 +153,8 @@ func (cw *clusterWriter) aggPipeline(n *nodeWriter, nk nodeKeys, ab *aggBatch, n
 				return fail("read replies", err)
 			}
 			switch to, ok := cw.c.redirect(err); {
+			case ok && to.asking:
+				res[k].err = fmt.Errorf("%w (ASK %s)", errSlotMigrating, to.addr)
 			case ok:
 				res[k].redirect = to
 			case isReply(err, "NOSCRIPT"):

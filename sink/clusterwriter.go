@@ -22,16 +22,19 @@ type clusterWriter struct {
 }
 
 // nodeWriter is a shard's connection to one node and the writes of the
-// current round that go to it. The nodes of a round are written
+// current round that go to it. Before its first command, a new connection
+// ends the connections dropped before on the same server instance, as a
+// single server's does (see droppedConns). The nodes of a round are written
 // concurrently, each with its own cmdBuilder.
 type nodeWriter struct {
-	addr   string
-	conn   redis.Conn
-	loaded bool  // the script is loaded on conn
-	writes []int // the round's writes for this node
-	cmds   cmdBuilder
-	res    []writeResult
-	err    error // the pipeline failed (connection error)
+	addr    string
+	conn    redis.Conn
+	dropped droppedConns // of this node, to end on its next connection
+	loaded  bool         // the script is loaded on conn
+	writes  []int        // the round's writes for this node
+	cmds    cmdBuilder
+	res     []writeResult
+	err     error // the pipeline failed (connection error)
 }
 
 // writeResult is the outcome of one write in a round.
@@ -49,16 +52,28 @@ func newClusterWriter(w *Writer, c *cluster) *clusterWriter {
 // send sends nothing: receive writes the batch.
 func (cw *clusterWriter) send(*batch) {}
 
-// receive writes b whole (see exec).
-func (cw *clusterWriter) receive(b *batch) (outcome, error) { return cw.exec(b) }
+// receive writes b whole (see exec), without the updates revoked since it
+// was collected (see Revoker).
+func (cw *clusterWriter) receive(b *batch) (outcome, error) {
+	if cw.w.prune(b); !b.hasWrites() {
+		return outcome{}, nil
+	}
+	return cw.exec(b)
+}
 
-// drop returns the shard's connections to their pools.
+// drop returns the shard's connections to their pools, keeping the IDs
+// of broken ones to end (see droppedConns).
 func (cw *clusterWriter) drop(*batch) {
 	for _, n := range cw.nodes {
-		if n.conn != nil {
-			n.conn.Close()
-			n.conn = nil
-		}
+		n.drop()
+	}
+}
+
+// drop drops n's connection, if any.
+func (n *nodeWriter) drop() {
+	if n.conn != nil {
+		n.dropped.drop(n.conn)
+		n.conn = nil
 	}
 }
 
@@ -147,26 +162,38 @@ func (cw *clusterWriter) round(seen uint64, nodes []nodeKeys, writes []write, ag
 func (n *nodeWriter) write(cw *clusterWriter, writes []write) {
 	n.res = resize(n.res, len(n.writes))
 	n.err = n.pipeline(cw, writes)
-	if n.err != nil && n.conn != nil {
-		n.conn.Close()
-		n.conn = nil
+	if n.err != nil {
+		n.drop()
 	}
 }
 
-func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
+// connect returns n's connection, opening one (and ending the dropped
+// ones, see droppedConns) when it has none or its last one broke.
+func (n *nodeWriter) connect(cw *clusterWriter) (redis.Conn, error) {
 	w := cw.w
 	if n.conn != nil && n.conn.Err() != nil {
-		n.conn.Close()
-		n.conn = nil
+		n.drop()
 	}
 	if n.conn == nil {
 		c, err := cw.c.get(w.ctx, n.addr)
 		if err != nil {
-			return fmt.Errorf("redis cluster node %s: %w", n.addr, err)
+			return nil, fmt.Errorf("redis cluster node %s: %w", n.addr, err)
+		}
+		if err := n.dropped.opened(c, w.log); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("redis cluster node %s: %w", n.addr, err)
 		}
 		n.conn, n.loaded = c, false
 	}
-	c := n.conn
+	return n.conn, nil
+}
+
+func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
+	w := cw.w
+	c, err := n.connect(cw)
+	if err != nil {
+		return err
+	}
 	if !n.loaded {
 		for _, i := range n.writes {
 			if writes[i].table.byEventTime() {
@@ -215,14 +242,15 @@ func (n *nodeWriter) pipeline(cw *clusterWriter, writes []write) error {
 				continue
 			}
 			if wr.table.byEventTime() {
-				// One key per call: the script answers {fields written}.
-				written, _ := r.([]any)
-				if len(written) != 1 {
-					return fmt.Errorf("redis cluster node %s: read replies: the script answered %d keys of 1", n.addr, len(written))
+				// One key per call.
+				stale, err := scriptReply(r, writes[i:i+1])
+				if err != nil && !errors.As(err, new(redis.Error)) {
+					return fmt.Errorf("redis cluster node %s: read replies: %w", n.addr, err)
 				}
-				if v, ok := written[0].(int64); ok && v == 0 {
-					res.stale = true
+				if err != nil && res.err == nil {
+					res.err = errors.Unwrap(err)
 				}
+				res.stale = stale > 0
 			}
 		}
 	}

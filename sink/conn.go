@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 
@@ -37,23 +37,11 @@ func (sw *serverWriter) getConn(b *batch) (redis.Conn, error) {
 			}
 			sw.scriptErr = fmt.Errorf("load script: %w", err)
 		}
-		id, err := redis.Int64(c.Do("CLIENT", "ID"))
-		if err != nil {
-			var re redis.Error
-			if !errors.As(err, &re) {
-				c.Close()
-				return nil, fmt.Errorf("client id: %w", err)
-			}
-			id = 0 // not allowed: this connection cannot be killed when dropped
-		}
-		// The pool hands out again a connection it drained of every
-		// reply when it was dropped: nothing of it is left to run.
-		sw.dropped = slices.DeleteFunc(sw.dropped, func(d int64) bool { return d == id })
-		if err := sw.killDropped(c); err != nil {
+		if err := sw.dropped.opened(c, sw.w.log); err != nil {
 			c.Close()
 			return nil, err
 		}
-		sw.conn, sw.connID = c, id
+		sw.conn = c
 	}
 	if sw.scriptErr != nil && b.needsScript() {
 		return nil, sw.scriptErr
@@ -61,39 +49,119 @@ func (sw *serverWriter) getConn(b *batch) (redis.Conn, error) {
 	return sw.conn, nil
 }
 
-// killDropped ends the connections dropped since the last dial (CLIENT
-// KILL ID), on c, before anything is sent on it. Redis may not have read
-// all the commands of a dropped connection yet, and would run them after
-// the batches written again on c: an older arrival value over a newer one
-// (event-time writes are safe: the script keeps the newest). Killing the
-// connection discards what it did not run. Only a connection error keeps
-// them to kill on the next connection.
-func (sw *serverWriter) killDropped(c redis.Conn) error {
-	for len(sw.dropped) > 0 {
-		_, err := c.Do("CLIENT", "KILL", "ID", sw.dropped[0])
-		var re redis.Error
-		if err != nil && !errors.As(err, &re) {
-			return fmt.Errorf("kill a dropped connection: %w", err)
-		}
-		if err != nil && !strings.Contains(string(re), "No such client") {
-			sw.w.log.Warn("redis: could not end a dropped connection; a write it still holds may run after newer writes", "err", err)
-		}
-		sw.dropped = sw.dropped[1:]
-	}
-	return nil
-}
-
 // drop closes the connection, unless b was sent on another (b nil: in
-// any case), and keeps its CLIENT ID to kill (killDropped).
+// any case), keeping its ID to end (see droppedConns).
 func (sw *serverWriter) drop(b *batch) {
 	if sw.conn == nil || b != nil && b.conn != sw.conn {
 		return
 	}
-	if sw.connID != 0 {
-		sw.dropped = append(sw.dropped, sw.connID)
+	sw.dropped.drop(sw.conn)
+	sw.conn = nil
+}
+
+// connRef names a connection of one server instance. CLIENT IDs start
+// again (from 1 or so) when a server restarts, and a replica promoted by
+// a failover has IDs of its own: an ID alone may name another client's
+// connection. run_id (INFO server) tells the instances apart.
+type connRef struct {
+	runID string // the instance's run_id; "" unknown
+	id    int64  // CLIENT ID; 0 unknown
+}
+
+// droppedConns ends the connections a shard dropped on a server (one
+// server, or one master of a cluster), on its next connection to the
+// same instance, before anything is sent on it. Redis may not have read
+// all the commands of a dropped connection yet, and would run them after
+// the batches written again on the new one: an older arrival value over
+// a newer one (event-time writes are safe: the script keeps the newest).
+// CLIENT KILL ID discards what it did not run. A connection whose ID or
+// instance is unknown (CLIENT ID or INFO refused, say by an ACL) cannot
+// be ended, nor one of another instance than the new connection's (a
+// restart, whose old commands died with it, or a failover, whose old
+// master may still run them): that window stays open. It belongs to one
+// goroutine at a time.
+type droppedConns struct {
+	self  connRef   // the current connection's
+	conns []connRef // dropped, to end
+}
+
+// opened takes c, just handed out by the pool, as the current connection:
+// it learns c's CLIENT ID and its instance's run_id, and ends on c the
+// dropped connections of that instance, forgetting the others. Only a
+// connection error is returned: c is then unusable.
+func (d *droppedConns) opened(c redis.Conn, log *slog.Logger) error {
+	self, err := identify(c)
+	if err != nil {
+		return err
 	}
-	sw.conn.Close()
-	sw.conn, sw.connID = nil, 0
+	d.self = self
+	conns := d.conns
+	d.conns = d.conns[:0]
+	for _, dc := range conns {
+		if dc == self {
+			continue // handed out again: drained, nothing of it left to run
+		}
+		if self.runID == "" {
+			log.Warn("redis: could not end a dropped connection: the server instance is unknown (INFO refused); a write it still holds may run after newer writes")
+			continue
+		}
+		if dc.runID != self.runID {
+			continue // another instance: see droppedConns
+		}
+		_, err := c.Do("CLIENT", "KILL", "ID", dc.id)
+		var re redis.Error
+		if err != nil && !errors.As(err, &re) {
+			d.conns = append(d.conns, dc)
+			return fmt.Errorf("kill a dropped connection: %w", err)
+		}
+		if err != nil && !strings.Contains(string(re), "No such client") {
+			log.Warn("redis: could not end a dropped connection; a write it still holds may run after newer writes", "err", err)
+		}
+	}
+	return nil
+}
+
+// drop closes c, the current connection. When c broke, or its pending
+// replies cannot be read, Redis may still hold commands of it: its ID is
+// kept to end. Else every command of it ran, and it goes back to the pool
+// (whose next user must not be killed).
+func (d *droppedConns) drop(c redis.Conn) {
+	if c.Err() == nil {
+		c.Do("") // read what is pending: the pool would
+	}
+	if c.Err() != nil && d.self.id != 0 {
+		d.conns = append(d.conns, d.self)
+	}
+	c.Close()
+	d.self = connRef{}
+}
+
+// identify returns the connRef of c, in one round trip: an error reply
+// (CLIENT ID or INFO refused) leaves its part unknown.
+func identify(c redis.Conn) (connRef, error) {
+	var ref connRef
+	c.Send("CLIENT", "ID")
+	c.Send("INFO", "server")
+	if err := c.Flush(); err != nil {
+		return ref, fmt.Errorf("client id: %w", err)
+	}
+	id, err := redis.Int64(c.Receive())
+	if err != nil && !errors.As(err, new(redis.Error)) {
+		return ref, fmt.Errorf("client id: %w", err)
+	}
+	info, ierr := redis.String(c.Receive())
+	if ierr != nil && !errors.As(ierr, new(redis.Error)) {
+		return ref, fmt.Errorf("info server: %w", ierr)
+	}
+	if err == nil {
+		ref.id = id
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			ref.runID = v
+		}
+	}
+	return ref, nil
 }
 
 // backoff returns the delay before the attempt after attempt (0: the
@@ -150,8 +218,10 @@ func isReply(err error, code string) bool {
 }
 
 // isFatal reports whether err is a Redis error reply that retrying cannot
-// heal. Connection errors and other replies (LOADING, BUSY, OOM, READONLY,
-// MASTERDOWN, ...) are retried.
+// heal: a refused AUTH or permission, a key of another type, a cluster's
+// redirection or refusal, or a script error (see isScriptError).
+// Connection errors and other replies (LOADING, BUSY, OOM, READONLY,
+// MASTERDOWN, NOSCRIPT, ...) are retried.
 func isFatal(err error) bool {
 	var re redis.Error
 	if !errors.As(err, &re) {
@@ -163,6 +233,9 @@ func isFatal(err error) bool {
 	case "WRONGTYPE", "NOAUTH", "WRONGPASS", "NOPERM", "MOVED", "ASK", "CROSSSLOT":
 		return true
 	case "ERR":
+		if isScriptError(err) {
+			return true
+		}
 		for _, s := range []string{"invalid password", "AUTH", "DB index", "unknown command", "invalid DB", "WRONGTYPE"} {
 			if strings.Contains(msg, s) {
 				return true
@@ -170,4 +243,25 @@ func isFatal(err error) bool {
 		}
 	}
 	return strings.Contains(msg, "WRONGTYPE")
+}
+
+// isScriptError reports whether err is an ERR reply of a Lua script that
+// failed: a runtime error ("ERR user_script:12: ...", "ERR Error running
+// script ..."), or one that does not compile ("ERR Error compiling
+// script ..."). The same arguments would fail again. Errors of commands
+// the script runs keep their codes (OOM, READONLY, ...), and are not
+// these; nor is a key of a slot that moved while the script ran ("ERR
+// Script attempted to access a non local key"): a later try finds it
+// where the slot went.
+func isScriptError(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) || !strings.HasPrefix(string(re), "ERR ") {
+		return false
+	}
+	msg := string(re)
+	if strings.Contains(msg, "non local key") {
+		return false
+	}
+	return strings.Contains(msg, "user_script") || strings.Contains(msg, "Error running script") ||
+		strings.Contains(msg, "Error compiling script")
 }

@@ -26,10 +26,16 @@ func TestIsFatal(t *testing.T) {
 		{redis.Error("READONLY You can't write against a read only replica."), false},
 		{redis.Error("ERR max number of clients reached"), false},
 		{redis.Error("NOSCRIPT No matching script"), false},
+		{redis.Error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), false},
+		{redis.Error("ERR user_script:1: too many results to unpack script: 7f94, on @user_script:1."), true},
+		{redis.Error("ERR user_script:140: Expected value but found invalid token at character 1"), true},
+		{redis.Error("ERR Error compiling script (new function): user_script:1: unexpected symbol"), true},
+		{redis.Error("ERR Script attempted to access a non local key in a cluster node script: 4a23c35e, on @user_script:361."), false},
+		{fmt.Errorf("key %q: %w", "k:1", redis.Error("OOM command not allowed when used memory > 'maxmemory'.")), false},
 		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false},
 	} {
-		if got := isFatal(c.err); got != c.want {
-			t.Errorf("isFatal(%v) = %v, want %v", c.err, got, c.want)
+		if got := isFatal(c.err) || isScriptError(c.err); got != c.want {
+			t.Errorf("isFatal or isScriptError(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }

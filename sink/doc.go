@@ -11,12 +11,19 @@
 // coalesces the updates of a key within a batch, and writes each batch in
 // one pipelined round trip. With event-time ordering the keys are written
 // by a Lua script (EVALSHA, up to 32 keys per call) that keeps the newest
-// event: it compares each write's event time with a hidden hash field
-// (see HiddenTimeField) and writes only when the stored time is not newer. Its
-// Reader reads values back with pipelined HMGETs. On a Redis Cluster both
-// send one pipeline per master, following MOVED and ASK redirections;
-// there each script call writes one key, as the keys of a call must share
-// a hash slot.
+// event of each feature: it compares each field's event time with the
+// time stored for that feature, kept in hidden hash fields (see HiddenTimeField
+// and OlderTimesField), and writes it only when the stored time is absent
+// or not newer. Its Reader reads values back with pipelined HMGETs. On a
+// Redis Cluster both send one pipeline per master, following MOVED and
+// ASK redirections; there each script call writes one key, as the keys of
+// a call must share a hash slot.
+//
+// The writer acknowledges an update only once Redis wrote it (Acker). An
+// update whose Acker is a Revoker that reports its owner gave it up is
+// dropped instead, unacknowledged, wherever it waits: queued, collected,
+// or in a batch that failed and is retried; only commands already sent
+// may still run.
 //
 // A table may have sliding-window aggregations (package window; NewTable
 // takes them as AggFeature). An update's AggEvent is applied exactly once
@@ -37,7 +44,9 @@
 //   - store.go: Store and Open, which picks a server or a cluster (the
 //     backend interface), and Ping.
 //   - writer.go: the Writer API (Submit, Flush, Close, Stats), its
-//     options, and the Table, Update and Ordering it writes.
+//     options, the Table and Update it writes, and Acker and Revoker.
+//   - bound.go: the bound on the bytes of the updates a writer holds
+//     (WriterOptions.MaxQueueBytes).
 //   - shard.go: a shard's sender and receiver loops, their hand-over
 //     (the batchWriter interface), retries and the rate-limited log of
 //     failures.
@@ -47,8 +56,9 @@
 //     write command (EVALSHA, HSET, PEXPIRE) with arguments boxed once.
 //   - server.go: a single server, and a shard's pipelined writer into it.
 //   - conn.go: a shard's connection to a server (dialing, loading the
-//     script, CLIENT ID and CLIENT KILL of dropped connections), reading
-//     a pipeline's replies, error classes and backoff.
+//     script, CLIENT ID, run_id and CLIENT KILL of dropped connections of
+//     the same server instance, for one server and each master of a
+//     cluster), reading a pipeline's replies, error classes and backoff.
 //   - topology.go: a Redis Cluster's slot map and pools, redirections,
 //     and the rounds that send keys to their masters.
 //   - clusterwriter.go: a shard's writer into a cluster, one pipeline

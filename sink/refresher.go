@@ -242,7 +242,8 @@ func (c *cluster) refreshAggs(ctx context.Context, am *aggMaterialization) (int,
 // commandsNode sends one command per key of nk to its node (send, after
 // ASKING where a key's route says so), pipelined, and reads the replies:
 // the strings of array replies, and the keys redirected (their routes
-// set). With load, the aggregation script is loaded first.
+// set). With load, the aggregation script is loaded first, and a key
+// redirected by ASK is left for a later poll.
 func (c *cluster) commandsNode(ctx context.Context, nk nodeKeys, routes []route, load bool, send func(redis.Conn, int) error) (strs []string, again []int, err error) {
 	conn, err := c.get(ctx, nk.addr)
 	if err != nil {
@@ -277,6 +278,12 @@ func (c *cluster) commandsNode(ctx context.Context, nk nodeKeys, routes []route,
 		}
 		r, err := rs.next()
 		if to, ok := c.redirect(err); ok {
+			if load && to.asking {
+				// The key's slot is being migrated: a refresh on the
+				// target would count COUNT_DISTINCT tiles still on the
+				// source as empty. The key stays due for a later poll.
+				continue
+			}
 			routes[i] = to
 			again = append(again, i)
 			continue

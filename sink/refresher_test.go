@@ -16,7 +16,7 @@ import (
 // refresher to lower the stored counts as events leave the window, and
 // to remove them once it is empty.
 func checkRefresher(t *testing.T, st *Store) {
-	tbl, err := NewTable("m", config.RedisSink{Table: "r"},
+	tbl, err := NewTable("m", config.RedisSink{Table: "r"}, nil,
 		AggFeature{"f_count", spec(window.Count, 3*time.Second, time.Second, 0), feature.Int64})
 	if err != nil {
 		t.Fatal(err)

@@ -1,75 +1,296 @@
 package sink
 
 import (
+	"bytes"
+	"fmt"
 	"unsafe"
 
 	"github.com/gomodule/redigo/redis"
 )
 
-// setIfNewerScript writes the fields of one or more hashes, each unless
-// it holds a newer event. KEYS are the hashes; ARGV[1] is the hidden
-// event-time field and ARGV[2] the TTL in milliseconds (0: none); then,
-// for each key in turn, a count n and its fields:
+// setIfNewerScript writes the fields of one or more hashes, each field
+// unless the key holds a newer event time for it. KEYS are the hashes;
+// ARGV[1] is the hidden event-time field (HiddenTimeField), ARGV[2] the hidden
+// older-times field (OlderTimesField), ARGV[3] the TTL in milliseconds
+// (0: none), ARGV[4] the coverage of each key, one byte per key, ARGV[5]
+// the number m of the table's features and ARGV[6] to ARGV[5+m] their
+// names (sent only when a key's coverage is '0'); then, for each key in
+// turn, a count n and its fields:
 //
 //   - n > 0: the event time (unix ms) shared by all of them, then n pairs
-//     of name and value. They are written when the stored time is absent
-//     or not newer, and the stored time becomes theirs. This is the usual
-//     case: every field of a write comes from events of one time.
+//     of name and value. This is the usual case: every field of a write
+//     comes from events of one time.
 //   - n < 0: -n triples of name, event time and value, when the fields of
-//     a coalesced write come from events of different times. A field is
-//     written when the stored time is absent or not newer than its own;
-//     the stored time becomes the newest time written.
+//     a coalesced write come from events of different times.
 //
-// It returns, per key, the number of fields written (0: stale).
+// A key's coverage is '1' when its fields include every feature of the
+// table, '0' when they are some of them, and '-' when the table's
+// features are unknown or the fields include others: the script then
+// lists the hash's fields (HKEYS) when it needs the table's features.
+//
+// Each feature has its own event time. The event-time field holds T, the
+// newest time of any feature of the materialization written into the
+// key; every feature the key holds has time T, except those listed in the
+// older-times field: a JSON array of T and an object of feature name to
+// time, ["T",{"name":"time",...}], the times as decimal strings ("" for a
+// feature whose time is unknown: any write replaces it). The field counts
+// only while its T is the event-time field's: a write that brings every
+// feature at a newer time leaves it stale, without reading it. A value
+// written by earlier versions (a plain number in the event-time field,
+// no older-times field) reads the same: every feature present has that
+// time. The two fields go together: one must not be removed without the
+// other.
+//
+// A field is written when its own stored time is absent or not newer
+// than its own (equal: the later arrival wins), so a feature is never
+// refused because of a time written for other features only. When a
+// write makes T newer without some feature the key holds, that feature
+// keeps the old T in the older-times field. The usual case costs one HGET
+// of the event-time field and one HSET, as a single time per key did: the
+// update's time newer than T (or the key new), and the update brings
+// every feature of the table (coverage '1'); an update that brings only
+// some (a null feature, another source) costs an HLEN too, which tells
+// whether the key holds others, and only then are the older times read
+// and presence checked (HMGET).
+//
+// Fields are set, and presence checked, in chunks of 1000 arguments:
+// unpack takes at most about 8000. The script returns, per key, the
+// number of fields written (0: stale); an error while writing a key (a
+// Lua error, or one of a command, such as OOM) ends the call and is
+// returned in that key's place, as an error reply whose code is kept
+// ("ERR" for a Lua error), so that the writer can name the key.
 //
 // Writing many keys per call spreads the cost of running a script over
 // them; with Redis Cluster the keys of one call must share a hash slot.
 const setIfNewerScript = `
-local tf, ttl = ARGV[1], tonumber(ARGV[2])
-local res = {}
-local i = 3
-for k = 1, #KEYS do
-  local key = KEYS[k]
-  local n = tonumber(ARGV[i])
-  local cur = tonumber(redis.call('HGET', key, tf))
-  local w = 0
-  if n > 0 then
-    local t = ARGV[i+1]
-    if cur == nil or tonumber(t) >= cur then
-      redis.call('HSET', key, tf, t, unpack(ARGV, i+2, i+1+2*n))
-      w = n
+local tf, of, ttl, cov, nf = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local chunk = 1000
+local covered, unknown = string.byte('1'), string.byte('-')
+
+-- hset sets f1 to v1 and the name-value pairs args[first..last] of key.
+local function hset(key, args, first, last, f1, v1)
+  local stop = math.min(first + chunk - 1, last)
+  redis.call('HSET', key, f1, v1, unpack(args, first, stop))
+  for s = stop + 1, last, chunk do
+    redis.call('HSET', key, unpack(args, s, math.min(s + chunk - 1, last)))
+  end
+end
+
+-- present returns the set of names that key holds.
+local function present(key, names)
+  local got = {}
+  for s = 1, #names, chunk do
+    local vals = redis.call('HMGET', key, unpack(names, s, math.min(s + chunk - 1, #names)))
+    for j = 1, #vals do
+      if vals[j] then got[names[s + j - 1]] = true end
     end
-    i = i + 2 + 2*n
+  end
+  return got
+end
+
+-- olderTimes returns the older times of key, whose event-time field holds
+-- cur (false: none), and whether key has an older-times field, stale or
+-- not.
+local function olderTimes(key, cur)
+  local s = redis.call('HGET', key, of)
+  if not s then return {}, false end
+  local o = cjson.decode(s)
+  if o[1] ~= cur then return {}, true end
+  return o[2], true
+end
+
+-- setOlder stores older, the older times under the event time t, or
+-- removes the field when there are none.
+local function setOlder(key, older, had, t)
+  if next(older) ~= nil then
+    redis.call('HSET', key, of, cjson.encode({t, older}))
+  elseif had then
+    redis.call('HDEL', key, of)
+  end
+end
+
+-- features returns the table's features: names, the write's, when it has
+-- every one (coverage '1'), or the fields key holds but the hidden ones
+-- (coverage '-'); and whether they are known to be in key.
+local tableFeatures
+local function features(key, c, names)
+  if c == covered then return names, false end
+  if c == unknown then
+    local out = {}
+    for _, f in ipairs(redis.call('HKEYS', key)) do
+      if string.sub(f, 1, 9) ~= '__feathr_' then out[#out + 1] = f end
+    end
+    return out, true
+  end
+  if tableFeatures == nil then
+    tableFeatures = {}
+    for j = 1, nf do tableFeatures[j] = ARGV[5 + j] end
+  end
+  return tableFeatures, false
+end
+
+-- leftBehind gives, in older, the time base to every feature of key not
+-- written and not in older yet, when T becomes newer than base.
+local function leftBehind(key, c, written, older, base, writeNames)
+  local names, known = features(key, c, writeNames)
+  local list = {}
+  for _, f in ipairs(names) do
+    if not written[f] and older[f] == nil then list[#list + 1] = f end
+  end
+  if #list == 0 then return end
+  local got = known or present(key, list)
+  for _, f in ipairs(list) do
+    if known or got[f] then older[f] = base end
+  end
+end
+
+-- slow writes key's fields (ARGV from i) each against its own stored
+-- time, cur being the event-time field's (curArg as stored), and keeps
+-- the older-times field.
+local function slow(key, n, c, i, cur, curArg)
+  local older, had = olderTimes(key, curArg)
+  local names, times, vals = {}, {}, {}
+  if n > 0 then
+    for j = 1, n do
+      names[j], times[j], vals[j] = ARGV[i + 2 * j], ARGV[i + 1], ARGV[i + 1 + 2 * j]
+    end
   else
-    n = -n
-    local args, m, newest, newestArg = {}, 0, nil, nil
-    for j = i+1, i+3*n, 3 do
-      local t = tonumber(ARGV[j+1])
-      if cur == nil or t >= cur then
-        args[m+1] = ARGV[j]
-        args[m+2] = ARGV[j+2]
-        m = m + 2
-        if newest == nil or t > newest then
-          newest = t
-          newestArg = ARGV[j+1]
-        end
+    for j = 1, -n do
+      local p = i - 2 + 3 * j
+      names[j], times[j], vals[j] = ARGV[p], ARGV[p + 1], ARGV[p + 2]
+    end
+  end
+  -- ok[j]: write field j; nil: only if the key does not hold it (its
+  -- time is T, newer than the field's).
+  local ok, unsure = {}, {}
+  for j = 1, #names do
+    local s = older[names[j]]
+    if s ~= nil then
+      s = tonumber(s)
+      ok[j] = s == nil or tonumber(times[j]) >= s
+    elseif cur == nil or tonumber(times[j]) >= cur then
+      ok[j] = true
+    else
+      unsure[#unsure + 1] = names[j]
+    end
+  end
+  if #unsure > 0 then
+    local got = present(key, unsure)
+    for j = 1, #names do
+      if ok[j] == nil then ok[j] = not got[names[j]] end
+    end
+  end
+  local args, m, written = {}, 0, {}
+  local newest, newestArg = cur, curArg
+  for j = 1, #names do
+    if ok[j] then
+      args[m + 1], args[m + 2] = names[j], vals[j]
+      m = m + 2
+      written[names[j]] = true
+      local t = tonumber(times[j])
+      if newest == nil or t > newest then newest, newestArg = t, times[j] end
+    end
+  end
+  if m == 0 then return 0 end
+  if cur == nil or newest > cur then
+    leftBehind(key, c, written, older, cur and curArg or '', names)
+  end
+  for j = 1, #names do
+    if ok[j] then
+      if tonumber(times[j]) < newest then
+        older[names[j]] = times[j]
+      else
+        older[names[j]] = nil
       end
     end
-    if m > 0 then
-      args[m+1] = tf
-      args[m+2] = newestArg
-      redis.call('HSET', key, unpack(args))
-      w = m / 2
+  end
+  hset(key, args, 1, m, tf, newestArg)
+  setOlder(key, older, had, newestArg)
+  return m / 2
+end
+
+-- writeKey writes the fields of key, the k-th, ARGV from i, and returns
+-- how many it wrote.
+local function writeKey(key, k, i, n)
+  local c = string.byte(cov, k)
+  local curArg = redis.call('HGET', key, tf)
+  local cur = tonumber(curArg)
+  local t = ARGV[i + 1]
+  local w
+  if n > 0 and (cur == nil or tonumber(t) > cur) then
+    if 2 * n <= chunk then
+      redis.call('HSET', key, tf, t, unpack(ARGV, i + 2, i + 1 + 2 * n))
+    else
+      hset(key, ARGV, i + 2, i + 1 + 2 * n, tf, t)
     end
-    i = i + 1 + 3*n
+    if c ~= covered and redis.call('HLEN', key) ~= n + 1 then
+      -- The key holds other fields: the features of them keep their
+      -- times, the old T or older ones.
+      local older, had = olderTimes(key, curArg)
+      local written = {}
+      for j = i + 2, i + 2 * n, 2 do
+        written[ARGV[j]] = true
+        older[ARGV[j]] = nil
+      end
+      leftBehind(key, c, written, older, cur and curArg or '')
+      setOlder(key, older, had, t)
+    end
+    w = n
+  else
+    w = slow(key, n, c, i, cur, curArg)
   end
   if w > 0 and ttl > 0 then
     redis.call('PEXPIRE', key, ttl)
   end
-  res[k] = w
+  return w
+end
+
+local res = {}
+local k = 0
+-- One pcall for the call: k says which key failed.
+local ok, err = pcall(function()
+  local i = 6 + nf
+  for kk = 1, #KEYS do
+    k = kk
+    local n = tonumber(ARGV[i])
+    res[kk] = writeKey(KEYS[kk], kk, i, n)
+    if n > 0 then i = i + 2 + 2 * n else i = i + 1 - 3 * n end
+  end
+end)
+if not ok then
+  if type(err) == 'table' then err = err.err end
+  err = tostring(err)
+  if not string.match(err, '^%u+ ') then err = 'ERR ' .. err end
+  res[k] = {err = err}
 end
 return res
 `
+
+// scriptReply reads the reply of a call of setIfNewerScript that wrote
+// ws: it returns the number of updates found stale, or the error reply of
+// a key, naming it (a redis.Error in its chain), or an error when the
+// reply is not what the script returns.
+func scriptReply(r any, ws []write) (int, error) {
+	written, _ := r.([]any)
+	stale := 0
+	for k, v := range written {
+		if k == len(ws) {
+			break
+		}
+		switch v := v.(type) {
+		case int64:
+			if v == 0 {
+				stale += ws[k].updates
+			}
+		case redis.Error:
+			return 0, fmt.Errorf("key %q: %w", ws[k].key, v)
+		}
+	}
+	if len(written) != len(ws) {
+		return 0, fmt.Errorf("the script answered %d keys of %d", len(written), len(ws))
+	}
+	return stale, nil
+}
 
 // scriptKeys is the most keys one call of setIfNewerScript writes. Past a
 // few dozen, the cost of a call is all in its keys.
@@ -82,9 +303,11 @@ const scriptKeys = 32
 // to one goroutine at a time.
 type cmdBuilder struct {
 	script *redis.Script
-	tables map[*Table]tableArgs
+	tables map[*Table]*tableArgs
 	names  []boxedName // field names as command arguments
 	args   []any       // the arguments of the command being sent
+	// coverage is the script's coverage argument being sent.
+	coverage []byte
 }
 
 // send sends the commands of ws on c, each after ASKING when asking: one
@@ -151,24 +374,93 @@ func (cb *cmdBuilder) name(name string) any {
 	return arg
 }
 
-// tableArgs holds a table's command arguments, boxed once.
+// tableArgs holds a table's command arguments, boxed once, and what
+// coverage needs to know of its features.
 type tableArgs struct {
-	timeField any
-	ttl       any
+	timeField  any
+	olderField any
+	ttl        any
+	features   []any          // the names of Table.Features
+	index      map[string]int // Table.Features' positions, for more than a few
+	names      []string       // Table.Features
+	seen       []uint32       // per feature: the stamp of the last write that has it
+	stamp      uint32
 }
 
 // tableArgs returns t's arguments, boxing them the first time.
-func (cb *cmdBuilder) tableArgs(t *Table) tableArgs {
+func (cb *cmdBuilder) tableArgs(t *Table) *tableArgs {
 	ta, ok := cb.tables[t]
 	if !ok {
 		if cb.tables == nil {
-			cb.tables = make(map[*Table]tableArgs)
+			cb.tables = make(map[*Table]*tableArgs)
 		}
-		ta = tableArgs{timeField: t.timeField(), ttl: t.TTL.Milliseconds()}
+		ta = &tableArgs{timeField: t.timeField(), olderField: t.olderField(), ttl: t.TTL.Milliseconds(),
+			names: t.Features, seen: make([]uint32, len(t.Features))}
+		for _, f := range t.Features {
+			ta.features = append(ta.features, cb.name(f))
+		}
+		if len(t.Features) > linearFeatures {
+			ta.index = make(map[string]int, len(t.Features))
+			for i, f := range t.Features {
+				ta.index[f] = i
+			}
+		}
 		cb.tables[t] = ta
 	}
 	return ta
 }
+
+// linearFeatures is the most features a table's lookup scans; past it, a
+// map finds them.
+const linearFeatures = 8
+
+// feature returns the position of name in the table's features, or -1.
+func (ta *tableArgs) feature(name string) int {
+	if ta.index != nil {
+		if i, ok := ta.index[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, f := range ta.names {
+		if f == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// coverage returns the script's coverage of wr (see setIfNewerScript):
+// '1' when wr writes every feature of the table, '0' when some of them,
+// '-' when the table's features are unknown or wr writes others.
+func (ta *tableArgs) coverage(wr *write) byte {
+	if len(ta.names) == 0 {
+		return '-'
+	}
+	ta.stamp++
+	if ta.stamp == 0 { // wrapped: forget every stamp
+		clear(ta.seen)
+		ta.stamp = 1
+	}
+	distinct := 0
+	for i := range wr.fields {
+		j := ta.feature(wr.fields[i].name)
+		if j < 0 {
+			return '-'
+		}
+		if ta.seen[j] != ta.stamp {
+			ta.seen[j] = ta.stamp
+			distinct++
+		}
+	}
+	if distinct == len(ta.names) {
+		return '1'
+	}
+	return '0'
+}
+
+// oneCoverage holds the coverage arguments of a call of one key, boxed.
+var oneCoverage = map[byte]any{'1': "1", '0': "0", '-': "-"}
 
 // appendScript appends the arguments of the EVALSHA that calls
 // setIfNewerScript for ws, all of one table: the script's hash, the
@@ -179,7 +471,25 @@ func (cb *cmdBuilder) appendScript(args []any, ws []write) []any {
 	for i := range ws {
 		args = append(args, ws[i].key)
 	}
-	args = append(args, ta.timeField, ta.ttl)
+	cb.coverage = cb.coverage[:0]
+	for i := range ws {
+		cb.coverage = append(cb.coverage, ta.coverage(&ws[i]))
+	}
+	// The table's features are needed for coverage '0' only.
+	features := ta.features
+	if bytes.IndexByte(cb.coverage, '0') < 0 {
+		features = nil
+	}
+	// Send copies the coverage into the connection's buffer. A call of
+	// one key (all of them, in a cluster) takes a coverage boxed once.
+	var cov any
+	if len(cb.coverage) == 1 {
+		cov = oneCoverage[cb.coverage[0]]
+	} else {
+		cov = cb.coverage
+	}
+	args = append(args, ta.timeField, ta.olderField, ta.ttl, cov, len(features))
+	args = append(args, features...)
 	for i := range ws {
 		wr := &ws[i]
 		if wr.sameTime() {

@@ -40,8 +40,7 @@ type serverWriter struct {
 	conn redis.Conn
 	// scriptErr is the error reply to loading the script on conn.
 	scriptErr error
-	connID    int64   // conn's CLIENT ID; 0: unknown
-	dropped   []int64 // IDs of connections dropped, to kill (killDropped)
+	dropped   droppedConns
 	cmds      cmdBuilder
 }
 
@@ -139,15 +138,15 @@ func (sw *serverWriter) receiveBatch(c redis.Conn, b *batch) (int, error) {
 		if cl.kind != callScript {
 			continue
 		}
-		written, _ := r.([]any)
-		if len(written) != cl.to-cl.from {
-			return 0, fmt.Errorf("read replies: the script answered %d keys of %d", len(written), cl.to-cl.from)
+		n, err := scriptReply(r, b.writes[cl.from:cl.to])
+		var re redis.Error
+		if err != nil && !errors.As(err, &re) {
+			return 0, fmt.Errorf("read replies: %w", err)
 		}
-		for k, v := range written {
-			if n, ok := v.(int64); ok && n == 0 {
-				stale += b.writes[cl.from+k].updates
-			}
+		if err != nil && replyErr == nil {
+			replyErr = err
 		}
+		stale += n
 	}
 	if replyErr != nil {
 		return 0, replyErr

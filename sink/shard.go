@@ -53,7 +53,7 @@ type batchWriter interface {
 	send(b *batch)
 	// receive completes the write of b that send started. One server:
 	// it reads the replies. A cluster: it writes b whole, one pipeline
-	// per master.
+	// per master, without the updates revoked since (see Revoker).
 	receive(b *batch) (outcome, error)
 	// exec writes b whole and reads every reply, on a connection on
 	// which nothing else is in flight; sendMu is held.
@@ -124,6 +124,8 @@ func (s *shard) send() {
 			return
 		}
 		s.sendMu.Lock()
+		// A batch may wait here long, while an earlier one is retried.
+		s.w.prune(b)
 		if b.hasWrites() {
 			s.out.send(b)
 		}
@@ -210,7 +212,9 @@ func (s *shard) complete(b *batch) bool {
 	}
 	o, err := s.out.receive(b)
 	if err == nil {
-		s.written(b, o)
+		if b.hasWrites() { // a cluster's receive may prune them all
+			s.written(b, o)
+		}
 		s.finish(b)
 		return true
 	}
@@ -257,17 +261,19 @@ func (s *shard) written(b *batch, o outcome) {
 // finish acks the written batch, releases Flush waiters, resets b and
 // hands it back to the sender.
 func (s *shard) finish(b *batch) {
+	s.aggDone(b) // counted before acks and Flush waiters see the batch
 	for i := range b.updates {
 		if a := b.updates[i].Acker; a != nil {
 			a.Ack(b.updates[i].Seq)
 		}
 	}
 	s.w.stats.updates.Add(int64(len(b.updates)))
+	s.w.queued.release(b.bytes)
 	s.w.stats.stale.Add(int64(b.stale))
+	s.w.stats.coalesced.Add(int64(b.coalesced))
 	for _, f := range b.flushes {
 		f <- struct{}{}
 	}
-	s.aggDone(b)
 	b.reset()
 	s.free <- b // never blocks: it has room for every batch
 }
@@ -295,6 +301,10 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 				wait = reloaded
 				reloaded = true
 			}
+			if isScriptError(err) {
+				w.fail(fmt.Errorf("sink: write to redis: the event-time script failed, which retrying would repeat: %w", err))
+				return false
+			}
 			if isFatal(err) {
 				w.fail(fmt.Errorf("sink: write to redis: %w", err))
 				return false
@@ -306,6 +316,9 @@ func (s *shard) writeRetrying(b *batch, failed error) bool {
 				}
 			}
 			w.stats.retries.Add(1)
+		}
+		if s.w.prune(b); !b.hasWrites() {
+			return true // nothing left to write
 		}
 		var o outcome
 		o, err = s.out.exec(b)

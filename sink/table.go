@@ -1,16 +1,20 @@
 package sink
 
-import "github.com/feathrgo/feathr/config"
+import (
+	"slices"
+
+	"github.com/feathrgo/feathr/config"
+)
 
 // NewTable returns the table a materialization writes, as its Redis sink
 // in the file describes it: the hidden event-time field is the
-// materialization's (see HiddenTimeField), and aggs are its aggregated
-// features, in the order of an AggEvent's inputs (none: a table of
-// row-level features only). An error is a broken aggregation (a NUL
-// byte in the name, a repeated feature, a Spec or type that package
-// window rejects).
-func NewTable(materialization string, s config.RedisSink, aggs ...AggFeature) (*Table, error) {
-	t := &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization)}
+// materialization's (see HiddenTimeField), features are its row-level
+// features (see Table.Features), and aggs its aggregated features, in the
+// order of an AggEvent's inputs (none: a table of row-level features
+// only). An error is a broken aggregation (a NUL byte in the name, a
+// repeated feature, a Spec or type that package window rejects).
+func NewTable(materialization string, s config.RedisSink, features []string, aggs ...AggFeature) (*Table, error) {
+	t := &Table{Name: s.Table, TTL: s.TTL, Ordering: s.Ordering, HiddenTimeField: HiddenTimeField(materialization), Features: slices.Clone(features)}
 	if len(aggs) > 0 {
 		am, err := newAggMaterialization(materialization, aggs)
 		if err != nil {

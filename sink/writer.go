@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,8 +14,8 @@ import (
 	"github.com/feathrgo/feathr/config"
 )
 
-// HiddenTimeFieldPrefix starts the name of the hidden hash field that
-// holds the newest event time written into a key by one materialization.
+// HiddenTimeFieldPrefix starts the name of the hidden hash field that holds the
+// newest event time written into a key by one materialization.
 const HiddenTimeFieldPrefix = "__feathr_event_time"
 
 // HiddenTimeField returns the hidden event-time field of a materialization:
@@ -25,13 +26,40 @@ func HiddenTimeField(materialization string) string {
 	return HiddenTimeFieldPrefix + ":" + materialization
 }
 
+// OlderTimesPrefix starts the name of the hidden hash field that lists a
+// key's features whose event time is older than the newest one.
+const OlderTimesPrefix = "__feathr_older_times"
+
+// OlderTimesField returns the hidden field, next to HiddenTimeField's, that
+// lists the features of a key whose event time is older than the time in
+// HiddenTimeField, with their times: "__feathr_older_times:" + materialization.
+// The key has it only while some feature is older (see Table).
+func OlderTimesField(materialization string) string {
+	return OlderTimesPrefix + ":" + materialization
+}
+
 // Table is a Redis feature table: the hashes a materialization writes.
 // Updates refer to it by pointer; it must not change after its first use.
+//
+// With event-time ordering each feature of a key has its own event time:
+// a field is written when the time stored for it is absent or not newer
+// than the update's. The key's newest time is in HiddenTimeField, and the
+// features older than it are listed, with their times, in the
+// OlderTimesField of the same materialization (see setIfNewerScript).
 type Table struct {
 	Name            string          // Redis keys are Name + ":" + entity key
 	TTL             time.Duration   // 0: keys do not expire; else PEXPIRE on each write
 	Ordering        config.Ordering // how updates of a key are ordered; zero is config.OrderEvent
-	HiddenTimeField string          // OrderEvent: the hidden event-time field; empty: HiddenTimeField("")
+	HiddenTimeField string          // EventTime: the hidden event-time field; empty: HiddenTimeField("")
+
+	// Features lists every row-level feature the table's updates may
+	// carry: the materialization's, but its aggregated ones. The
+	// event-time script needs them when an update makes a key's time
+	// newer without bringing all of them, to keep the older time of those
+	// the key holds. With Features unknown (nil), or for an update with a
+	// field not listed, it lists the hash's fields (HKEYS) then, unless
+	// HLEN says the key holds only the update's.
+	Features []string
 
 	agg *aggMaterialization // the aggregated features (NewTable); nil: none
 }
@@ -45,6 +73,16 @@ func (t *Table) timeField() string {
 		return HiddenTimeField("")
 	}
 	return t.HiddenTimeField
+}
+
+// olderField returns the hidden field that goes with t's time field:
+// OlderTimesField of its materialization.
+func (t *Table) olderField() string {
+	tf := t.timeField()
+	if m, ok := strings.CutPrefix(tf, HiddenTimeFieldPrefix+":"); ok {
+		return OlderTimesField(m)
+	}
+	return OlderTimesPrefix + ":" + tf
 }
 
 // Field is one feature value of an update.
@@ -81,6 +119,26 @@ type Acker interface {
 	Ack(seq int64)
 }
 
+// Revoker may be implemented by an Acker whose updates' owner can give
+// them up, such as a consumer whose partition was revoked in a rebalance:
+// a newer owner then writes what follows, and an older write landing
+// later would overwrite its values (with arrival ordering, or equal event
+// times).
+//
+// Once Revoked returns true, the writer writes none of the Acker's updates
+// it has not written yet: it drops them when it collects a batch, when it
+// sends one, and before every retry of a failed batch (whose writes are
+// coalesced again from the updates left). Dropped updates are never
+// acknowledged; WriterStats.Dropped counts them. What remains: a batch
+// already sent, its commands in a socket or in Redis's buffers, may still
+// run (see the CLIENT KILL of dropped connections in the README); and an
+// update of a batch that succeeds is acknowledged, revoked or not.
+// Revoked is called from the writer's goroutines and must be quick; once
+// true it must stay true.
+type Revoker interface {
+	Revoked() bool
+}
+
 // AckFunc adapts a function to Acker.
 type AckFunc func(seq int64)
 
@@ -97,6 +155,13 @@ type WriterOptions struct {
 	MinBackoff    time.Duration // first retry delay after a failed batch; default 50ms
 	MaxBackoff    time.Duration // retry delay cap; default 5s
 	LogInterval   time.Duration // while writes keep failing, one log line per interval; default 10s
+
+	// MaxQueueBytes bounds the bytes of the updates the writer holds
+	// (their keys and values), from Submit until they are acknowledged
+	// or dropped: Submit blocks while they reach it. An update larger
+	// than the bound is taken alone, when the writer holds nothing else.
+	// Default 16 MiB; negative: no bound but QueueSize.
+	MaxQueueBytes int64
 
 	// SendWhenIdle sends a batch as soon as nothing is queued and no
 	// other batch of its connection is in flight, instead of waiting for
@@ -133,6 +198,9 @@ func (o *WriterOptions) setDefaults() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 2 * o.BatchSize
 	}
+	if o.MaxQueueBytes == 0 {
+		o.MaxQueueBytes = defaultMaxQueueBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -154,9 +222,13 @@ type WriterStats struct {
 	Writes    int64 // keys written in those round trips, after coalescing
 	Updates   int64 // updates acknowledged
 	Coalesced int64 // updates merged into the write of an earlier update to the same key
-	Stale     int64 // updates not written because the key held a newer event
+	Stale     int64 // updates not written: the key held a newer event for each of their features
 	Retries   int64 // batch attempts repeated after a failure
 	Errors    int64 // failed batch attempts
+	Dropped   int64 // updates not written, nor acknowledged: their owner revoked them (see Revoker)
+
+	QueuedBytes int64 // now: bytes of the updates held (see WriterOptions.MaxQueueBytes)
+
 	AggStats
 }
 
@@ -191,10 +263,11 @@ type Writer struct {
 	failOnce sync.Once
 	err      error // set before failed is closed
 
+	queued   byteBound // the bytes of the updates held
 	failures failureLog
 	aggStats aggCounters
 	stats    struct {
-		batches, commands, writes, updates, coalesced, stale, retries, errors atomic.Int64
+		batches, commands, writes, updates, coalesced, stale, retries, errors, dropped atomic.Int64
 	}
 }
 
@@ -212,6 +285,7 @@ func startWriter(opts WriterOptions, out func(*Writer) batchWriter) *Writer {
 		failed: make(chan struct{}),
 	}
 	w.failures.interval = opts.LogInterval
+	w.queued.max = opts.MaxQueueBytes
 	w.shards = make([]*shard, opts.Conns)
 	for i := range w.shards {
 		w.shards[i] = newShard(w, out(w))
@@ -224,15 +298,19 @@ func startWriter(opts WriterOptions, out func(*Writer) batchWriter) *Writer {
 }
 
 // Submit queues u for writing. It blocks while the queue of u's connection
-// is full (backpressure), until ctx is done. It returns ErrClosed after
-// Close and the writer's fatal error after one. See Update for who owns
-// u.Fields.
+// is full, or the updates held reach MaxQueueBytes (backpressure), until
+// ctx is done. It returns ErrClosed after Close and the writer's fatal
+// error after one. See Update for who owns u.Fields.
 func (w *Writer) Submit(ctx context.Context, u Update) error {
 	if u.Table == nil {
 		return errors.New("sink: update without a table")
 	}
 	if err := w.state(); err != nil {
 		return err
+	}
+	size := u.size()
+	if !w.queued.take(ctx, w.failed, w.ctx.Done(), size) {
+		return w.stopped(ctx)
 	}
 	s := w.shards[keyHash(u.Key)%uint32(len(w.shards))]
 	// The usual case first: room in the queue, without the cost of a
@@ -246,16 +324,34 @@ func (w *Writer) Submit(ctx context.Context, u Update) error {
 	case s.in <- item{u: u}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
 	case <-w.failed:
-		return w.err
 	case <-w.ctx.Done():
-		return ErrClosed
+	}
+	w.queued.release(size)
+	return w.stopped(ctx)
+}
+
+// prune drops b's revoked updates (see Revoker), counts them and gives
+// back their bytes.
+func (w *Writer) prune(b *batch) {
+	if n, size := b.prune(); n > 0 {
+		w.stats.dropped.Add(int64(n))
+		w.queued.release(size)
 	}
 }
 
+// stopped returns why a wait of Submit ended: the writer's fatal error,
+// ErrClosed, or ctx's error.
+func (w *Writer) stopped(ctx context.Context) error {
+	if err := w.state(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // Flush writes every update submitted before it and waits until they are
-// acknowledged, or until ctx is done. While Redis is unreachable it waits.
+// acknowledged, or dropped because their owner revoked them (see
+// Revoker), or until ctx is done. While Redis is unreachable it waits.
 func (w *Writer) Flush(ctx context.Context) error {
 	if err := w.state(); err != nil {
 		return err
@@ -320,7 +416,11 @@ func (w *Writer) Stats() WriterStats {
 		Stale:     w.stats.stale.Load(),
 		Retries:   w.stats.retries.Load(),
 		Errors:    w.stats.errors.Load(),
-		AggStats:  w.aggStats.load(),
+		Dropped:   w.stats.dropped.Load(),
+
+		QueuedBytes: w.queued.used.Load(),
+
+		AggStats: w.aggStats.load(),
 	}
 }
 

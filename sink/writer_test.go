@@ -74,6 +74,12 @@ func (e *env) value(key, field string) any {
 func (e *env) calls(cmd string) int {
 	e.t.Helper()
 	info, _ := redis.String(e.do("INFO", "commandstats"), nil)
+	return commandCalls(info, cmd)
+}
+
+// commandCalls returns the number of calls of cmd in the reply of INFO
+// commandstats.
+func commandCalls(info, cmd string) int {
 	for _, line := range strings.Split(info, "\n") {
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
 			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
@@ -212,7 +218,8 @@ func TestWriterCoalesce(t *testing.T) {
 	submit(t, w,
 		upd(t, et, k, 10, &a, 1, "a", int64(1), "b", int64(1)),
 		upd(t, et, k, 20, &a, 2, "a", int64(2)),
-		upd(t, et, k, 15, &a, 3, "c", int64(3)), // older than seq 2: stale
+		upd(t, et, k, 15, &a, 3, "c", int64(3)), // older than seq 2, but c has no newer time: kept
+		upd(t, et, k, 15, &a, 7, "a", int64(7)), // older than seq 2's a: stale
 		upd(t, et, k, 20, &a, 4, "b", int64(4)), // equal time: wins by order
 	)
 	ar := &Table{Name: "ca", Ordering: config.OrderArrival}
@@ -223,14 +230,14 @@ func TestWriterCoalesce(t *testing.T) {
 	)
 	flush(t, w)
 	st := w.Stats()
-	if st.Commands != 2 || st.Writes != 2 || st.Coalesced != 3 || st.Stale != 1 || a.count() != 6 {
-		t.Errorf("stats %+v, acks %d; want 2 commands, 2 writes, 3 coalesced, 1 stale, 6 acks", st, a.count())
+	if st.Commands != 2 || st.Writes != 2 || st.Coalesced != 4 || st.Stale != 1 || a.count() != 7 {
+		t.Errorf("stats %+v, acks %d; want 2 commands, 2 writes, 4 coalesced, 1 stale, 7 acks", st, a.count())
 	}
 	for _, c := range []struct {
 		key, field string
 		want       any
 	}{
-		{k, "a", int64(2)}, {k, "b", int64(4)}, {k, "c", nil},
+		{k, "a", int64(2)}, {k, "b", int64(4)}, {k, "c", int64(3)},
 		{k2, "a", int64(2)}, {k2, "b", int64(2)},
 	} {
 		if got := e.value(c.key, c.field); got != c.want {
@@ -269,12 +276,15 @@ func TestWriterEventTimeOrdering(t *testing.T) {
 	step(ar, ka, 2000, "new", "new")
 	step(ar, ka, 1000, "old", "old") // arrival: last write wins
 
-	// Fields are checked per update, not per field: a stale update does
-	// not add a field that the key never had.
-	submit(t, w, upd(t, et, k, 100, nil, 0, "g", "stale"))
+	// Each field is checked against its own time: a late update adds a
+	// field that the key never had, and leaves the newer one as it is.
+	submit(t, w, upd(t, et, k, 100, nil, 0, "g", "late", "f", "late"))
 	flush(t, w)
-	if got := e.value(k, "g"); got != nil {
-		t.Errorf("stale update wrote field g = %v", got)
+	if got := e.value(k, "g"); got != "late" {
+		t.Errorf("late update's new field g = %v, want late", got)
+	}
+	if got := e.value(k, "f"); got != "newer" {
+		t.Errorf("late update overwrote f: %v, want newer", got)
 	}
 	// Two materializations keep separate times.
 	other := &Table{Name: "o", HiddenTimeField: HiddenTimeField("other")}
@@ -672,11 +682,16 @@ func TestWriterFatal(t *testing.T) {
 	})
 }
 
-// BenchmarkWriter submits updates of three fields to a real redis-server
-// and reports the throughput. "distinct" never repeats a key within
-// 200,000 updates; "hot" cycles over 1,000 keys, so batches coalesce.
+// BenchmarkWriter submits updates to a real redis-server and reports the
+// throughput and the server's CPU time per key written. "distinct" never
+// repeats a key within 200,000 updates; "hot" cycles over 1,000 keys, so
+// batches coalesce; both write three fields. "seed" writes the four
+// features of the Feathr streaming example (features.example.yaml) to
+// 10,000 keys, each update newer than the last.
 func BenchmarkWriter(b *testing.B) {
 	e := newEnv(b)
+	three := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+	threeNames := []string{"f1", "f2", "f3"}
 	for _, ord := range []config.Ordering{config.OrderEvent, config.OrderArrival} {
 		for _, kc := range []struct {
 			name string
@@ -684,22 +699,35 @@ func BenchmarkWriter(b *testing.B) {
 		}{{"distinct", 200_000}, {"hot", 1000}} {
 			b.Run(ord.String()+"/"+kc.name, func(b *testing.B) {
 				w := newWriter(b, e, WriterOptions{})
-				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, HiddenTimeField: HiddenTimeField("m")}
-				benchSubmit(b, w, tbl, kc.n)
+				tbl := &Table{Name: "bench" + ord.String() + kc.name, Ordering: ord, HiddenTimeField: HiddenTimeField("m"), Features: threeNames}
+				benchSubmit(b, e, w, tbl, kc.n, three)
 			})
 		}
 	}
+	b.Run("event/seed", func(b *testing.B) {
+		w := newWriter(b, e, WriterOptions{})
+		tbl := &Table{Name: "benchseed", HiddenTimeField: HiddenTimeField("kafkaSampleDemo"), Features: benchFeatures}
+		seed := []Field{{benchFeatures[0], val(b, int32(12))}, {benchFeatures[1], val(b, int32(11))},
+			{benchFeatures[2], val(b, true)}, {benchFeatures[3], val(b, 0.5)}}
+		benchSubmit(b, e, w, tbl, 10_000, seed)
+	})
 }
 
-// benchSubmit submits updates of three fields, cycling over n keys of tbl,
-// for as long as the benchmark runs, flushes, reports updates/s, and
-// checks that every update was acknowledged.
-func benchSubmit(b *testing.B, w *Writer, tbl *Table, n int) {
+// benchSubmit submits updates of fields, cycling over n keys of tbl, for
+// as long as the benchmark runs, flushes, reports updates/s, and checks
+// that every update was acknowledged. With e (nil for a cluster) it also
+// reports the server's CPU time per key written (redis-cpu-ns/write, from
+// INFO cpu) and the part of it spent in the writer's commands
+// (redis-cmd-ns/write, from INFO commandstats).
+func benchSubmit(b *testing.B, e *env, w *Writer, tbl *Table, n int, fields []Field) {
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = Key(tbl.Name, strconv.Itoa(i))
 	}
-	fields := []Field{{"f1", val(b, int64(1))}, {"f2", val(b, 2.5)}, {"f3", val(b, "a string value")}}
+	var before redisCPU
+	if e != nil {
+		before = e.cpu()
+	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
@@ -714,9 +742,50 @@ func benchSubmit(b *testing.B, w *Writer, tbl *Table, n int) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
-	if st := w.Stats(); st.Updates != int64(i) {
+	st := w.Stats()
+	if st.Updates != int64(i) {
 		b.Fatalf("acknowledged %d updates of %d", st.Updates, i)
 	}
+	if e != nil && st.Writes > 0 {
+		after := e.cpu()
+		b.ReportMetric(float64(after.cpu-before.cpu)/float64(st.Writes), "redis-cpu-ns/write")
+		b.ReportMetric(float64(after.commands-before.commands)/float64(st.Writes), "redis-cmd-ns/write")
+	}
+}
+
+// redisCPU is a redis-server's CPU time so far and the part of it spent
+// running the writer's commands.
+type redisCPU struct {
+	cpu      time.Duration // used_cpu_user + used_cpu_sys (INFO cpu)
+	commands time.Duration // usec of EVALSHA, HSET and PEXPIRE (INFO commandstats)
+}
+
+// cpu reads the server's redisCPU.
+func (e *env) cpu() redisCPU {
+	e.t.Helper()
+	var r redisCPU
+	info, _ := redis.String(e.do("INFO", "cpu"), nil)
+	for _, line := range strings.Split(info, "\n") {
+		name, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "used_cpu_user" || name == "used_cpu_sys" {
+			s, _ := strconv.ParseFloat(v, 64)
+			r.cpu += time.Duration(s * float64(time.Second))
+		}
+	}
+	info, _ = redis.String(e.do("INFO", "commandstats"), nil)
+	for _, line := range strings.Split(info, "\n") {
+		name, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		switch name {
+		case "cmdstat_evalsha", "cmdstat_hset", "cmdstat_pexpire":
+			for _, kv := range strings.Split(v, ",") {
+				if us, ok := strings.CutPrefix(kv, "usec="); ok {
+					n, _ := strconv.ParseInt(us, 10, 64)
+					r.commands += time.Duration(n) * time.Microsecond
+				}
+			}
+		}
+	}
+	return r
 }
 
 // TestWriterMixedOrdering writes to an Arrival and an EventTime table
@@ -753,6 +822,31 @@ func TestWriterMixedOrdering(t *testing.T) {
 	}
 }
 
+// writeAgain writes 2 into field f of key after cause made the writer's
+// connection fail, and checks that it was written after an error.
+func writeAgain(t *testing.T, e *env, w *Writer, tbl *Table, key, cause string) {
+	t.Helper()
+	submit(t, w, upd(t, tbl, key, 2, nil, 0, "f", int64(2)))
+	flush(t, w)
+	if got := e.value(key, "f"); got != int64(2) {
+		t.Errorf("%s = %v, want 2", key, got)
+	}
+	if st := w.Stats(); st.Errors == 0 {
+		t.Fatalf("stats %+v: %s caused no error", st, cause)
+	}
+}
+
+// conn returns a connection to the server, closed at the end of the test.
+func (e *env) conn() redis.Conn {
+	e.t.Helper()
+	c, err := redis.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestWriterKillsDroppedConn checks that after a read error the writer
 // ends the dropped connection (CLIENT KILL ID) before it writes the
 // batches again on a new one: Redis could otherwise still run commands of
@@ -768,15 +862,365 @@ func TestWriterKillsDroppedConn(t *testing.T) {
 	flush(t, w)
 	// Every command waits 1s: the write's reply times out.
 	e.do("CLIENT", "PAUSE", 1000, "ALL")
-	submit(t, w, upd(t, tbl, "kd:1", 2, nil, 0, "f", int64(2)))
-	flush(t, w)
-	if got := e.value("kd:1", "f"); got != int64(2) {
-		t.Errorf("kd:1 = %v, want 2", got)
-	}
-	if st := w.Stats(); st.Errors == 0 {
-		t.Fatalf("stats %+v: the pause caused no read error", st)
-	}
+	writeAgain(t, e, w, tbl, "kd:1", "the pause")
 	if n := e.calls("client|kill"); n == 0 {
 		t.Error("the dropped connection was not killed (no CLIENT KILL)")
 	}
+}
+
+// TestWriterWide writes keys of 10,000 fields, more than one command of
+// the event-time script can pass on (Lua's unpack takes about 8,000
+// values): the script sets them in chunks, on its usual path and on the
+// one that judges each field by its own time.
+func TestWriterWide(t *testing.T) {
+	e := newEnv(t)
+	const n = 10_000
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "w" + strconv.Itoa(i)
+	}
+	wide := func(tbl *Table, key string, et int64, a Acker, seq int64, v string) Update {
+		u := Update{Table: tbl, Key: key, EventTime: et, Acker: a, Seq: seq}
+		value := val(t, v)
+		for _, name := range names {
+			u.Fields = append(u.Fields, Field{name, value})
+		}
+		return u
+	}
+	for _, c := range []struct {
+		name     string
+		ordering config.Ordering
+		features []string
+		updates  func(tbl *Table, key string, a Acker) []Update
+		first    int       // updates written in a batch before the others
+		want     [3]string // the values of w0, w5000 and w9999
+	}{
+		{"event time, one time", config.OrderEvent, names, func(tbl *Table, key string, a Acker) []Update {
+			return []Update{wide(tbl, key, 10, a, 1, "ten")}
+		}, 0, [3]string{"ten", "ten", "ten"}},
+		{"event time, per field", config.OrderEvent, nil, func(tbl *Table, key string, a Acker) []Update {
+			// Coalesced: w0 from an older event than the rest, each field
+			// judged against the stored times of the first write.
+			return []Update{wide(tbl, key, 10, a, 1, "ten"), wide(tbl, key, 20, a, 2, "twenty"),
+				upd(t, tbl, key, 5, a, 3, "w0", "five"), upd(t, tbl, key, 30, a, 4, "w9999", "thirty")}
+		}, 1, [3]string{"twenty", "twenty", "thirty"}},
+		{"arrival", config.OrderArrival, nil, func(tbl *Table, key string, a Acker) []Update {
+			return []Update{wide(tbl, key, 10, a, 1, "ten")}
+		}, 0, [3]string{"ten", "ten", "ten"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWriter(t, e, WriterOptions{Conns: 1, FlushInterval: time.Hour})
+			tbl := &Table{Name: "wide" + strconv.Itoa(int(c.ordering)) + strconv.FormatBool(c.features == nil),
+				Ordering: c.ordering, HiddenTimeField: HiddenTimeField("m"), Features: c.features}
+			key := Key(tbl.Name, "1")
+			var a acks
+			us := c.updates(tbl, key, &a)
+			submit(t, w, us[:c.first]...)
+			flush(t, w)
+			submit(t, w, us[c.first:]...)
+			flush(t, w)
+			if w.Err() != nil || a.count() != len(us) {
+				t.Fatalf("err %v, %d acks of %d", w.Err(), a.count(), len(us))
+			}
+			fields := n
+			if c.ordering == config.OrderEvent {
+				fields++ // the event-time field
+			}
+			if got, _ := redis.Int(e.do("HLEN", key), nil); got < fields {
+				t.Errorf("HLEN = %d, want %d or more", got, fields)
+			}
+			for i, f := range []string{"w0", "w5000", "w9999"} {
+				if got := e.value(key, f); got != c.want[i] {
+					t.Errorf("%s = %v, want %s", f, got, c.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestWriterScriptError: a Lua error in the event-time script (here, an
+// older-times field that is not JSON) stops the writer with an error that
+// names the key, instead of retrying it forever; nothing of its batch is
+// acked.
+func TestWriterScriptError(t *testing.T) {
+	e := newEnv(t)
+	tbl := &Table{Name: "se", HiddenTimeField: HiddenTimeField("m"), Features: []string{"f", "g"}}
+	bad := Key(tbl.Name, "bad")
+	e.do("HSET", bad, "f", val(t, "x"), tbl.timeField(), "15", tbl.olderField(), "not json")
+	w := newWriter(t, e, WriterOptions{Conns: 1, FlushInterval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	var a acks
+	submit(t, w,
+		upd(t, tbl, Key(tbl.Name, "ok"), 10, &a, 1, "f", "fine"),
+		upd(t, tbl, bad, 10, &a, 2, "g", "late"), // older than 15: the older times are read
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := w.Flush(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush = %v, want the writer stopped", err)
+	}
+	for _, want := range []string{`key "se:bad"`, "script", "Expected value"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	select {
+	case <-w.Failed():
+	default:
+		t.Error("Failed not closed")
+	}
+	if st := w.Stats(); st.Errors != 1 || st.Retries != 0 || a.count() != 0 {
+		t.Errorf("stats %+v, %d acks: want one error, no retry, no ack", st, a.count())
+	}
+}
+
+// TestWriterKillsOnlyItsInstance: after a restart of Redis, the IDs of
+// the connections dropped before it may be another client's (IDs start
+// again): the writer must not end them on the new instance.
+func TestWriterKillsOnlyItsInstance(t *testing.T) {
+	e := newEnv(t)
+	st := open(t, Options{Addr: e.srv.Addr(), ReadTimeout: 2 * time.Second})
+	dial := func() redis.Conn {
+		t.Helper()
+		c, err := redis.Dial("tcp", e.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// Some connections first, so that the writer's ID is not the first
+	// that the restarted server hands out.
+	for range 10 {
+		dial().Close()
+	}
+	// clients returns the IDs of the server's other client connections.
+	clients := func() []int64 {
+		t.Helper()
+		list, _ := redis.String(e.do("CLIENT", "LIST"), nil)
+		var ids []int64
+		for line := range strings.Lines(list) {
+			if strings.Contains(line, "cmd=client|list") {
+				continue // the connection that asks
+			}
+			f, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+			if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	w := st.NewWriter(WriterOptions{Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	tbl := &Table{Name: "ki", Ordering: config.OrderArrival}
+	submit(t, w, upd(t, tbl, "ki:1", 1, nil, 0, "f", int64(1)))
+	flush(t, w)
+	ids := clients()
+	if len(ids) != 1 {
+		t.Fatalf("client connections %v: want the writer's only", ids)
+	}
+	old := ids[0]
+
+	e.srv.Stop()
+	e.srv.Start()
+	var other redis.Conn
+	for other == nil {
+		c := dial()
+		id, err := redis.Int64(c.Do("CLIENT", "ID"))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case id == old:
+			other = c
+		case id > old:
+			t.Fatalf("the restarted server is at ID %d already, past %d", id, old)
+		default:
+			c.Close()
+		}
+	}
+	defer other.Close()
+
+	// The writer's connection is gone: it drops it and writes on a new one.
+	writeAgain(t, e, w, tbl, "ki:1", "the restart")
+	if _, err := other.Do("PING"); err != nil {
+		t.Errorf("the other client with the dropped connection's ID %d was ended: %v", old, err)
+	}
+}
+
+// revocable is an Acker whose owner can give its updates up (a Revoker).
+type revocable struct {
+	acks
+	revoked atomic.Bool
+}
+
+func (r *revocable) Revoked() bool { return r.revoked.Load() }
+
+// TestWriterRevoked: the updates of an owner that gave them up while
+// Redis was down are not written when it is back, nor acked, whether they
+// were in a batch that failed or still queued behind it; the others are
+// written.
+func TestWriterRevoked(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		queued bool // the revoked updates come after the failed batch
+	}{
+		{"in a failed batch", false},
+		{"queued", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			w := newWriter(t, e, WriterOptions{BatchSize: 100, Conns: 1, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+			tbl := &Table{Name: "rv", Ordering: config.OrderArrival}
+			var gone revocable
+			var kept acks
+			e.srv.Stop()
+			failing := func() {
+				t.Helper()
+				for deadline := time.Now().Add(10 * time.Second); w.Stats().Errors == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("no failed attempt while Redis is down")
+					}
+				}
+			}
+			if c.queued {
+				submit(t, w, upd(t, tbl, "rv:first", 1, &kept, 0, "f", int64(0)))
+				failing()
+			}
+			const n = 20
+			for i := range n {
+				submit(t, w,
+					upd(t, tbl, Key(tbl.Name, "gone", strconv.Itoa(i)), 1, &gone, int64(i), "f", int64(i)),
+					upd(t, tbl, Key(tbl.Name, "kept", strconv.Itoa(i)), 1, &kept, int64(i), "f", int64(i)))
+			}
+			if !c.queued {
+				failing()
+			}
+			gone.revoked.Store(true)
+			e.srv.Start()
+			flush(t, w)
+			wantKept := n
+			if c.queued {
+				wantKept++
+			}
+			if gone.count() != 0 || kept.count() != wantKept {
+				t.Errorf("acks: %d revoked, %d kept; want 0 and %d", gone.count(), kept.count(), wantKept)
+			}
+			for i := range n {
+				if got := e.value(Key(tbl.Name, "gone", strconv.Itoa(i)), "f"); got != nil {
+					t.Errorf("revoked update %d written: %v", i, got)
+				}
+				if got := e.value(Key(tbl.Name, "kept", strconv.Itoa(i)), "f"); got != int64(i) {
+					t.Errorf("update %d = %v, want %d", i, got, i)
+				}
+			}
+			if st := w.Stats(); st.Dropped != n || st.Updates != int64(wantKept) || st.QueuedBytes != 0 {
+				t.Errorf("stats %+v: want %d dropped, %d updates, no bytes held", st, n, wantKept)
+			}
+		})
+	}
+}
+
+// TestWriterQueueBytes: with Redis stopped, Submit blocks once the
+// updates held reach MaxQueueBytes, whatever room the queue has by count,
+// and goes on when Redis is back; the bytes held return to 0 once all is
+// acked; an update larger than the bound is written alone; Close ends a
+// Submit that waits for room.
+func TestWriterQueueBytes(t *testing.T) {
+	e := newEnv(t)
+	const bound = 2000
+	tbl := &Table{Name: "qb", Ordering: config.OrderArrival}
+	big := strings.Repeat("x", 400)
+	update := func(i int, a Acker) Update {
+		return upd(t, tbl, Key(tbl.Name, strconv.Itoa(i)), 1, a, int64(i), "f", big)
+	}
+	u0 := update(0, nil)
+	size := u0.size()
+	opts := WriterOptions{BatchSize: 10, QueueSize: 1000, Conns: 1, MaxQueueBytes: bound,
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	fill := func(w *Writer, a Acker) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		for i := 0; ; i++ {
+			err := w.Submit(ctx, update(i, a))
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Submit %d = %v, want it to block until the deadline", i, err)
+			}
+			return i
+		}
+	}
+
+	t.Run("blocks while Redis is down", func(t *testing.T) {
+		w := newWriter(t, e, opts)
+		e.srv.Stop()
+		var a acks
+		n := fill(w, &a)
+		if want := int(bound / size); n != want {
+			t.Errorf("%d updates of %d bytes taken under a bound of %d, want %d", n, size, bound, want)
+		}
+		if got := w.Stats().QueuedBytes; got != int64(n)*size {
+			t.Errorf("QueuedBytes = %d, want %d", got, int64(n)*size)
+		}
+		done := make(chan error, 1)
+		go func() { done <- w.Submit(context.Background(), update(n, &a)) }()
+		select {
+		case err := <-done:
+			t.Fatalf("Submit with the bound reached returned %v while Redis is down", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		e.srv.Start()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Submit still blocked after Redis came back")
+		}
+		flush(t, w)
+		if a.count() != n+1 {
+			t.Errorf("acks = %d, want %d", a.count(), n+1)
+		}
+		if got := w.Stats().QueuedBytes; got != 0 {
+			t.Errorf("QueuedBytes after everything was acked = %d, want 0", got)
+		}
+		if got := e.value(Key(tbl.Name, strconv.Itoa(n)), "f"); got != big {
+			t.Errorf("last update not written: %v", got)
+		}
+	})
+	t.Run("an update larger than the bound", func(t *testing.T) {
+		w := newWriter(t, e, opts)
+		huge := upd(t, tbl, Key(tbl.Name, "huge"), 1, nil, 0, "f", strings.Repeat("y", 3*bound))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := w.Submit(ctx, huge); err != nil {
+			t.Fatalf("Submit of an update larger than the bound = %v", err)
+		}
+		flush(t, w)
+		if got, _ := e.value(Key(tbl.Name, "huge"), "f").(string); len(got) != 3*bound {
+			t.Errorf("huge value of %d bytes, want %d", len(got), 3*bound)
+		}
+	})
+	t.Run("Close ends a waiting Submit", func(t *testing.T) {
+		w := e.store.NewWriter(WriterOptions{BatchSize: 10, QueueSize: 1000, Conns: 1, MaxQueueBytes: bound,
+			MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		e.srv.Stop()
+		defer e.srv.Start()
+		n := fill(w, nil)
+		done := make(chan error, 1)
+		go func() { done <- w.Submit(context.Background(), update(n, nil)) }()
+		time.Sleep(50 * time.Millisecond)
+		w.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("Submit waiting for room, after Close = %v, want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not end a Submit waiting for room")
+		}
+	})
 }

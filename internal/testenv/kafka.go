@@ -114,6 +114,14 @@ func TopicName(t testing.TB) string {
 // test ends. It fails the test on error.
 func CreateTopic(t testing.TB, brokers string, topic string, partitions int) {
 	t.Helper()
+	CreateTopicWith(t, brokers, topic, partitions, nil)
+}
+
+// CreateTopicWith is CreateTopic with topic configuration, e.g.
+// {"max.message.bytes": "8388608"} for records larger than the broker's
+// default limit (1 MiB).
+func CreateTopicWith(t testing.TB, brokers string, topic string, partitions int, config map[string]string) {
+	t.Helper()
 	admin, err := sarama.NewClusterAdmin(splitBrokers(brokers), SaramaConfig())
 	if err != nil {
 		t.Fatalf("testenv: connect admin to %s: %v", brokers, err)
@@ -121,6 +129,12 @@ func CreateTopic(t testing.TB, brokers string, topic string, partitions int) {
 	defer admin.Close()
 
 	detail := &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}
+	if len(config) > 0 {
+		detail.ConfigEntries = map[string]*string{}
+		for k, v := range config {
+			detail.ConfigEntries[k] = &v
+		}
+	}
 	if err := admin.CreateTopic(topic, detail, false); err != nil {
 		t.Fatalf("testenv: create topic %q with %d partitions: %v", topic, partitions, err)
 	}

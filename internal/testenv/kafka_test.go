@@ -207,3 +207,23 @@ func (h *limitHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	return nil
 }
+
+// TestKafkaRealCreateTopicWith creates a topic with a configuration
+// override on the real broker and reads it back.
+func TestKafkaRealCreateTopicWith(t *testing.T) {
+	brokers := Kafka(t)
+	topic := TopicName(t)
+	CreateTopicWith(t, brokers, topic, 1, map[string]string{"max.message.bytes": "8388608"})
+	admin, err := sarama.NewClusterAdmin(splitBrokers(brokers), SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"max.message.bytes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Value != "8388608" {
+		t.Errorf("max.message.bytes of %s: %+v, want 8388608", topic, entries)
+	}
+}

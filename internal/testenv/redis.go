@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,6 +38,7 @@ type RedisServer struct {
 	dir  string
 	args []string
 	tls  *tls.Config // of a client, when the server speaks only TLS
+	aof  bool        // the append-only file is on: data survives Stop
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -63,6 +65,10 @@ type RedisOptions struct {
 	// TLSAuthClients is redis-server's tls-auth-clients: "yes" (the
 	// default: clients must present a certificate), "optional" or "no".
 	TLSAuthClients string
+	// AppendOnly turns the append-only file on, fsynced before every
+	// reply (--appendonly yes --appendfsync always): what the server
+	// acknowledged survives Stop (a crash), and Start loads it again.
+	AppendOnly bool
 }
 
 // StartRedisWith is StartRedis with options, e.g. TLS.
@@ -92,7 +98,7 @@ func StartRedisWith(t testing.TB, o RedisOptions) *RedisServer {
 			t.Fatalf("testenv: %v", err)
 		}
 	}
-	s := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir(), args: args, tls: tc}
+	s := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir(), args: args, tls: tc, aof: o.AppendOnly}
 	t.Cleanup(s.Stop)
 	s.Start()
 	return s
@@ -104,7 +110,8 @@ func (s *RedisServer) Addr() string {
 }
 
 // Start starts the server again after Stop, on the same port, and waits
-// until it answers PING. The data is gone: the server has no persistence.
+// until it answers PING. The data is gone, unless the server was started
+// with RedisOptions.AppendOnly: then it loads what it acknowledged before.
 // Start does nothing when the server is running.
 func (s *RedisServer) Start() {
 	s.t.Helper()
@@ -117,14 +124,14 @@ func (s *RedisServer) Start() {
 	if s.tls != nil {
 		listen = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
 	}
-	args := append(append(listen,
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", s.dir,
-		"--logfile", "redis.log",
-		"--daemonize", "no",
-	), s.args...)
+	args := append(listen, "--bind", "127.0.0.1", "--save", "")
+	if s.aof {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	args = append(args, "--dir", s.dir, "--logfile", "redis.log", "--daemonize", "no")
+	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -188,6 +195,29 @@ func (s *RedisServer) Stop() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.t.Errorf("testenv: redis-server pid %d did not exit after SIGKILL", cmd.Process.Pid)
+}
+
+// Pause stops the server's process with SIGSTOP: it keeps its port and
+// its connections, and the kernel still accepts new ones, but nothing is
+// answered until Resume, as when a server hangs.
+func (s *RedisServer) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues the process that Pause stopped (SIGCONT).
+func (s *RedisServer) Resume() { s.signal(syscall.SIGCONT) }
+
+// signal sends sig to the running server, failing the test when there is
+// none.
+func (s *RedisServer) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("testenv: redis-server on %s is not running", s.Addr())
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("testenv: redis-server: %v: %v", sig, err)
+	}
 }
 
 // logTail returns the end of the server's log, for failure messages.

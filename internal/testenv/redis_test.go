@@ -1,6 +1,12 @@
 package testenv
 
-import "testing"
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestRedisStopStart(t *testing.T) {
 	s := StartRedis(t)
@@ -54,4 +60,52 @@ func TestRedisTLS(t *testing.T) {
 	if err := ping(s.Addr(), tc); err != nil {
 		t.Fatalf("TLS ping after restart: %v", err)
 	}
+}
+
+// TestRedisAppendOnly checks that a server with the append-only file
+// keeps, across a crash (Stop is SIGKILL), what it acknowledged.
+func TestRedisAppendOnly(t *testing.T) {
+	s := StartRedisWith(t, RedisOptions{AppendOnly: true})
+	if got := command(t, s.Addr(), "SET k v"); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	s.Stop()
+	s.Start()
+	if got := command(t, s.Addr(), "GET k"); got != "$1" {
+		t.Fatalf("GET after a restart: %q, want the value set before", got)
+	}
+}
+
+// TestRedisPause checks that a paused server answers nothing, though it
+// keeps its port, and answers again once resumed.
+func TestRedisPause(t *testing.T) {
+	s := StartRedis(t)
+	s.Pause()
+	if err := ping(s.Addr(), nil); err == nil {
+		t.Fatal("a paused server answered PING")
+	}
+	s.Resume()
+	if err := ping(s.Addr(), nil); err != nil {
+		t.Fatalf("ping after Resume: %v", err)
+	}
+}
+
+// command sends one inline command and returns the first line of the
+// reply.
+func command(t *testing.T, addr, cmd string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(line)
 }
