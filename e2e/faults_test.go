@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -286,15 +287,18 @@ func TestFaultBrokerRestart(t *testing.T) {
 }
 
 // freePortPair returns a loopback port p such that p and p+1 (the
-// broker's controller port) were free a moment ago.
+// broker's controller port) were free a moment ago. They are drawn below
+// Linux's ephemeral range (32768 and up), where the outgoing connections
+// of the tests running in parallel take theirs: a port from Listen(":0")
+// could be taken by one of them in the seconds the broker takes to bind.
 func freePortPair(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
 		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
 		l.Close()
 		if err == nil {
