@@ -59,14 +59,7 @@ func (p *parser) anchor(e entry) *Anchor {
 		p.required(m, "source", a.Pos, c, " (the name of a source)")
 	}
 
-	a.KeyPos = a.Pos
-	if k := m["key"]; k.present() {
-		a.KeyPos = k.valPos()
-		a.Key, a.KeyEntryPos, _ = p.list(k)
-	}
-	if len(a.Key) == 0 {
-		p.requiredList(m, "key", a.Pos, c, " (a list of key names)")
-	}
+	a.Key, a.KeyEntryPos, a.KeyPos = p.requiredNames(m, "key", a.Pos, c, " (a list of key names)")
 
 	if fs := m["features"]; fs.present() {
 		for _, fe := range p.pairs(fs.val, fs.ctx, "feature") {

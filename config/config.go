@@ -21,8 +21,9 @@
 //
 // config imports only feature (the declared types), window (the
 // aggregations' syntax and rules) and internal/nearest (the "did you
-// mean" hints) of feathr's packages, besides the YAML parser. It never imports a stage that runs: plan, pipeline, sink,
-// sandbox and cmd import it, and decode and transform know nothing of it.
+// mean" hints) of feathr's packages, besides the YAML parser. It never
+// imports a stage that runs: plan, pipeline, sink, sandbox, cmd and bench
+// import it, and decode and transform know nothing of it.
 package config
 
 import (

@@ -99,28 +99,19 @@ func (p *parser) kafka(e *entry, s *Source) {
 	k.Pos = e.keyPos()
 	m := p.object(e.val, e.ctx, "brokers", "topics", "group", "start", "isolation", "security")
 
-	if b, pos, ok := p.list(m["brokers"]); ok {
-		k.Brokers = b
-		for i, b := range b {
-			if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-				p.errorf(pos[i], "%s: broker %q: want host:port", m["brokers"].ctx, b)
-			}
+	var pos []Pos
+	k.Brokers, pos, _ = p.requiredNames(m, "brokers", k.Pos, e.ctx, " (host:port of at least one broker)")
+	for i, b := range k.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			p.errorf(pos[i], "%s: broker %q: want host:port", m["brokers"].ctx, b)
 		}
-	}
-	if len(k.Brokers) == 0 {
-		p.requiredList(m, "brokers", k.Pos, e.ctx, " (host:port of at least one broker)")
 	}
 
-	if t, pos, ok := p.list(m["topics"]); ok {
-		k.Topics = t
-		for i, t := range t {
-			if msg := checkTopic(t); msg != "" {
-				p.errorf(pos[i], "%s: %s", m["topics"].ctx, msg)
-			}
+	k.Topics, pos, _ = p.requiredNames(m, "topics", k.Pos, e.ctx, " (at least one topic)")
+	for i, t := range k.Topics {
+		if msg := checkTopic(t); msg != "" {
+			p.errorf(pos[i], "%s: %s", m["topics"].ctx, msg)
 		}
-	}
-	if len(k.Topics) == 0 {
-		p.requiredList(m, "topics", k.Pos, e.ctx, " (at least one topic)")
 	}
 
 	k.Group = p.str(m["group"])
@@ -133,6 +124,21 @@ func (p *parser) kafka(e *entry, s *Source) {
 	if sec := m["security"]; sec.present() {
 		p.security(sec, &k.Security)
 	}
+}
+
+// requiredNames reads the list of names m[name], which must not be
+// missing or empty: its items, their positions, and the list's position
+// (owner's when it is missing). A missing or empty list is reported.
+func (p *parser) requiredNames(m fields, name string, owner Pos, c ctx, hint string) (items []string, pos []Pos, at Pos) {
+	at = owner
+	if e := m[name]; e.present() {
+		at = e.valPos()
+		items, pos, _ = p.list(e)
+	}
+	if len(items) == 0 {
+		p.requiredList(m, name, owner, c, hint)
+	}
+	return items, pos, at
 }
 
 // requiredList reports a list that is missing or empty.

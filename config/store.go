@@ -116,14 +116,7 @@ func (p *parser) materialization(e entry) *Materialization {
 		p.required(m, "sink", mt.Pos, c, " (sink: {redis: {table: ...}})")
 	}
 
-	mt.FeaturesPos = mt.Pos
-	if fs := m["features"]; fs.present() {
-		mt.FeaturesPos = fs.valPos()
-		mt.Features, mt.FeaturePos, _ = p.list(fs)
-	}
-	if len(mt.Features) == 0 {
-		p.requiredList(m, "features", mt.Pos, c, " (a list of at least one feature name)")
-	}
+	mt.Features, mt.FeaturePos, mt.FeaturesPos = p.requiredNames(m, "features", mt.Pos, c, " (a list of at least one feature name)")
 
 	mt.Timeout = p.duration(m["timeout"], 0)
 	mt.OnError = enum(p, m["on_error"], DefaultOnError, onErrorNames)

@@ -2,8 +2,8 @@
 // as a user writes them, and the conversion of a transform's result to the
 // declared type.
 //
-// feature imports only the standard library; config, transform, plan and
-// sink share it.
+// feature imports only the standard library; config, transform, window,
+// plan and sink share it (and internal/aggtest).
 package feature
 
 import (

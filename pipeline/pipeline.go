@@ -14,11 +14,14 @@
 // The files: pipeline.go (Run, the run's counters and its end),
 // group.go (the consumer group handler: assignment, revocation),
 // partition.go (one partition's messages, the policies), record.go (the
-// record path), aggrecord.go (its aggregations), source.go (a source's targets and counters), tracker.go
-// (offsets), catchup.go (until caught up), dryrun.go, kafka.go (the Kafka
-// client's configuration and security), deadletter.go, strategy.go
-// (rebalance strategies), observe.go (stats for metrics, freshness),
-// limit.go (rate-limited logs), summary.go (the exit summary).
+// record path), aggrecord.go (its aggregations), source.go (a source's
+// targets and counters), tracker.go (offsets, marked once written),
+// offsets.go (committed offsets: a new partition's start, those out of
+// range, the readable end), catchup.go (until caught up), dryrun.go,
+// kafka.go (the Kafka client's configuration and security),
+// deadletter.go, strategy.go (rebalance strategies), observe.go (stats
+// for metrics, freshness), limit.go (rate-limited logs), summary.go (the
+// exit summary).
 //
 // pipeline imports plan, decode, transform, record, sink, window, config and
 // internal/backoff, internal/hist, internal/tlsconf; cmd and metrics

@@ -2,8 +2,8 @@
 // the schema of a source's records and the record itself, as the decoders
 // produce it and the transforms read it.
 //
-// record imports only the standard library; decode, transform, plan,
-// pipeline and sandbox share it.
+// record imports only the standard library; decode, transform, window,
+// plan, pipeline and sandbox share it.
 package record
 
 import (

@@ -52,8 +52,9 @@
 //     failures.
 //   - batch.go: what a shard collects: batches, coalesced writes, the
 //     commands sent for them.
-//   - script.go: the event-time Lua script, and the building of every
-//     write command (EVALSHA, HSET, PEXPIRE) with arguments boxed once.
+//   - script.go: the event-time Lua script (its Lua in eventtime.lua,
+//     embedded), and the building of every write command (EVALSHA, HSET,
+//     PEXPIRE) with arguments boxed once.
 //   - server.go: a single server, and a shard's pipelined writer into it.
 //   - conn.go: a shard's connection to a server (dialing, loading the
 //     script, CLIENT ID, run_id and CLIENT KILL of dropped connections of
@@ -77,6 +78,16 @@
 //     flight; clusteragg.go: the same into a cluster.
 //   - aggreader.go: Reader.GetAt, on a server and on a cluster.
 //   - refresher.go: the Refresher.
+//
+// In the tests, helpers_test.go holds env (a private redis-server and a
+// Store of it) and the helpers the writer's tests share; the writer's
+// tests are writer_test.go (batches, coalescing, ordering),
+// writer_queue_test.go (backpressure, revoked updates, the byte bound),
+// writer_faults_test.go (Redis down, fatal and script errors, dropped
+// connections) and writer_bench_test.go; on a cluster (clusterEnv, a
+// private 3-master Redis Cluster), cluster_test.go,
+// cluster_migration_test.go (ASK, resharding mid-stream) and
+// cluster_faults_test.go (a node down, AUTH, dropped connections).
 //
 // sink imports config (for the file's online_store), window (the
 // aggregations) and internal/tlsconf, besides feature and featurepb; it
