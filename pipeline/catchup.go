@@ -151,6 +151,13 @@ func (pt *partition) idleTicker() *time.Ticker {
 // finds its records.
 func (pt *partition) checkIdle() {
 	now := time.Now()
+	if pt.handled != pt.handledSeen {
+		// Messages came since the last tick: count the last one as now
+		// (idle is then seen up to a tick late), so that the clock is
+		// read per tick, not per message.
+		pt.handledSeen, pt.lastMessage = pt.handled, now
+		return
+	}
 	if pt.client == nil || now.Sub(pt.lastMessage) < idleCaughtUp || now.Sub(pt.lastProbe) < idleCaughtUp {
 		return
 	}

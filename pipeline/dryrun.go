@@ -168,7 +168,6 @@ func (p *Pipeline) dryRunPartition(ctx context.Context, pt *partition, pc sarama
 			}
 			pt.handle(ctx, msg)
 			pt.pace() // a dry run's partition never waits long: pace it here
-			pt.lastMessage = time.Now()
 		}
 	}
 }

@@ -261,7 +261,6 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			if !pt.handle(ctx, msg) {
 				return nil
 			}
-			pt.lastMessage = time.Now()
 		case <-ctx.Done():
 			if sess.Context().Err() == nil {
 				// Taken away by a cooperative rebalance while it waited:

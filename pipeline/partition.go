@@ -45,11 +45,13 @@ type partition struct {
 	ackers  []targetAcker // as src.targets
 	dl      *deadLetter   // nil unless a materialization dead-letters
 	updates []sink.Update // reused from one record to the next
-	// lastMessage is when the partition's last message was handled, or
-	// its consumption started; lastProbe when checkIdle last asked the
+	// lastMessage is about when the partition's last message was
+	// handled (the first tick of checkIdle that saw handled grow), or its
+	// consumption started; lastProbe when checkIdle last asked the
 	// broker; client asks it (until-caught-up, see checkIdle).
 	lastMessage, lastProbe time.Time
 	client                 sarama.Client
+	handled, handledSeen   int64 // messages handled; as checkIdle last saw
 
 	// What pace needs: the channel the messages come on, and the claim
 	// or partition consumer that can stop fetching them (nil: never).
@@ -143,6 +145,7 @@ func (pt *partition) acker(table *sink.Table) sink.Acker {
 // partition goes on: it does not after a bad record under on_error: stop,
 // or when the run is ending.
 func (pt *partition) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	pt.handled++
 	pt.measure(msg)
 	p := pt.p
 	p.read.Add(1)

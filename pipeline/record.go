@@ -24,6 +24,7 @@ type recordPath struct {
 	rec  record.Record
 	vars transform.Vars   // the transforms' activation of the current record
 	now  func() time.Time // the clock event times are checked against; nil: time.Now
+	seen time.Time        // the clock's time at the last check of max_future_skew
 
 	// Chunks of memory that updates are cut from, so that an update costs
 	// no allocation of its own. A chunk is shared by the updates cut from
@@ -99,9 +100,13 @@ func (rp *recordPath) process(value []byte, kafkaTime time.Time, dst []sink.Upda
 // The updates' Acker and Seq are left for the caller.
 func (rp *recordPath) evaluate(r record.Record, kafkaTime time.Time, dst []sink.Update) (out []sink.Update, errs []*evalError) {
 	at := rp.src.EventTime(r, kafkaTime)
-	if skew := rp.src.Config.MaxFutureSkew; skew > 0 {
-		now := rp.clock()
-		if ahead := at.Sub(now); ahead > skew {
+	if skew := rp.src.Config.MaxFutureSkew; skew > 0 && at.Sub(rp.seen) > skew {
+		// rp.seen is a time the clock showed (or zero), so at is no
+		// further ahead of now than of it: the clock is read only when
+		// at is too far ahead of it, about once per skew while event
+		// times follow the clock, not per record.
+		rp.seen = rp.clock()
+		if ahead := at.Sub(rp.seen); ahead > skew {
 			return dst, []*evalError{{kind: kindEventTime, err: fmt.Errorf("%s is %v ahead of the clock (max_future_skew %v)",
 				at.UTC().Format(time.RFC3339Nano), ahead.Round(time.Millisecond), skew)}}
 		}

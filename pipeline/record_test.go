@@ -356,3 +356,39 @@ func TestRecordPathFutureEventTime(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordPathFutureEventTimeClockMoves checks that reading the clock
+// only when an event time is far ahead of the last reading never lets a
+// future event through, nor refuses one the clock has reached meanwhile.
+func TestRecordPathFutureEventTimeClockMoves(t *testing.T) {
+	rp := processPath(t)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	reads := 0
+	rp.now = func() time.Time { reads++; return now }
+	rec := func(at time.Time) record.Record {
+		return record.Record{"driver_id": int64(7), "city": "Oslo", "n": int64(3), "big": int64(5), "ts": at}
+	}
+	for i, tt := range []struct {
+		advance time.Duration // of the clock, before the event
+		ahead   time.Duration // of the event, over the clock
+		ok      bool
+		reads   int // clock reads so far
+	}{
+		{0, 0, true, 1},
+		{time.Minute, 0, true, 1},                // within the skew of the last reading: no read
+		{time.Minute, 30 * time.Minute, true, 1}, // still within it
+		{3 * time.Hour, 0, true, 2},              // beyond the last reading's skew: read, and on time
+		{0, 2 * time.Hour, false, 3},             // too far ahead of the clock just read
+		{5 * time.Hour, time.Hour + time.Second, false, 4},
+		{0, time.Hour, true, 4},
+	} {
+		now = now.Add(tt.advance)
+		_, errs := rp.evaluate(rec(now.Add(tt.ahead)), now, nil)
+		if ok := len(errs) == 0; ok != tt.ok {
+			t.Errorf("event %d (%v ahead): errors %v, want ok %v", i, tt.ahead, errs, tt.ok)
+		}
+		if reads != tt.reads {
+			t.Errorf("event %d: %d clock reads, want %d", i, reads, tt.reads)
+		}
+	}
+}

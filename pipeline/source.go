@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -105,9 +106,13 @@ type targetAcker struct {
 	c *target
 }
 
-func (a *targetAcker) Ack(seq int64) {
+func (a *targetAcker) Ack(seq int64) { a.AckAt(seq, time.Time{}) }
+
+// AckAt implements sink.AckTimer: the tracker times freshness at the
+// batch's ack.
+func (a *targetAcker) AckAt(seq int64, at time.Time) {
 	a.c.written.Add(1)
-	a.t.Ack(seq)
+	a.t.AckAt(seq, at)
 }
 
 // Revoked implements sink.Revoker, for the partition's tracker.

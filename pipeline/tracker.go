@@ -97,7 +97,12 @@ func (t *tracker) Revoked() bool { return t.revoked.Load() }
 
 // Ack implements sink.Acker: one update of the record at offset seq was
 // written.
-func (t *tracker) Ack(seq int64) {
+func (t *tracker) Ack(seq int64) { t.AckAt(seq, time.Time{}) }
+
+// AckAt is Ack of an update Redis acknowledged at at (zero: now), which
+// times the record's freshness when it is its last update
+// (sink.AckTimer).
+func (t *tracker) AckAt(seq int64, at time.Time) {
 	t.written.Add(1)
 	t.mu.Lock()
 	i := sort.Search(len(t.pending), func(i int) bool { return t.pending[i].offset >= seq })
@@ -107,7 +112,10 @@ func (t *tracker) Ack(seq int64) {
 		if pr.remaining == 0 && pr.nanos != 0 {
 			// Timed at its own last ack, not when its offset is marked:
 			// a record does not wait here for earlier ones.
-			t.fresh(time.Duration(max(time.Now().UnixNano()-pr.nanos, 0)))
+			if at.IsZero() {
+				at = time.Now()
+			}
+			t.fresh(time.Duration(max(at.UnixNano()-pr.nanos, 0)))
 		}
 	}
 	advanced := t.advance()

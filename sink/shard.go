@@ -262,8 +262,16 @@ func (s *shard) written(b *batch, o outcome) {
 // hands it back to the sender.
 func (s *shard) finish(b *batch) {
 	s.aggDone(b) // counted before acks and Flush waiters see the batch
+	var now time.Time
 	for i := range b.updates {
-		if a := b.updates[i].Acker; a != nil {
+		switch a := b.updates[i].Acker; a := a.(type) {
+		case nil:
+		case AckTimer:
+			if now.IsZero() {
+				now = time.Now()
+			}
+			a.AckAt(b.updates[i].Seq, now)
+		default:
 			a.Ack(b.updates[i].Seq)
 		}
 	}

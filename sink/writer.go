@@ -119,6 +119,14 @@ type Acker interface {
 	Ack(seq int64)
 }
 
+// AckTimer may be implemented by an Acker that wants to know when Redis
+// acknowledged its updates: the writer then calls AckAt, with the time it
+// read the replies of the update's batch (one clock read per batch),
+// instead of Ack.
+type AckTimer interface {
+	AckAt(seq int64, at time.Time)
+}
+
 // Revoker may be implemented by an Acker whose updates' owner can give
 // them up, such as a consumer whose partition was revoked in a rebalance:
 // a newer owner then writes what follows, and an older write landing
