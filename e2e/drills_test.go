@@ -27,38 +27,19 @@ func TestFaultRedisHung(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	rs := testenv.StartRedis(t)
-	topic := testenv.TopicName(t)
-	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, rs.Addr(), hotOptions{}))
-	h := newHotKeys(topic, partitions, 20)
-	h.watch(t, rs.Addr())
-	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
-	p.waitAssigned(t, 30*time.Second)
-
-	h.produce(t, brokers, 200)
-	h.waitNewest(t, 30*time.Second, "the first 200 events are not in Redis")
-	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
+	d := startHotDrill(t, brokers, rs.Addr())
+	h, p := d.h, d.p
+	d.warmUp(t, 200)
+	committed := func() int64 { return d.committed(t) }
 
 	rs.Pause()
 	hung := time.Now()
 	h.produce(t, brokers, 200)
-	for time.Since(hung) < 20*time.Second {
-		time.Sleep(2 * time.Second)
-		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
-			t.Fatalf("Redis hangs, yet the group committed %d offsets, want the 200 written before", got)
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("materialize exited while Redis hung:\n%s", p.stderrText())
-		default:
-		}
-	}
+	holdDuring(t, hung, 20*time.Second, 2*time.Second, "while Redis hung", 200, committed, p)
 	rs.Resume()
 	h.waitNewest(t, time.Minute, "the events produced while Redis hung are not in Redis after it")
 	outage := time.Since(hung)
-	waitFor(t, 15*time.Second, "the events produced while Redis hung are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
+	waitFor(t, 15*time.Second, "the events produced while Redis hung are not committed", func() bool { return committed() == 400 })
 
 	p.signal(t, syscall.SIGTERM)
 	r := p.wait(t, time.Minute)
@@ -75,7 +56,7 @@ func TestFaultRedisHung(t *testing.T) {
 	if lines > 20 {
 		t.Errorf("%d log lines in a run with Redis hung for 20 s, want at most 20:\n%s", lines, r.stderr)
 	}
-	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
+	checkCommittedAtEnd(t, brokers, d.group, d.topic, d.partitions, 400)
 	h.check(t)
 }
 
@@ -88,40 +69,26 @@ func TestFaultRedisRestartedWithData(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	rs := testenv.StartRedisWith(t, testenv.RedisOptions{AppendOnly: true})
-	topic := testenv.TopicName(t)
-	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, rs.Addr(), hotOptions{}))
-	h := newHotKeys(topic, partitions, 20)
-	h.watch(t, rs.Addr())
-	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
-	p.waitAssigned(t, 30*time.Second)
-
-	h.produce(t, brokers, 200)
-	h.waitNewest(t, 30*time.Second, "the first 200 events are not in Redis")
-	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
+	d := startHotDrill(t, brokers, rs.Addr())
+	h, p := d.h, d.p
+	d.warmUp(t, 200)
+	committed := func() int64 { return d.committed(t) }
 	before := h.expected()
 
 	rs.Stop() // SIGKILL: a crash
 	down := time.Now()
 	h.produce(t, brokers, 200)
-	for time.Since(down) < 5*time.Second {
-		time.Sleep(time.Second)
-		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
-			t.Fatalf("Redis is down, yet the group committed %d offsets, want the 200 written before", got)
-		}
-	}
+	holdDuring(t, down, 5*time.Second, time.Second, "while Redis was down", 200, committed, nil)
 	rs.Start()
 	h.checkAtLeast(t, before, "right after Redis restarted with its data")
 	h.waitNewest(t, time.Minute, "the events of the outage are not in Redis after it")
-	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
+	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committed() == 400 })
 
 	p.signal(t, syscall.SIGTERM)
 	r := p.wait(t, time.Minute)
 	s := checkSummary(t, r, wantSummary{read: 400, written: 400, stopped: "signal"})
 	t.Logf("Redis down 5 s, restarted with its data: %d retries, %d log lines about Redis writes", s.RedisRetries, logLines(r.stderr, "redis write"))
-	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
+	checkCommittedAtEnd(t, brokers, d.group, d.topic, d.partitions, 400)
 	h.check(t)
 }
 
@@ -170,17 +137,8 @@ func TestFaultRegistryOutage(t *testing.T) {
 	down := time.Now()
 	schemaID = 8 // not fetched yet: every record of the outage needs the registry
 	h.produce(t, brokers, 100)
-	for time.Since(down) < 15*time.Second {
-		time.Sleep(time.Second)
-		if got := committedSum(t, brokers, group, topic, partitions); got != 100 {
-			t.Fatalf("the registry is down, yet the group committed %d offsets, want the 100 written before", got)
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("materialize exited while the registry was down:\n%s", p.stderrText())
-		default:
-		}
-	}
+	holdDuring(t, down, 15*time.Second, time.Second, "while the registry was down", 100,
+		func() int64 { return committedSum(t, brokers, group, topic, partitions) }, p)
 	const retriesMetric = `feathr_registry_retries_total{source="events"}`
 	retries := scrape(t, metrics)[retriesMetric]
 	reg.down.Store(false)

@@ -72,39 +72,20 @@ func TestFaultRedisDown(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	rs := testenv.StartRedis(t)
-	topic := testenv.TopicName(t)
-	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, rs.Addr(), hotOptions{}))
-	h := newHotKeys(topic, partitions, 20)
-	h.watch(t, rs.Addr())
-	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
-	p.waitAssigned(t, 30*time.Second)
-
-	h.produce(t, brokers, 200)
-	h.waitNewest(t, 30*time.Second, "the first 200 events are not in Redis")
-	waitFor(t, 15*time.Second, "the first 200 events are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 200 })
+	d := startHotDrill(t, brokers, rs.Addr())
+	h, p := d.h, d.p
+	d.warmUp(t, 200)
+	committed := func() int64 { return d.committed(t) }
 
 	rs.Stop()
 	h.lost() // the server keeps no data: only the events from now on are expected
 	down := time.Now()
 	h.produce(t, brokers, 200)
-	for time.Since(down) < 20*time.Second {
-		time.Sleep(2 * time.Second)
-		if got := committedSum(t, brokers, group, topic, partitions); got != 200 {
-			t.Fatalf("Redis is down, yet the group committed %d offsets, want the 200 written before", got)
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("materialize exited while Redis was down:\n%s", p.stderrText())
-		default:
-		}
-	}
+	holdDuring(t, down, 20*time.Second, 2*time.Second, "while Redis was down", 200, committed, p)
 	rs.Start()
 	h.waitNewest(t, time.Minute, "the events of the outage are not in Redis after it")
 	outage := time.Since(down)
-	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committedSum(t, brokers, group, topic, partitions) == 400 })
+	waitFor(t, 15*time.Second, "the events of the outage are not committed", func() bool { return committed() == 400 })
 
 	p.signal(t, syscall.SIGTERM)
 	r := p.wait(t, time.Minute)
@@ -116,7 +97,7 @@ func TestFaultRedisDown(t *testing.T) {
 	if n := logLines(r.stderr, "redis write"); n == 0 || n > 8 {
 		t.Errorf("%d log lines about failed Redis writes in a 20 s outage, want 1 to 8:\n%s", n, r.stderr)
 	}
-	checkCommittedAtEnd(t, brokers, group, topic, partitions, 400)
+	checkCommittedAtEnd(t, brokers, d.group, d.topic, d.partitions, 400)
 	h.check(t)
 }
 

@@ -56,14 +56,7 @@ func TestFaultMemoryBoundedByBytes(t *testing.T) {
 			down := time.Now()
 			h.produce(t, brokers, n)
 			producing := time.Since(down)
-			for time.Since(down) < 20*time.Second {
-				time.Sleep(time.Second)
-				select {
-				case <-p.done:
-					t.Fatalf("materialize exited while Redis was down:\n%s", p.stderrText())
-				default:
-				}
-			}
+			holdDuring(t, down, 20*time.Second, time.Second, "while Redis was down", 0, nil, p)
 			rs.Start()
 			h.waitNewest(t, 2*time.Minute, "the events of the outage are not in Redis after it")
 			outage := time.Since(down)

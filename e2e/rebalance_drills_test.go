@@ -64,12 +64,8 @@ func TestFaultRebalanceRedisDown(t *testing.T) {
 			if !strings.Contains(a.stderrText(), "flushing writes before commit") {
 				t.Errorf("the first member gave its partitions up without failing to flush them: the rebalance was not during the outage\n%s", a.stderrText())
 			}
-			for time.Since(down) < 20*time.Second {
-				time.Sleep(time.Second)
-				if got := committedSum(t, brokers, group, topic, partitions); got != 80 {
-					t.Fatalf("Redis is down, yet the group committed %d offsets, want the 80 written before", got)
-				}
-			}
+			holdDuring(t, down, 20*time.Second, time.Second, "while Redis was down", 80,
+				func() int64 { return committedSum(t, brokers, group, topic, partitions) }, nil)
 
 			// Redis is back for the second member first: it writes its
 			// partitions, then newer events of them.
