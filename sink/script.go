@@ -110,7 +110,9 @@ type cmdBuilder struct {
 	script *redis.Script
 	tables map[*Table]*tableArgs
 	names  []boxedName // field names as command arguments
+	hash   any         // the script's SHA1, boxed once
 	args   []any       // the arguments of the command being sent
+	ints   []int64     // integer arguments of the command being sent (int)
 	// coverage is the script's coverage argument being sent.
 	coverage []byte
 }
@@ -125,14 +127,15 @@ func (cb *cmdBuilder) send(c redis.Conn, ws []write, asking bool) error {
 		cb.args = cb.appendScript(cb.args[:0], ws)
 		return cb.sendArgs(c, "EVALSHA", asking)
 	}
-	cb.args = append(cb.args[:0], wr.key)
-	for _, f := range wr.fields {
-		cb.args = append(cb.args, cb.name(f.name), f.value)
+	cb.args = append(cb.args[:0], argString(&wr.key))
+	for j := range wr.fields {
+		f := &wr.fields[j]
+		cb.args = append(cb.args, cb.name(f.name), argBytes(&f.value))
 	}
 	if err := cb.sendArgs(c, "HSET", asking); err != nil || wr.table.TTL <= 0 {
 		return err
 	}
-	cb.args = append(cb.args[:0], wr.key, cb.tableArgs(wr.table).ttl)
+	cb.args = append(cb.args[:0], argString(&wr.key), cb.tableArgs(wr.table).ttl)
 	return cb.sendArgs(c, "PEXPIRE", asking)
 }
 
@@ -148,7 +151,19 @@ func (cb *cmdBuilder) sendArgs(c redis.Conn, cmd string, asking bool) error {
 	}
 	clear(cb.args)
 	cb.args = cb.args[:0]
+	cb.ints = cb.ints[:0]
 	return err
+}
+
+// int returns v as a command argument without allocating: the runtime
+// boxes small non-negative integers without allocating, and others are
+// kept in cb.ints until the command is sent.
+func (cb *cmdBuilder) int(v int) any {
+	if v >= 0 && v < 256 {
+		return v
+	}
+	cb.ints = append(cb.ints, int64(v))
+	return argInt64(&cb.ints[len(cb.ints)-1])
 }
 
 // boxedName is a field name boxed as a command argument. Names are told
@@ -264,17 +279,17 @@ func (ta *tableArgs) coverage(wr *write) byte {
 	return '0'
 }
 
-// oneCoverage holds the coverage arguments of a call of one key, boxed.
-var oneCoverage = map[byte]any{'1': "1", '0': "0", '-': "-"}
-
 // appendScript appends the arguments of the EVALSHA that calls
 // setIfNewerScript for ws, all of one table: the script's hash, the
 // keys, then ARGV as the script reads it.
 func (cb *cmdBuilder) appendScript(args []any, ws []write) []any {
 	ta := cb.tableArgs(ws[0].table)
-	args = append(args, cb.script.Hash(), len(ws))
+	if cb.hash == nil {
+		cb.hash = cb.script.Hash()
+	}
+	args = append(args, cb.hash, cb.int(len(ws)))
 	for i := range ws {
-		args = append(args, ws[i].key)
+		args = append(args, argString(&ws[i].key))
 	}
 	cb.coverage = cb.coverage[:0]
 	for i := range ws {
@@ -285,28 +300,22 @@ func (cb *cmdBuilder) appendScript(args []any, ws []write) []any {
 	if bytes.IndexByte(cb.coverage, '0') < 0 {
 		features = nil
 	}
-	// Send copies the coverage into the connection's buffer. A call of
-	// one key (all of them, in a cluster) takes a coverage boxed once.
-	var cov any
-	if len(cb.coverage) == 1 {
-		cov = oneCoverage[cb.coverage[0]]
-	} else {
-		cov = cb.coverage
-	}
-	args = append(args, ta.timeField, ta.olderField, ta.ttl, cov, len(features))
+	args = append(args, ta.timeField, ta.olderField, ta.ttl, argBytes(&cb.coverage), cb.int(len(features)))
 	args = append(args, features...)
 	for i := range ws {
 		wr := &ws[i]
 		if wr.sameTime() {
-			args = append(args, len(wr.fields), wr.newest)
-			for _, f := range wr.fields {
-				args = append(args, cb.name(f.name), f.value)
+			args = append(args, cb.int(len(wr.fields)), argInt64(&wr.newest))
+			for j := range wr.fields {
+				f := &wr.fields[j]
+				args = append(args, cb.name(f.name), argBytes(&f.value))
 			}
 			continue
 		}
-		args = append(args, -len(wr.fields))
-		for _, f := range wr.fields {
-			args = append(args, cb.name(f.name), f.time, f.value)
+		args = append(args, cb.int(-len(wr.fields)))
+		for j := range wr.fields {
+			f := &wr.fields[j]
+			args = append(args, cb.name(f.name), argInt64(&f.time), argBytes(&f.value))
 		}
 	}
 	return args
