@@ -113,6 +113,9 @@ func (b *bench) freshness(ctx context.Context, name string, d, rssEvery time.Dur
 	fr.Summary = sum.Raw
 	fr.Read = sum.Read
 	fr.Pipeline = sum.Freshness
+	if sp := sum.FreshnessSplit; sp != nil {
+		fr.ToWriter, fr.InWriter, fr.SplitSampled = sp.ToWriter, sp.InWriter, sp.Sampled
+	}
 	logf("%s: %d events at %.0f/s; poller p50/p99/max %s ms (%d samples, %d missing); feathr's share %s; Kafka produce ack %s; peak RSS %.0f MB",
 		name, fr.Produced, fr.ProducedPerSec, fr.Poller.String(), fr.Samples, fr.Missing, fr.Pipeline.String(), fr.ProduceAck.String(), fr.PeakRSSMB)
 	if sum.Read != int64(ps.produced) {

@@ -321,6 +321,11 @@ type summary struct {
 	Stopped         string       `json:"stopped"`
 	Error           string       `json:"error"`
 	Freshness       *percentiles `json:"freshness_ms"`
+	FreshnessSplit  *struct {
+		Sampled  int          `json:"sampled"`
+		ToWriter *percentiles `json:"to_writer"`
+		InWriter *percentiles `json:"in_writer"`
+	} `json:"freshness_split_ms"`
 
 	Raw json.RawMessage `json:"-"`
 }

@@ -209,6 +209,11 @@ func (f *freshResult) latencyTable() string {
 	}
 	line("produce → broker append", appended, by)
 	line("**append → Redis ack (feathr's share)**", f.Pipeline, "feathr's summary, `freshness_ms`")
+	if f.ToWriter != nil {
+		split := fmt.Sprintf("feathr's summary, `freshness_split_ms`, %s records sampled", humanInt(f.SplitSampled))
+		line("of which append → handed to the writer (fetch wait, sarama, decode, transforms)", f.ToWriter, split)
+		line("of which handed to the writer → Redis ack (batch, writes in flight, Redis)", f.InWriter, split)
+	}
 	line("produce → broker ack", f.ProduceAck, "the producer's ack callbacks")
 	line("produce → visible in Redis (end to end)", f.Poller, fmt.Sprintf("the poller, %d samples", f.Samples))
 	return b.String()

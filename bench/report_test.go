@@ -78,7 +78,8 @@ func TestMarkdown(t *testing.T) {
 func TestFreshLatencyTable(t *testing.T) {
 	f := &freshResult{
 		Rate: 10000, TimestampType: "LogAppendTime", Samples: 3000,
-		Pipeline:   &percentiles{P50: 1.2, P99: 4.5, Max: 9},
+		Pipeline: &percentiles{P50: 1.2, P99: 4.5, Max: 9},
+		ToWriter: &percentiles{P50: 0.7, P99: 3, Max: 8}, InWriter: &percentiles{P50: 0.5, P99: 2.5, Max: 4}, SplitSampled: 4687,
 		Poller:     &percentiles{P50: 3, P99: 20, Max: 40},
 		ProduceAck: &percentiles{P50: 2, P99: 16.2, Max: 30},
 		AppendCheck: &appendCheck{Records: 300000, LogAppendTime: 300000, Sampled: 50000,
@@ -89,6 +90,8 @@ func TestFreshLatencyTable(t *testing.T) {
 		"| produce → broker append | 1 | 12 | 25 | 50,000 records read back (300,000 of 300,000 with LogAppendTime), append time − datetime |",
 		"| **append → Redis ack (feathr's share)** | 1.2 | 4.5 | 9 | feathr's summary, `freshness_ms` |",
 		"| produce → broker ack | 2 | 16.2 | 30 |",
+		"| of which append → handed to the writer (fetch wait, sarama, decode, transforms) | 0.7 | 3 | 8 | feathr's summary, `freshness_split_ms`, 4,687 records sampled |",
+		"| of which handed to the writer → Redis ack (batch, writes in flight, Redis) | 0.5 | 2.5 | 4 |",
 		"| produce → visible in Redis (end to end) | 3 | 20 | 40 | the poller, 3000 samples |",
 	} {
 		if !strings.Contains(got, want) {

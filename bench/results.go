@@ -136,9 +136,16 @@ type freshResult struct {
 	// results), from the produce time, end to end.
 	TimestampType string       `json:"timestamp_type,omitempty"`
 	Pipeline      *percentiles `json:"pipeline_freshness_ms"` // null: feathr does not report it
-	Poller        *percentiles `json:"poller_freshness_ms"`   // produce → visible in Redis
-	ProduceAck    *percentiles `json:"kafka_produce_ack_ms"`  // produce → broker ack, for diagnosis
-	AppendCheck   *appendCheck `json:"append_check,omitempty"`
+	// ToWriter and InWriter split Pipeline for a sample of the records
+	// (SplitSampled of them) where feathr handed them to its writer:
+	// fetch wait, sarama and processing before; batch, writes in flight
+	// and Redis after. Null: feathr does not report them.
+	ToWriter     *percentiles `json:"to_writer_ms,omitempty"`
+	InWriter     *percentiles `json:"in_writer_ms,omitempty"`
+	SplitSampled int          `json:"split_sampled,omitempty"`
+	Poller       *percentiles `json:"poller_freshness_ms"`  // produce → visible in Redis
+	ProduceAck   *percentiles `json:"kafka_produce_ack_ms"` // produce → broker ack, for diagnosis
+	AppendCheck  *appendCheck `json:"append_check,omitempty"`
 	// PollerMaxBySecond is the poller's largest latency (ms) among the
 	// samples produced in each second of the run.
 	PollerMaxBySecond []float64       `json:"poller_max_ms_by_second"`

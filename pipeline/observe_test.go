@@ -35,6 +35,37 @@ func TestTrackerFreshness(t *testing.T) {
 	}
 }
 
+// TestTrackerFreshnessSplit checks that one timed record in splitEvery
+// is also timed where it was handed to the writer, and that its two parts
+// add up to its freshness.
+func TestTrackerFreshnessSplit(t *testing.T) {
+	var total []time.Duration
+	type part struct{ toWriter, inWriter time.Duration }
+	var parts []part
+	tr := newTracker(noMarks{}, "t", 0, func() int64 { return 0 }, new(atomic.Int64), func(d time.Duration) { total = append(total, d) })
+	tr.split = func(to, in time.Duration) { parts = append(parts, part{to, in}) }
+	ts := time.Now().Add(-2 * time.Second)
+	tr.add(0, 0, ts)          // no update: not timed, not counted
+	tr.add(1, 1, time.Time{}) // no timestamp: likewise
+	for off := int64(2); off < 2+2*splitEvery; off++ {
+		tr.add(off, 1, ts)
+	}
+	time.Sleep(20 * time.Millisecond) // the writer's share
+	for off := int64(1); off < 2+2*splitEvery; off++ {
+		tr.Ack(off)
+	}
+	if len(total) != 2*splitEvery || len(parts) != 2 {
+		t.Fatalf("timed %d records, split %d; want %d and 2", len(total), len(parts), 2*splitEvery)
+	}
+	// The sampled ones are the splitEvery-th and the last.
+	for i, p := range parts {
+		d := total[(i+1)*splitEvery-1]
+		if p.toWriter < 2*time.Second || p.inWriter < 20*time.Millisecond || p.toWriter+p.inWriter != d {
+			t.Errorf("split %d = %v + %v of %v, want ~2s + ≥20ms adding up", i, p.toWriter, p.inWriter, d)
+		}
+	}
+}
+
 // BenchmarkTrackerFreshness is the cost per record of a tracker that
 // times freshness: add, and the ack of its one update.
 func BenchmarkTrackerFreshness(b *testing.B) {

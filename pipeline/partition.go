@@ -124,6 +124,7 @@ func (p *Pipeline) newPartition(src *source, client sarama.Client, dl *deadLette
 		fresh = p.fresh.Observe
 	}
 	pt.tracker = newTracker(marks, topic, part, hwm, &p.written, fresh)
+	pt.tracker.split = p.freshSplit.observe
 	pt.ackers = make([]targetAcker, len(src.targets))
 	for i, t := range src.targets {
 		pt.ackers[i] = targetAcker{t: pt.tracker, c: t}

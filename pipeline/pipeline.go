@@ -112,6 +112,8 @@ type Pipeline struct {
 	// fresh times each written record from its Kafka timestamp to Redis
 	// acknowledging its last update (Run only).
 	fresh hist.Histogram
+	// freshSplit divides fresh, for a sample of the records.
+	freshSplit freshSplit
 
 	sources []*source // as Plan.Sources
 

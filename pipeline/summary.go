@@ -41,7 +41,10 @@ type Summary struct {
 	// acknowledging its updates, over the records written; absent when
 	// none was (and in a dry run).
 	Freshness *hist.Quantiles `json:"freshness_ms,omitempty"`
-	DryRun    bool            `json:"dry_run,omitempty"`
+	// FreshnessSplit divides Freshness, for one record in 64, at the
+	// moment its updates were handed to the writer; absent with it.
+	FreshnessSplit *FreshnessSplit `json:"freshness_split_ms,omitempty"`
+	DryRun         bool            `json:"dry_run,omitempty"`
 	// Stopped is why the run ended: timeout, caught-up, signal, rows (a
 	// dry run printed its rows), error or canceled.
 	Stopped string `json:"stopped"`
@@ -56,6 +59,7 @@ func (p *Pipeline) Summary(elapsed time.Duration, err error) Summary {
 		Stats:            p.Stats(),
 		DurationSeconds:  elapsed.Seconds(),
 		Freshness:        p.fresh.Summary(),
+		FreshnessSplit:   p.freshSplit.summary(),
 		DryRun:           p.dryRun,
 		Stopped:          p.stopped(err),
 	}
@@ -98,4 +102,33 @@ func (p *Pipeline) stopped(err error) string {
 		return "timeout"
 	}
 	return "canceled"
+}
+
+// FreshnessSplit is where a sample of the written records spent their
+// freshness, in milliseconds: ToWriter from the Kafka timestamp to the
+// partition handing the record's updates to the writer (the broker's
+// wait for the fetch, sarama's fetch and channel, decoding and the
+// transforms), InWriter from there to Redis acknowledging the last of
+// them (the batch's wait, the writes in flight before it, Redis).
+type FreshnessSplit struct {
+	Sampled  uint64          `json:"sampled"`
+	ToWriter *hist.Quantiles `json:"to_writer"`
+	InWriter *hist.Quantiles `json:"in_writer"`
+}
+
+// freshSplit holds the histograms of FreshnessSplit.
+type freshSplit struct{ toWriter, inWriter hist.Histogram }
+
+// observe counts one sampled record (tracker.split).
+func (f *freshSplit) observe(toWriter, inWriter time.Duration) {
+	f.toWriter.Observe(toWriter)
+	f.inWriter.Observe(inWriter)
+}
+
+// summary returns the split, or nil when no record was sampled.
+func (f *freshSplit) summary() *FreshnessSplit {
+	if f.toWriter.Count() == 0 {
+		return nil
+	}
+	return &FreshnessSplit{Sampled: f.toWriter.Count(), ToWriter: f.toWriter.Summary(), InWriter: f.inWriter.Summary()}
 }

@@ -31,6 +31,11 @@ type tracker struct {
 	// fresh, when set, is told for each record with updates the time
 	// from its Kafka timestamp to the ack of its last update.
 	fresh func(time.Duration)
+	// split, when set with fresh, is told for one timed record in
+	// splitEvery that time split where the partition handed the record's
+	// updates to the writer (see freshSplit).
+	split func(toWriter, inWriter time.Duration)
+	timed uint32 // records timed so far (add's goroutine only)
 
 	// revoked is set once the run gave the partition up without writing
 	// all of it (its flush at a revocation failed): the writer drops its
@@ -50,7 +55,12 @@ type pendingRecord struct {
 	offset    int64
 	remaining int32
 	nanos     int64 // Kafka timestamp (Unix nanoseconds) for freshness; 0: not timed
+	handed    int64 // when added (Unix nanoseconds), for split; 0: not sampled
 }
+
+// splitEvery is how often a timed record is also timed where it is
+// handed to the writer: one clock read per that many records.
+const splitEvery = 64
 
 func newTracker(marks marker, topic string, partition int32, hwm func() int64, written *atomic.Int64, fresh func(time.Duration)) *tracker {
 	t := &tracker{marks: marks, topic: topic, partition: partition, hwm: hwm, written: written, fresh: fresh, marked: -1, target: -1}
@@ -76,15 +86,18 @@ func (t *tracker) setTarget(start, target int64, done func()) {
 // timestamp, for freshness (zero: not timed).
 func (t *tracker) add(offset int64, n int, ts time.Time) {
 	t.last.Store(offset)
-	var nanos int64
+	var nanos, handed int64
 	if n > 0 && t.fresh != nil && !ts.IsZero() {
 		nanos = ts.UnixNano()
+		if t.timed++; t.split != nil && t.timed%splitEvery == 0 {
+			handed = time.Now().UnixNano()
+		}
 	}
 	t.mu.Lock()
 	if t.marked < 0 {
 		t.marked = offset
 	}
-	t.pending = append(t.pending, pendingRecord{offset: offset, remaining: int32(n), nanos: nanos})
+	t.pending = append(t.pending, pendingRecord{offset: offset, remaining: int32(n), nanos: nanos, handed: handed})
 	advanced := t.advance()
 	t.mu.Unlock()
 	if advanced {
@@ -116,6 +129,9 @@ func (t *tracker) AckAt(seq int64, at time.Time) {
 				at = time.Now()
 			}
 			t.fresh(time.Duration(max(at.UnixNano()-pr.nanos, 0)))
+			if pr.handed != 0 {
+				t.split(time.Duration(max(pr.handed-pr.nanos, 0)), time.Duration(max(at.UnixNano()-pr.handed, 0)))
+			}
 		}
 	}
 	advanced := t.advance()
