@@ -139,7 +139,7 @@ type freshResult struct {
 	// ToWriter and InWriter split Pipeline for a sample of the records
 	// (SplitSampled of them) where feathr handed them to its writer:
 	// fetch wait, sarama and processing before; batch, writes in flight
-	// and Redis after. Null: feathr does not report them.
+	// and Redis after. Absent: feathr did not report them.
 	ToWriter     *percentiles `json:"to_writer_ms,omitempty"`
 	InWriter     *percentiles `json:"in_writer_ms,omitempty"`
 	SplitSampled int          `json:"split_sampled,omitempty"`

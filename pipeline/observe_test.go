@@ -64,6 +64,20 @@ func TestTrackerFreshnessSplit(t *testing.T) {
 			t.Errorf("split %d = %v + %v of %v, want ~2s + ≥20ms adding up", i, p.toWriter, p.inWriter, d)
 		}
 	}
+	// A timestamp ahead of this clock (a producer's): a freshness of 0,
+	// and parts that still add up to it.
+	total, parts = nil, nil
+	ahead := time.Now().Add(time.Hour)
+	for off := int64(1000); off < 1000+splitEvery; off++ {
+		tr.add(off, 1, ahead)
+	}
+	time.Sleep(5 * time.Millisecond)
+	for off := int64(1000); off < 1000+splitEvery; off++ {
+		tr.Ack(off)
+	}
+	if len(parts) != 1 || parts[0] != (part{}) || total[len(total)-1] != 0 {
+		t.Errorf("ahead of the clock: split %v of %v, want one 0 + 0 of 0", parts, total)
+	}
 }
 
 // BenchmarkTrackerFreshness is the cost per record of a tracker that

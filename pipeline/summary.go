@@ -41,8 +41,9 @@ type Summary struct {
 	// acknowledging its updates, over the records written; absent when
 	// none was (and in a dry run).
 	Freshness *hist.Quantiles `json:"freshness_ms,omitempty"`
-	// FreshnessSplit divides Freshness, for one record in 64, at the
-	// moment its updates were handed to the writer; absent with it.
+	// FreshnessSplit divides Freshness, for every 64th timed record of
+	// each partition, at the moment its updates were handed to the
+	// writer; absent when no record was sampled.
 	FreshnessSplit *FreshnessSplit `json:"freshness_split_ms,omitempty"`
 	DryRun         bool            `json:"dry_run,omitempty"`
 	// Stopped is why the run ended: timeout, caught-up, signal, rows (a

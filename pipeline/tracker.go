@@ -128,9 +128,13 @@ func (t *tracker) AckAt(seq int64, at time.Time) {
 			if at.IsZero() {
 				at = time.Now()
 			}
-			t.fresh(time.Duration(max(at.UnixNano()-pr.nanos, 0)))
+			total := max(at.UnixNano()-pr.nanos, 0)
+			t.fresh(time.Duration(total))
 			if pr.handed != 0 {
-				t.split(time.Duration(max(pr.handed-pr.nanos, 0)), time.Duration(max(at.UnixNano()-pr.handed, 0)))
+				// The parts add up to the total, also when the Kafka
+				// timestamp is ahead of this clock (a producer's).
+				in := min(max(at.UnixNano()-pr.handed, 0), total)
+				t.split(time.Duration(total-in), time.Duration(in))
 			}
 		}
 	}

@@ -220,6 +220,7 @@ func BenchmarkRowScript(b *testing.B) {
 					fields: []mergedField{{name: "f1", value: v1}, {name: "f2", value: v2}, {name: "f3", value: v1}}}
 			}
 			before := redisCosts(e)
+			b.ResetTimer()
 			for i := range b.N {
 				for j := range ws {
 					ws[j].newest = 1_700_000_000_000 + int64(i)
@@ -235,12 +236,16 @@ func BenchmarkRowScript(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				if len(r) != len(ws) {
+					b.Fatalf("the script answered %d keys of %d", len(r), len(ws))
+				}
 				for j, v := range r {
 					if n, _ := v.(int64); n != 3 {
 						b.Fatalf("key %d: %v, want 3 fields written", j, v)
 					}
 				}
 			}
+			b.StopTimer()
 			redisCosts(e).report(b, before, scriptKeys*b.N, 0)
 		})
 	}

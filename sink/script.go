@@ -104,8 +104,12 @@ const scriptKeys = 32
 // cmdBuilder builds and sends the commands of writes: a call of
 // setIfNewerScript for event-time writes, HSET and (with a TTL) PEXPIRE
 // for arrival writes. The arguments that recur in every batch are boxed
-// once: each table's time field and TTL, and the field names. It belongs
-// to one goroutine at a time.
+// once: each table's time field and TTL, and the field names; the others
+// refer to the writes in place (see argString), which holds because
+// every redis.Conn the writer sends on copies the arguments before Send
+// returns: a connection that kept them for later (a deferred pipeline, a
+// wrapper logging them afterwards) must not be used here. It belongs to
+// one goroutine at a time.
 type cmdBuilder struct {
 	script *redis.Script
 	tables map[*Table]*tableArgs
@@ -157,7 +161,8 @@ func (cb *cmdBuilder) sendArgs(c redis.Conn, cmd string, asking bool) error {
 
 // int returns v as a command argument without allocating: the runtime
 // boxes small non-negative integers without allocating, and others are
-// kept in cb.ints until the command is sent.
+// stored in cb.ints (or in the array it outgrew, which the argument keeps
+// alive), reused once the command is sent.
 func (cb *cmdBuilder) int(v int) any {
 	if v >= 0 && v < 256 {
 		return v
