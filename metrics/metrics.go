@@ -27,6 +27,9 @@ type Run interface {
 	Partitions() []pipeline.PartitionStats
 	// Freshness is the run's produce-to-store freshness.
 	Freshness() *hist.Histogram
+	// FreshnessSplit divides it, for a sample of the records, where their
+	// updates were handed to the writer.
+	FreshnessSplit() (toWriter, inWriter *hist.Histogram)
 }
 
 // WriterStats reads the counters of a Redis writer.
@@ -86,7 +89,8 @@ func (m *Metrics) ObserveBatch(b sink.BatchInfo) {
 
 // Watch registers the counters of run and w, read at each scrape.
 func (m *Metrics) Watch(run Run, w WriterStats) {
-	m.reg.MustRegister(&runCollector{run: run}, &writerCollector{w: w}, &freshnessCollector{h: run.Freshness()})
+	toWriter, inWriter := run.FreshnessSplit()
+	m.reg.MustRegister(&runCollector{run: run}, &writerCollector{w: w}, &freshnessCollector{all: run.Freshness(), toWriter: toWriter, inWriter: inWriter})
 }
 
 var (
@@ -147,6 +151,9 @@ var (
 		[]string{"result"}, nil)
 	freshness = prometheus.NewDesc("feathr_freshness_seconds",
 		"Time from a record's Kafka timestamp to Redis acknowledging its last update, per record written.", nil, nil)
+	freshnessPart = prometheus.NewDesc("feathr_freshness_part_seconds",
+		"For every 64th written record of each partition, its freshness split where its updates were handed to the writer: to_writer (fetch wait, sarama, decode, transforms), in_writer (batch, writes in flight, Redis).",
+		[]string{"part"}, nil)
 )
 
 // runCollector reads a run's counters at scrape time.
@@ -216,16 +223,27 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// freshnessCollector exposes the freshness Histogram in FreshnessBuckets.
-type freshnessCollector struct{ h *hist.Histogram }
+// freshnessCollector exposes the freshness Histograms in FreshnessBuckets:
+// all of it, and its two parts.
+type freshnessCollector struct{ all, toWriter, inWriter *hist.Histogram }
 
-func (c *freshnessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freshness }
+func (c *freshnessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- freshness
+	ch <- freshnessPart
+}
 
 func (c *freshnessCollector) Collect(ch chan<- prometheus.Metric) {
-	n := c.h.Count()
-	buckets := c.h.Cumulative(FreshnessBuckets)
+	ch <- constHistogram(freshness, c.all)
+	ch <- constHistogram(freshnessPart, c.toWriter, "to_writer")
+	ch <- constHistogram(freshnessPart, c.inWriter, "in_writer")
+}
+
+// constHistogram is h, in FreshnessBuckets, as a metric of desc.
+func constHistogram(desc *prometheus.Desc, h *hist.Histogram, labels ...string) prometheus.Metric {
+	n := h.Count()
+	buckets := h.Cumulative(FreshnessBuckets)
 	for ub, v := range buckets {
 		buckets[ub] = min(v, n) // a concurrent Observe may land between the reads
 	}
-	ch <- prometheus.MustNewConstHistogram(freshness, n, c.h.Sum().Seconds(), buckets)
+	return prometheus.MustNewConstHistogram(desc, n, h.Sum().Seconds(), buckets, labels...)
 }

@@ -23,11 +23,16 @@ type fixedRun struct {
 	sources    []pipeline.SourceStats
 	partitions []pipeline.PartitionStats
 	fresh      *hist.Histogram
+	toWriter   *hist.Histogram
+	inWriter   *hist.Histogram
 }
 
 func (r fixedRun) SourceStats() []pipeline.SourceStats   { return r.sources }
 func (r fixedRun) Partitions() []pipeline.PartitionStats { return r.partitions }
 func (r fixedRun) Freshness() *hist.Histogram            { return r.fresh }
+func (r fixedRun) FreshnessSplit() (toWriter, inWriter *hist.Histogram) {
+	return r.toWriter, r.inWriter
+}
 
 type fixedWriter sink.WriterStats
 
@@ -35,9 +40,9 @@ func (w fixedWriter) Stats() sink.WriterStats { return sink.WriterStats(w) }
 
 func TestServer(t *testing.T) {
 	m := New("v9.8.7")
-	fresh := &hist.Histogram{}
+	fresh, toWriter, inWriter := &hist.Histogram{}, &hist.Histogram{}, &hist.Histogram{}
 	m.Watch(fixedRun{
-		fresh: fresh,
+		fresh: fresh, toWriter: toWriter, inWriter: inWriter,
 		sources: []pipeline.SourceStats{{
 			Source: "trips", Read: 10, DecodeErrors: 1, Rebalances: 2,
 			Materializations: []pipeline.MaterializationStats{
@@ -50,6 +55,8 @@ func TestServer(t *testing.T) {
 	m.ObserveBatch(sink.BatchInfo{Updates: 10, Writes: 8, Commands: 12, RoundTrip: 3 * time.Millisecond})
 	fresh.Observe(20 * time.Millisecond)
 	fresh.Observe(2 * time.Second)
+	toWriter.Observe(15 * time.Millisecond)
+	inWriter.Observe(5 * time.Millisecond)
 
 	var ready atomic.Bool
 	srv, err := Listen("127.0.0.1:0", m, func(context.Context) error {
@@ -113,6 +120,10 @@ func TestServer(t *testing.T) {
 		`feathr_freshness_seconds_bucket{le="0.025"}`:                                   1,
 		`feathr_freshness_seconds_bucket{le="2.5"}`:                                     2,
 		`feathr_freshness_seconds_bucket{le="+Inf"}`:                                    2,
+		`feathr_freshness_part_seconds_count{part="to_writer"}`:                         1,
+		`feathr_freshness_part_seconds_bucket{part="to_writer",le="0.01"}`:              0,
+		`feathr_freshness_part_seconds_bucket{part="to_writer",le="0.025"}`:             1,
+		`feathr_freshness_part_seconds_bucket{part="in_writer",le="0.005"}`:             1,
 		`feathr_freshness_seconds_sum`:                                                  2.02,
 	}
 	for k, v := range want {

@@ -179,6 +179,14 @@ func (p *Pipeline) Stats() Stats {
 // and records without a timestamp are not timed; nor is a dry run.
 func (p *Pipeline) Freshness() *hist.Histogram { return &p.fresh }
 
+// FreshnessSplit are the histograms of the summary's FreshnessSplit, for
+// every 64th timed record of each partition: from the Kafka timestamp
+// to the record's updates handed to the writer, and from there to
+// Redis's ack of the last of them.
+func (p *Pipeline) FreshnessSplit() (toWriter, inWriter *hist.Histogram) {
+	return &p.freshSplit.toWriter, &p.freshSplit.inWriter
+}
+
 // errCaughtUp is the cause of a run's end with UntilCaughtUp.
 var errCaughtUp = errors.New("caught up")
 
