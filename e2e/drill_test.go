@@ -17,17 +17,35 @@ type hotDrill struct {
 	p                     *proc
 }
 
+// hotTopic is a new topic of hot keys: its consumer group, the file of
+// materialize's config writing them into a redis-server, and the keys,
+// watched there for regressions.
+type hotTopic struct {
+	topic, group, cfg string
+	h                 *hotKeys
+}
+
+// newHotTopic creates a topic of partitions for keys hot keys, written
+// to redisAddr with o.
+func newHotTopic(t *testing.T, brokers, redisAddr string, partitions, keys int, o hotOptions) hotTopic {
+	t.Helper()
+	ht := hotTopic{topic: testenv.TopicName(t)}
+	testenv.CreateTopic(t, brokers, ht.topic, partitions)
+	ht.group = "feathr-e2e-" + ht.topic
+	ht.cfg = writeFile(t, "features.yaml", hotConfig(brokers, ht.topic, ht.group, redisAddr, o))
+	ht.h = newHotKeys(ht.topic, partitions, keys)
+	ht.h.watch(t, redisAddr)
+	return ht
+}
+
 // startHotDrill starts the drill's materialize against the redis-server
 // at redisAddr.
 func startHotDrill(t *testing.T, brokers, redisAddr string) *hotDrill {
 	t.Helper()
-	d := &hotDrill{brokers: brokers, topic: testenv.TopicName(t), partitions: 2}
-	testenv.CreateTopic(t, brokers, d.topic, d.partitions)
-	d.group = "feathr-e2e-" + d.topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, d.topic, d.group, redisAddr, hotOptions{}))
-	d.h = newHotKeys(d.topic, d.partitions, 20)
-	d.h.watch(t, redisAddr)
-	d.p = startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
+	d := &hotDrill{brokers: brokers, partitions: 2}
+	ht := newHotTopic(t, brokers, redisAddr, d.partitions, 20, hotOptions{})
+	d.topic, d.group, d.h = ht.topic, ht.group, ht.h
+	d.p = startFeathr(t, "materialize", "-f", ht.cfg, "--start", "earliest", "--timeout", "3m")
 	d.p.waitAssigned(t, 30*time.Second)
 	return d
 }

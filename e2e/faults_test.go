@@ -108,13 +108,9 @@ func TestFaultKill9(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	redisAddr := testenv.Redis(t)
-	topic := testenv.TopicName(t)
 	const partitions, n, keys = 3, 3000, 30
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
-	h := newHotKeys(topic, partitions, keys)
-	h.watch(t, redisAddr)
+	ht := newHotTopic(t, brokers, redisAddr, partitions, keys, hotOptions{})
+	topic, group, cfg, h := ht.topic, ht.group, ht.cfg, ht.h
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	p.waitAssigned(t, 30*time.Second)
 
@@ -169,13 +165,9 @@ func TestFaultGroupMemberKilled(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	redisAddr := testenv.Redis(t)
-	topic := testenv.TopicName(t)
 	const partitions = 4
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
-	h := newHotKeys(topic, partitions, 16)
-	h.watch(t, redisAddr)
+	ht := newHotTopic(t, brokers, redisAddr, partitions, 16, hotOptions{})
+	topic, group, cfg, h := ht.topic, ht.group, ht.cfg, ht.h
 	a := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
 	a.waitAssigned(t, 30*time.Second)
 	b := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "3m")
@@ -231,13 +223,9 @@ func TestFaultBrokerRestart(t *testing.T) {
 	})
 	brokers := "127.0.0.1:" + strconv.Itoa(port)
 	redisAddr := testenv.Redis(t)
-	topic := testenv.TopicName(t)
 	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
-	h := newHotKeys(topic, partitions, 10)
-	h.watch(t, redisAddr)
+	ht := newHotTopic(t, brokers, redisAddr, partitions, 10, hotOptions{})
+	topic, group, cfg, h := ht.topic, ht.group, ht.cfg, ht.h
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "earliest", "--timeout", "4m")
 	p.waitAssigned(t, 30*time.Second)
 

@@ -113,13 +113,9 @@ func TestFaultSigtermDuringRebalance(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	redisAddr := testenv.Redis(t)
-	topic := testenv.TopicName(t)
 	const partitions = 4
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
-	h := newHotKeys(topic, partitions, 16)
-	h.watch(t, redisAddr)
+	ht := newHotTopic(t, brokers, redisAddr, partitions, 16, hotOptions{})
+	topic, group, cfg, h := ht.topic, ht.group, ht.cfg, ht.h
 	const shutdown = 10 * time.Second
 	args := []string{"materialize", "-f", cfg, "--start", "earliest", "--timeout", "4m", "--shutdown-timeout", shutdown.String()}
 	a := startFeathr(t, append(args, "--metrics-addr", "127.0.0.1:0")...)
@@ -206,13 +202,9 @@ func TestFaultQuietPartitionRestart(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Kafka(t)
 	redisAddr := testenv.Redis(t)
-	topic := testenv.TopicName(t)
 	const partitions = 2
-	testenv.CreateTopic(t, brokers, topic, partitions)
-	group := "feathr-e2e-" + topic
-	cfg := writeFile(t, "features.yaml", hotConfig(brokers, topic, group, redisAddr, hotOptions{}))
-	h := newHotKeys(topic, partitions, 8)
-	h.watch(t, redisAddr)
+	ht := newHotTopic(t, brokers, redisAddr, partitions, 8, hotOptions{})
+	topic, group, cfg, h := ht.topic, ht.group, ht.cfg, ht.h
 	p := startFeathr(t, "materialize", "-f", cfg, "--start", "latest", "--timeout", "2m")
 	p.waitAssigned(t, 30*time.Second)
 	h.produce(t, brokers, 40, h.keysOf(0)...) // partition 1 stays quiet
